@@ -1,0 +1,398 @@
+//! `Connection`: the sans-IO driver that runs one [`Protocol`] over one byte stream.
+
+use core::mem;
+use core::net::SocketAddr;
+
+use bytes::BytesMut;
+
+use crate::reason::{Reason, Timeout};
+use crate::stream::transport::{Phase, TransportState, WriteSide};
+use crate::stream::{Action, Config, Protocol, Stats, Transport};
+use crate::time::Instant;
+
+/// How many internal follow-ups (redelivery after a resume, pause notifications) one input may
+/// trigger before the driver yields back to the runtime; keeps a misbehaving protocol from
+/// spinning inside a single call.
+const MAX_SETTLE_ROUNDS: usize = 64;
+
+/// Drives one [`Protocol`] over one connection, without doing any I/O itself.
+///
+/// Inputs are the `handle_*` methods, each taking the current time; outputs are pulled:
+/// [`write_chunks`](Self::write_chunks) / [`handle_written`](Self::handle_written),
+/// [`wants_read`](Self::wants_read), [`poll_action`](Self::poll_action) and
+/// [`next_timeout`](Self::next_timeout). The run loop is shown in the crate docs.
+///
+/// Guarantees, whatever order inputs arrive in: `connection_made` comes first; after
+/// `connection_lost` (exactly once, last) the protocol is never called again; nothing is written
+/// after an abort; a graceful close emits [`Action::Close`] only once every queued byte has been
+/// reported written (or aborts at the close deadline). Inputs that make no sense in the current
+/// state (data after close, say) are ignored.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use loomwork::{Instant, stream::{Action, Config, Connection, Protocol, Transport}};
+///
+/// struct Hello;
+/// impl Protocol for Hello {
+///     type Message = ();
+///     fn connection_made(&mut self, tx: &mut Transport<'_>) {
+///         tx.write_slice(b"hello\r\n").unwrap();
+///         tx.lose_connection();
+///     }
+///     fn data_received(&mut self, _: &mut BytesMut, _: &mut Transport<'_>) {}
+/// }
+///
+/// let addr = "127.0.0.1:1".parse().unwrap();
+/// let mut conn = Connection::new(Hello, Config::default());
+/// conn.handle_connected(Instant::ZERO, addr, addr);
+/// let out: Vec<u8> = conn.write_chunks().flatten().copied().collect();
+/// assert_eq!(out, b"hello\r\n");
+/// assert_eq!(conn.poll_action(), None); // not flushed yet
+/// conn.handle_written(Instant::ZERO, out.len());
+/// assert_eq!(conn.poll_action(), Some(Action::Close));
+/// assert!(conn.is_closed());
+/// ```
+pub struct Connection<P: Protocol> {
+    protocol: P,
+    state: TransportState,
+    shutdown_pending: bool,
+    terminal: Option<Action>,
+    reason: Option<Reason>,
+    paused_since: Option<Instant>,
+}
+
+impl<P: Protocol> Connection<P> {
+    /// A connection that has not been established yet.
+    pub fn new(protocol: P, config: Config) -> Self {
+        Connection {
+            protocol,
+            state: TransportState::new(config),
+            shutdown_pending: false,
+            terminal: None,
+            reason: None,
+            paused_since: None,
+        }
+    }
+
+    // ----- inputs -------------------------------------------------------------------------
+
+    /// The socket is connected: runs `connection_made`. Ignored unless the connection is new.
+    pub fn handle_connected(&mut self, now: Instant, local: SocketAddr, peer: SocketAddr) {
+        self.state.now = now;
+        if self.state.phase != Phase::Pending {
+            return;
+        }
+        self.state.phase = Phase::Open;
+        self.state.local = Some(local);
+        self.state.peer = Some(peer);
+        self.protocol.connection_made(&mut Transport { state: &mut self.state });
+        self.settle();
+    }
+
+    /// Bytes were read from the socket.
+    ///
+    /// They are appended to the receive buffer and offered to `data_received`, unless the
+    /// protocol has paused reading (then they wait for `resume_reading`). Ignored once the
+    /// connection is closing: a closing connection reads nothing more (Twisted TR-3).
+    pub fn handle_data(&mut self, now: Instant, data: &[u8]) {
+        self.state.now = now;
+        if self.state.phase != Phase::Open || self.state.read_eof || data.is_empty() {
+            return;
+        }
+        self.state.stats.bytes_received += data.len() as u64;
+        self.state.recv.extend_from_slice(data);
+        if !self.state.reading_paused {
+            self.deliver();
+        }
+        self.check_receive_limit();
+        self.settle();
+    }
+
+    /// The peer shut down its writing side (read returned 0): runs `read_closed`.
+    pub fn handle_read_closed(&mut self, now: Instant) {
+        self.state.now = now;
+        if self.state.phase != Phase::Open || self.state.read_eof {
+            return;
+        }
+        self.state.read_eof = true;
+        self.protocol.read_closed(&mut Transport { state: &mut self.state });
+        self.settle();
+    }
+
+    /// The runtime wrote the first `n` bytes of [`write_chunks`](Self::write_chunks).
+    pub fn handle_written(&mut self, now: Instant, n: usize) {
+        self.state.now = now;
+        let n = self.state.queue.advance(n);
+        self.state.stats.bytes_sent += n as u64;
+        let resume = self.state.producer_paused
+            && self.state.phase == Phase::Open
+            && self.state.queue.len() <= self.state.config.low_water;
+        if resume {
+            self.state.producer_paused = false;
+            if let Some(since) = self.paused_since.take() {
+                self.state.stats.time_paused += now - since;
+            }
+            self.protocol.resume_producing(&mut Transport { state: &mut self.state });
+        }
+        self.settle();
+    }
+
+    /// The socket failed (reset, refused, ...): the queue is dropped and `connection_lost`
+    /// receives `reason`.
+    pub fn handle_error(&mut self, now: Instant, reason: Reason) {
+        self.state.now = now;
+        if self.is_live() {
+            self.state.queue.clear();
+            self.finish(reason, Action::Close);
+        }
+    }
+
+    /// Time has passed: fires due protocol timers and enforces the close deadline. Harmless
+    /// when nothing is due, so early or repeated wake-ups cost nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.state.now = now;
+        if !self.is_live() {
+            return;
+        }
+        if let Phase::Closing { deadline: Some(deadline), .. } = self.state.phase {
+            if now >= deadline {
+                self.state.queue.clear();
+                self.finish(Reason::TimedOut(Timeout::Close), Action::Abort);
+                return;
+            }
+        }
+        // Fire only timers that existed on entry: one set for `now` from inside `timer_fired`
+        // waits for the next call instead of looping here.
+        let mark = self.state.timers.mark();
+        while let Some(timer) = self.state.timers.pop_expired_before_mark(now, mark) {
+            self.protocol.timer_fired(timer, &mut Transport { state: &mut self.state });
+            if self.state.abort.is_some() {
+                break;
+            }
+        }
+        self.settle();
+    }
+
+    /// A message posted through a connection handle: runs `message`. Dropped once the
+    /// connection is over.
+    pub fn handle_message(&mut self, now: Instant, message: P::Message) {
+        self.state.now = now;
+        if self.is_live() && self.state.abort.is_none() {
+            self.protocol.message(message, &mut Transport { state: &mut self.state });
+            self.settle();
+        }
+    }
+
+    /// Asks for a graceful close from outside the protocol (server shutdown, say), exactly as
+    /// if the protocol had called `lose_connection`.
+    pub fn close(&mut self, now: Instant) {
+        self.state.now = now;
+        self.state.begin_close(Reason::Done);
+        self.settle();
+    }
+
+    /// Aborts from outside the protocol: queued data is dropped, `connection_lost` gets
+    /// [`Reason::Aborted`].
+    pub fn abort(&mut self, now: Instant) {
+        self.state.now = now;
+        self.state.request_abort(Reason::Aborted);
+        self.settle();
+    }
+
+    // ----- outputs ------------------------------------------------------------------------
+
+    /// The queued bytes, in order, as slices for a vectored write. Report what was written with
+    /// [`handle_written`](Self::handle_written).
+    pub fn write_chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.state.queue.chunks()
+    }
+
+    /// True while there are bytes to write.
+    pub fn wants_write(&self) -> bool {
+        !self.state.queue.is_empty()
+    }
+
+    /// True when the runtime should read from the socket: open, the peer has not closed, the
+    /// protocol has not paused reading and the receive buffer has room.
+    pub fn wants_read(&self) -> bool {
+        self.state.phase == Phase::Open
+            && !self.state.read_eof
+            && !self.state.reading_paused
+            && self.state.abort.is_none()
+    }
+
+    /// The next socket action to carry out, if any. After [`Action::Close`] or
+    /// [`Action::Abort`] the connection is over and the socket can be dropped.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        if mem::take(&mut self.shutdown_pending) {
+            return Some(Action::ShutdownWrite);
+        }
+        self.terminal.take()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called; `None` when
+    /// nothing is scheduled.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        if !self.is_live() {
+            return None;
+        }
+        let close = match self.state.phase {
+            Phase::Closing { deadline, .. } => deadline,
+            _ => None,
+        };
+        match (self.state.timers.next_deadline(), close) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// True once `connection_lost` has been delivered.
+    pub fn is_closed(&self) -> bool {
+        self.state.phase == Phase::Closed
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn reason(&self) -> Option<&Reason> {
+        self.reason.as_ref()
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> &Stats {
+        &self.state.stats
+    }
+
+    /// The protocol.
+    pub fn protocol(&self) -> &P {
+        &self.protocol
+    }
+
+    /// The protocol, mutably (for tests and for runtimes that inspect it).
+    pub fn protocol_mut(&mut self) -> &mut P {
+        &mut self.protocol
+    }
+
+    /// The peer's address, once connected.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.state.peer
+    }
+
+    /// Our address, once connected.
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.state.local
+    }
+
+    /// Bytes queued for writing.
+    pub fn queued_bytes(&self) -> usize {
+        self.state.queue.len()
+    }
+
+    /// Bytes received and not yet consumed by the protocol.
+    pub fn buffered_bytes(&self) -> usize {
+        self.state.recv.len()
+    }
+
+    // ----- internals ----------------------------------------------------------------------
+
+    fn is_live(&self) -> bool {
+        matches!(self.state.phase, Phase::Open | Phase::Closing { .. })
+    }
+
+    /// Offers the receive buffer to the protocol. The buffer is moved out for the call so the
+    /// protocol can hold it and the transport at once; an empty `BytesMut` costs nothing.
+    fn deliver(&mut self) {
+        let mut buf = mem::take(&mut self.state.recv);
+        self.protocol.data_received(&mut buf, &mut Transport { state: &mut self.state });
+        // A protocol may not append to its own input, but if it did, keep both.
+        if !self.state.recv.is_empty() {
+            buf.extend_from_slice(&self.state.recv);
+        }
+        self.state.recv = buf;
+        if self.state.recv.is_empty() && self.state.recv.capacity() > 64 * 1024 {
+            // Large reads should not pin memory on a connection that has gone quiet.
+            self.state.recv = BytesMut::new();
+        }
+    }
+
+    fn check_receive_limit(&mut self) {
+        if let Some(reason) = self.state.receive_overflow() {
+            self.state.recv = BytesMut::new();
+            self.state.begin_close(reason);
+        }
+    }
+
+    /// Runs the follow-ups that callbacks requested, until nothing changes.
+    fn settle(&mut self) {
+        for _ in 0..MAX_SETTLE_ROUNDS {
+            if let Some(reason) = self.state.abort.take() {
+                self.state.queue.clear();
+                self.finish(reason, Action::Abort);
+                return;
+            }
+            let open = self.state.phase == Phase::Open;
+            if open && mem::take(&mut self.state.redeliver) {
+                if !self.state.recv.is_empty() && !self.state.reading_paused {
+                    self.deliver();
+                    self.check_receive_limit();
+                }
+                continue;
+            }
+            if open
+                && !self.state.producer_paused
+                && self.state.queue.len() > self.state.config.high_water
+            {
+                self.state.producer_paused = true;
+                self.state.stats.pauses += 1;
+                self.paused_since = Some(self.state.now);
+                self.protocol.pause_producing(&mut Transport { state: &mut self.state });
+                continue;
+            }
+            break;
+        }
+        let drained = self.state.queue.is_empty();
+        if drained && self.state.write_side == WriteSide::ShutdownRequested {
+            self.state.write_side = WriteSide::Shutdown;
+            self.shutdown_pending = true;
+        }
+        if drained {
+            if let Phase::Closing { reason, .. } = &self.state.phase {
+                let reason = reason.clone();
+                self.finish(reason, Action::Close);
+                return;
+            }
+            let both_halves_closed =
+                self.state.read_eof && self.state.write_side == WriteSide::Shutdown;
+            if self.state.phase == Phase::Open && both_halves_closed {
+                self.finish(Reason::Done, Action::Close);
+            }
+        }
+    }
+
+    /// Ends the connection: delivers `connection_lost` once and queues the terminal action.
+    fn finish(&mut self, reason: Reason, action: Action) {
+        self.state.phase = Phase::Closed;
+        self.state.abort = None;
+        self.state.timers.clear();
+        self.state.recv = BytesMut::new();
+        if action == Action::Abort {
+            self.state.queue.clear();
+            self.shutdown_pending = false;
+        }
+        if let Some(since) = self.paused_since.take() {
+            self.state.stats.time_paused += self.state.now - since;
+        }
+        self.protocol.connection_lost(&reason);
+        self.reason = Some(reason);
+        self.terminal = Some(action);
+    }
+}
+
+impl<P: Protocol + core::fmt::Debug> core::fmt::Debug for Connection<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("protocol", &self.protocol)
+            .field("phase", &self.state.phase)
+            .field("queued", &self.state.queue.len())
+            .field("buffered", &self.state.recv.len())
+            .finish_non_exhaustive()
+    }
+}

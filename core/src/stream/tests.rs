@@ -1,0 +1,1 @@
+//! Script-style tests of the `Connection` driver, with explicit times.

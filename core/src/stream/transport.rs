@@ -1,0 +1,280 @@
+//! `Transport`: the protocol's view of its connection (Twisted `ITransport` / `ITCPTransport`).
+
+use core::fmt;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::reason::{Limit, Reason};
+use crate::stream::write_queue::WriteQueue;
+use crate::stream::{Config, Stats};
+use crate::time::Instant;
+use crate::timer::{TimerId, TimerTable};
+
+/// The handle a [`Protocol`](crate::stream::Protocol) acts through during a callback.
+///
+/// Nothing here performs I/O: writes are queued and closes are requested; the driver turns them
+/// into outputs that the runtime carries out after the callback returns. So a protocol never
+/// re-enters itself (Twisted TR-1, TR-4: `write` never sends synchronously, `connection_lost`
+/// after an abort runs on the next turn, never inside `abort_connection`).
+pub struct Transport<'a> {
+    pub(crate) state: &'a mut TransportState,
+}
+
+/// Why a write was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The connection (or its write side) is closed or closing by abort; nothing was queued.
+    Closed,
+    /// Queuing this write would exceed the hard cap ([`Config::max_queued`]); nothing was queued.
+    QueueFull {
+        /// Bytes already queued.
+        queued: usize,
+        /// The cap.
+        max: usize,
+        /// Size of the refused write.
+        len: usize,
+    },
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteError::Closed => f.write_str("write on a closed connection"),
+            WriteError::QueueFull { queued, max, len } => write!(
+                f,
+                "write queue full: {queued} bytes queued + {len} would exceed the cap of {max}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for WriteError {}
+
+impl Transport<'_> {
+    /// Queues `data` to be sent, without copying it.
+    ///
+    /// Accepted after [`lose_connection`](Self::lose_connection) too: it is flushed before the
+    /// close (Twisted TR-3). Empty writes are ignored (TR-1).
+    pub fn write(&mut self, data: impl Into<Bytes>) -> Result<(), WriteError> {
+        let data = data.into();
+        self.state.check_writable(data.len())?;
+        self.state.queue.push(data);
+        Ok(())
+    }
+
+    /// Queues a copy of `data` (small writes are coalesced into one buffer).
+    pub fn write_slice(&mut self, data: &[u8]) -> Result<(), WriteError> {
+        self.state.check_writable(data.len())?;
+        self.state.queue.push_slice(data);
+        Ok(())
+    }
+
+    /// Closes gracefully: stop reading now, flush everything queued, then close and report
+    /// [`Reason::Done`] (Twisted TR-3). If the flush does not finish within
+    /// [`Config::close_timeout`] the connection is aborted with `TimedOut(Close)`.
+    /// A second call does nothing.
+    pub fn lose_connection(&mut self) {
+        self.state.begin_close(Reason::Done);
+    }
+
+    /// Closes gracefully like [`lose_connection`](Self::lose_connection), but reports `reason`
+    /// to `connection_lost` and the factory (for example a framing error).
+    pub fn lose_connection_with(&mut self, reason: Reason) {
+        self.state.begin_close(reason);
+    }
+
+    /// Closes at once: queued data is dropped, the socket is reset, and `connection_lost`
+    /// receives [`Reason::Aborted`] after this callback returns (Twisted TR-4).
+    pub fn abort_connection(&mut self) {
+        self.state.request_abort(Reason::Aborted);
+    }
+
+    /// Shuts down our writing side once the queue has drained (half-close, Twisted TR-5);
+    /// reading goes on. Later writes are refused with [`WriteError::Closed`].
+    pub fn shutdown_write(&mut self) {
+        if self.state.write_side == WriteSide::Open {
+            self.state.write_side = WriteSide::ShutdownRequested;
+        }
+    }
+
+    /// Stops reading from the peer until [`resume_reading`](Self::resume_reading) (PP-5).
+    pub fn pause_reading(&mut self) {
+        self.state.reading_paused = true;
+    }
+
+    /// Reads again. Bytes already buffered are offered to `data_received` again right after
+    /// the current callback, without waiting for new network data (PP-7).
+    pub fn resume_reading(&mut self) {
+        if self.state.reading_paused {
+            self.state.reading_paused = false;
+            self.state.redeliver = !self.state.recv.is_empty();
+        }
+    }
+
+    /// True unless reading is paused by the protocol.
+    pub fn is_reading(&self) -> bool {
+        !self.state.reading_paused
+    }
+
+    /// Calls [`Protocol::timer_fired`](crate::stream::Protocol::timer_fired) after `delay`.
+    pub fn call_later(&mut self, delay: Duration) -> TimerId {
+        let at = self.state.now + delay;
+        self.state.timers.schedule(at)
+    }
+
+    /// Calls [`Protocol::timer_fired`](crate::stream::Protocol::timer_fired) at `at` (at once,
+    /// on the next turn, when `at` has passed).
+    pub fn call_at(&mut self, at: Instant) -> TimerId {
+        self.state.timers.schedule(at)
+    }
+
+    /// Cancels a timer; false if it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
+        self.state.timers.cancel(timer)
+    }
+
+    /// The time of the event being handled.
+    pub fn now(&self) -> Instant {
+        self.state.now
+    }
+
+    /// The peer's address.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.state.peer
+    }
+
+    /// Our own address.
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.state.local
+    }
+
+    /// Bytes queued and not yet taken by the operating system.
+    pub fn queued_bytes(&self) -> usize {
+        self.state.queue.len()
+    }
+
+    /// True once a graceful close or an abort has been requested (Twisted `disconnecting`,
+    /// TR-7). Framers stop delivering frames when they see it.
+    pub fn is_closing(&self) -> bool {
+        !matches!(self.state.phase, Phase::Open) || self.state.abort.is_some()
+    }
+
+    /// Traffic counters for this connection.
+    pub fn stats(&self) -> &Stats {
+        &self.state.stats
+    }
+
+    /// The connection's configuration.
+    pub fn config(&self) -> &Config {
+        &self.state.config
+    }
+}
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Built, not yet connected.
+    Pending,
+    /// Connected; reading and writing.
+    Open,
+    /// Graceful close requested: no more reading, flushing the queue until `deadline`.
+    Closing {
+        reason: Reason,
+        deadline: Option<Instant>,
+    },
+    /// `connection_lost` has been delivered.
+    Closed,
+}
+
+/// Our writing side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteSide {
+    Open,
+    /// Shut down once the queue is empty.
+    ShutdownRequested,
+    /// The runtime has been told to shut it down.
+    Shutdown,
+}
+
+/// Everything about a connection except the protocol itself; [`Transport`] borrows it.
+#[derive(Debug)]
+pub(crate) struct TransportState {
+    pub(crate) now: Instant,
+    pub(crate) phase: Phase,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) queue: WriteQueue,
+    pub(crate) recv: BytesMut,
+    pub(crate) timers: TimerTable,
+    pub(crate) config: Config,
+    pub(crate) write_side: WriteSide,
+    pub(crate) reading_paused: bool,
+    pub(crate) redeliver: bool,
+    pub(crate) read_eof: bool,
+    pub(crate) producer_paused: bool,
+    pub(crate) abort: Option<Reason>,
+    pub(crate) stats: Stats,
+}
+
+impl TransportState {
+    pub(crate) fn new(config: Config) -> Self {
+        TransportState {
+            now: Instant::ZERO,
+            phase: Phase::Pending,
+            local: None,
+            peer: None,
+            queue: WriteQueue::default(),
+            recv: BytesMut::new(),
+            timers: TimerTable::default(),
+            config,
+            write_side: WriteSide::Open,
+            reading_paused: false,
+            redeliver: false,
+            read_eof: false,
+            producer_paused: false,
+            abort: None,
+            stats: Stats::default(),
+        }
+    }
+
+    fn check_writable(&self, len: usize) -> Result<(), WriteError> {
+        let open = matches!(self.phase, Phase::Open | Phase::Closing { .. });
+        if !open || self.abort.is_some() || self.write_side != WriteSide::Open {
+            return Err(WriteError::Closed);
+        }
+        if let Some(max) = self.config.max_queued {
+            let queued = self.queue.len();
+            if queued.saturating_add(len) > max {
+                return Err(WriteError::QueueFull { queued, max, len });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn begin_close(&mut self, reason: Reason) {
+        if self.phase == Phase::Open {
+            let deadline = self.config.close_timeout.map(|t| self.now + t);
+            self.phase = Phase::Closing { reason, deadline };
+        }
+    }
+
+    pub(crate) fn request_abort(&mut self, reason: Reason) {
+        let live = matches!(self.phase, Phase::Open | Phase::Closing { .. });
+        if live && self.abort.is_none() {
+            self.abort = Some(reason);
+        }
+    }
+
+    /// True when the receive buffer holds more than the protocol may leave unconsumed.
+    pub(crate) fn receive_overflow(&self) -> Option<Reason> {
+        let max = self.config.max_receive_buffer?;
+        (self.recv.len() > max).then_some(Reason::LimitExceeded {
+            limit: Limit::ReceiveBuffer,
+            max,
+            seen: self.recv.len(),
+        })
+    }
+}

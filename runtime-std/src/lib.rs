@@ -1,0 +1,1 @@
+//! Blocking std-socket runtime for loomwork.
