@@ -79,6 +79,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "std")]
+mod clock;
 pub mod connector;
 pub mod rand;
 mod reason;
@@ -86,6 +88,8 @@ pub mod stream;
 mod time;
 mod timer;
 
+#[cfg(feature = "std")]
+pub use clock::MonotonicClock;
 pub use reason::{IoKind, Limit, ProtocolError, Reason, Timeout};
 pub use time::Instant;
 pub use timer::{TimerId, TimerTable};

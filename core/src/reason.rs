@@ -154,7 +154,10 @@ impl fmt::Display for Reason {
             Reason::Protocol(err) => write!(f, "protocol error: {err}"),
             Reason::Rejected => f.write_str("connection was refused by the factory"),
             Reason::Dns => f.write_str("DNS lookup failed"),
-            Reason::Io { kind, code: Some(code) } => write!(f, "{kind} (os error {code})"),
+            Reason::Io {
+                kind,
+                code: Some(code),
+            } => write!(f, "{kind} (os error {code})"),
             Reason::Io { kind, code: None } => write!(f, "{kind}"),
         }
     }

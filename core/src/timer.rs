@@ -47,7 +47,10 @@ pub struct TimerTable {
 impl TimerTable {
     /// Schedules a timer due at `at`.
     pub fn schedule(&mut self, at: Instant) -> TimerId {
-        let id = TimerId { at, seq: self.next_seq };
+        let id = TimerId {
+            at,
+            seq: self.next_seq,
+        };
         self.next_seq += 1;
         self.pending.insert(id);
         id

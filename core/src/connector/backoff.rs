@@ -64,12 +64,21 @@ impl Backoff {
     pub fn new(config: BackoffConfig) -> Self {
         let rng = SplitMix64::new(config.seed);
         let base_secs = config.initial.as_secs_f64();
-        Backoff { config, base_secs, retries: 0, rng }
+        Backoff {
+            config,
+            base_secs,
+            retries: 0,
+            rng,
+        }
     }
 
     /// The delay before the next retry, or `None` once `max_retries` retries were used up.
     pub fn next_delay(&mut self) -> Option<Duration> {
-        if self.config.max_retries.is_some_and(|max| self.retries >= max) {
+        if self
+            .config
+            .max_retries
+            .is_some_and(|max| self.retries >= max)
+        {
             return None;
         }
         self.retries = self.retries.saturating_add(1);
@@ -117,16 +126,22 @@ mod tests {
     use proptest::prelude::*;
 
     fn no_jitter() -> BackoffConfig {
-        BackoffConfig { jitter: 0.0, ..Default::default() }
+        BackoffConfig {
+            jitter: 0.0,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn schedule_matches_twisted_rc4_and_caps_at_max() {
         // RC-4: 1.0, 2.718, 7.389, 20.09, 54.60, 148.4, 403.4, 1096.6, 2981.0, then 3600.
         let mut b = Backoff::new(no_jitter());
-        let got: alloc::vec::Vec<f64> =
-            (0..11).map(|_| b.next_delay().unwrap().as_secs_f64()).collect();
-        let want = [1.0, 2.718, 7.389, 20.09, 54.60, 148.4, 403.4, 1096.6, 2981.0, 3600.0, 3600.0];
+        let got: alloc::vec::Vec<f64> = (0..11)
+            .map(|_| b.next_delay().unwrap().as_secs_f64())
+            .collect();
+        let want = [
+            1.0, 2.718, 7.389, 20.09, 54.60, 148.4, 403.4, 1096.6, 2981.0, 3600.0, 3600.0,
+        ];
         for (g, w) in got.iter().zip(want) {
             assert!((g - w).abs() / w < 1e-3, "got {g}, want {w}");
         }
@@ -134,7 +149,10 @@ mod tests {
 
     #[test]
     fn max_retries_n_allows_n_retries() {
-        let mut b = Backoff::new(BackoffConfig { max_retries: Some(2), ..no_jitter() });
+        let mut b = Backoff::new(BackoffConfig {
+            max_retries: Some(2),
+            ..no_jitter()
+        });
         assert!(b.next_delay().is_some());
         assert!(b.next_delay().is_some());
         assert!(b.next_delay().is_none());

@@ -19,7 +19,10 @@ pub struct ConnectorConfig {
 
 impl Default for ConnectorConfig {
     fn default() -> Self {
-        ConnectorConfig { connect_timeout: Some(Duration::from_secs(30)), backoff: Default::default() }
+        ConnectorConfig {
+            connect_timeout: Some(Duration::from_secs(30)),
+            backoff: Default::default(),
+        }
     }
 }
 
@@ -141,7 +144,11 @@ impl<F: ClientFactory> Connector<F> {
     pub fn handle_connection_lost(&mut self, now: Instant, reason: Reason) {
         if self.state == ConnectorState::Connected {
             let retry = self.factory.connection_lost(&reason);
-            let retry = if self.stop_after_connection { Retry::Stop } else { retry };
+            let retry = if self.stop_after_connection {
+                Retry::Stop
+            } else {
+                retry
+            };
             self.apply(now, retry);
         }
     }
@@ -150,9 +157,13 @@ impl<F: ClientFactory> Connector<F> {
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
             ConnectorState::Waiting { until } if now >= until => self.start_attempt(now),
-            ConnectorState::Connecting { deadline: Some(deadline) } if now >= deadline => {
+            ConnectorState::Connecting {
+                deadline: Some(deadline),
+            } if now >= deadline => {
                 self.action = Some(ConnectorAction::CancelDial);
-                let retry = self.factory.connection_failed(&Reason::TimedOut(Timeout::Connect));
+                let retry = self
+                    .factory
+                    .connection_failed(&Reason::TimedOut(Timeout::Connect));
                 self.apply(now, retry);
             }
             _ => {}
@@ -288,7 +299,10 @@ mod tests {
     fn config() -> ConnectorConfig {
         ConnectorConfig {
             connect_timeout: Some(Duration::from_secs(30)),
-            backoff: BackoffConfig { jitter: 0.0, ..Default::default() },
+            backoff: BackoffConfig {
+                jitter: 0.0,
+                ..Default::default()
+            },
         }
     }
 
@@ -319,7 +333,12 @@ mod tests {
         c.handle_timeout(Instant::from_secs(30));
         assert_eq!(c.poll_action(), Some(ConnectorAction::CancelDial));
         assert_eq!(c.factory().failures, [Reason::TimedOut(Timeout::Connect)]);
-        assert_eq!(c.state(), ConnectorState::Waiting { until: Instant::from_secs(31) });
+        assert_eq!(
+            c.state(),
+            ConnectorState::Waiting {
+                until: Instant::from_secs(31)
+            }
+        );
     }
 
     #[test]
@@ -340,7 +359,10 @@ mod tests {
 
     #[test]
     fn stop_answer_stops() {
-        let f = Recorder { answer: Some(Retry::Stop), ..Default::default() };
+        let f = Recorder {
+            answer: Some(Retry::Stop),
+            ..Default::default()
+        };
         let mut c = Connector::new(f, config());
         c.connect(Instant::ZERO);
         c.handle_connect_failed(Instant::ZERO, Reason::Refused);

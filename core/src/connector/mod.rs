@@ -2,9 +2,9 @@
 //! `Connector` state machine.
 
 mod backoff;
-mod machine;
 mod factory;
+mod machine;
 
 pub use backoff::{Backoff, BackoffConfig};
-pub use machine::{Connector, ConnectorAction, ConnectorConfig, ConnectorState};
 pub use factory::{ClientFactory, Retry};
+pub use machine::{Connector, ConnectorAction, ConnectorConfig, ConnectorState};

@@ -7,7 +7,7 @@ use bytes::BytesMut;
 
 use crate::reason::{Reason, Timeout};
 use crate::stream::transport::{Phase, TransportState, WriteSide};
-use crate::stream::{Action, Config, Protocol, Stats, Transport};
+use crate::stream::{Action, Config, Control, Handle, Protocol, Stats, Transport};
 use crate::time::Instant;
 
 /// How many internal follow-ups (redelivery after a resume, pause notifications) one input may
@@ -59,6 +59,7 @@ pub struct Connection<P: Protocol> {
     terminal: Option<Action>,
     reason: Option<Reason>,
     paused_since: Option<Instant>,
+    handle: Option<Handle<P::Message>>,
 }
 
 impl<P: Protocol> Connection<P> {
@@ -71,7 +72,19 @@ impl<P: Protocol> Connection<P> {
             terminal: None,
             reason: None,
             paused_since: None,
+            handle: None,
         }
+    }
+
+    /// Gives the connection its handle, so the protocol can read it with
+    /// [`Transport::handle`]. Runtimes call this before [`handle_connected`](Self::handle_connected).
+    pub fn set_handle(&mut self, handle: Handle<P::Message>) {
+        self.handle = Some(handle);
+    }
+
+    /// The handle given with [`set_handle`](Self::set_handle).
+    pub fn handle(&self) -> Option<&Handle<P::Message>> {
+        self.handle.as_ref()
     }
 
     // ----- inputs -------------------------------------------------------------------------
@@ -85,7 +98,10 @@ impl<P: Protocol> Connection<P> {
         self.state.phase = Phase::Open;
         self.state.local = Some(local);
         self.state.peer = Some(peer);
-        self.protocol.connection_made(&mut Transport { state: &mut self.state });
+        self.protocol.connection_made(&mut Transport {
+            state: &mut self.state,
+            handle: self.handle.as_ref(),
+        });
         self.settle();
     }
 
@@ -115,7 +131,10 @@ impl<P: Protocol> Connection<P> {
             return;
         }
         self.state.read_eof = true;
-        self.protocol.read_closed(&mut Transport { state: &mut self.state });
+        self.protocol.read_closed(&mut Transport {
+            state: &mut self.state,
+            handle: self.handle.as_ref(),
+        });
         self.settle();
     }
 
@@ -132,7 +151,10 @@ impl<P: Protocol> Connection<P> {
             if let Some(since) = self.paused_since.take() {
                 self.state.stats.time_paused += now - since;
             }
-            self.protocol.resume_producing(&mut Transport { state: &mut self.state });
+            self.protocol.resume_producing(&mut Transport {
+                state: &mut self.state,
+                handle: self.handle.as_ref(),
+            });
         }
         self.settle();
     }
@@ -154,7 +176,11 @@ impl<P: Protocol> Connection<P> {
         if !self.is_live() {
             return;
         }
-        if let Phase::Closing { deadline: Some(deadline), .. } = self.state.phase {
+        if let Phase::Closing {
+            deadline: Some(deadline),
+            ..
+        } = self.state.phase
+        {
             if now >= deadline {
                 self.state.queue.clear();
                 self.finish(Reason::TimedOut(Timeout::Close), Action::Abort);
@@ -165,7 +191,13 @@ impl<P: Protocol> Connection<P> {
         // waits for the next call instead of looping here.
         let mark = self.state.timers.mark();
         while let Some(timer) = self.state.timers.pop_expired_before_mark(now, mark) {
-            self.protocol.timer_fired(timer, &mut Transport { state: &mut self.state });
+            self.protocol.timer_fired(
+                timer,
+                &mut Transport {
+                    state: &mut self.state,
+                    handle: self.handle.as_ref(),
+                },
+            );
             if self.state.abort.is_some() {
                 break;
             }
@@ -178,8 +210,22 @@ impl<P: Protocol> Connection<P> {
     pub fn handle_message(&mut self, now: Instant, message: P::Message) {
         self.state.now = now;
         if self.is_live() && self.state.abort.is_none() {
-            self.protocol.message(message, &mut Transport { state: &mut self.state });
+            self.protocol.message(
+                message,
+                &mut Transport {
+                    state: &mut self.state,
+                    handle: self.handle.as_ref(),
+                },
+            );
             self.settle();
+        }
+    }
+
+    /// A close or abort requested through a [`Handle`].
+    pub fn handle_control(&mut self, now: Instant, control: Control) {
+        match control {
+            Control::Close => self.close(now),
+            Control::Abort => self.abort(now),
         }
     }
 
@@ -301,7 +347,13 @@ impl<P: Protocol> Connection<P> {
     /// protocol can hold it and the transport at once; an empty `BytesMut` costs nothing.
     fn deliver(&mut self) {
         let mut buf = mem::take(&mut self.state.recv);
-        self.protocol.data_received(&mut buf, &mut Transport { state: &mut self.state });
+        self.protocol.data_received(
+            &mut buf,
+            &mut Transport {
+                state: &mut self.state,
+                handle: self.handle.as_ref(),
+            },
+        );
         // A protocol may not append to its own input, but if it did, keep both.
         if !self.state.recv.is_empty() {
             buf.extend_from_slice(&self.state.recv);
@@ -343,7 +395,10 @@ impl<P: Protocol> Connection<P> {
                 self.state.producer_paused = true;
                 self.state.stats.pauses += 1;
                 self.paused_since = Some(self.state.now);
-                self.protocol.pause_producing(&mut Transport { state: &mut self.state });
+                self.protocol.pause_producing(&mut Transport {
+                    state: &mut self.state,
+                    handle: self.handle.as_ref(),
+                });
                 continue;
             }
             break;
@@ -381,6 +436,9 @@ impl<P: Protocol> Connection<P> {
             self.state.stats.time_paused += self.state.now - since;
         }
         self.protocol.connection_lost(&reason);
+        // The handle's mailbox may point back at this connection's runtime task; dropping it
+        // here breaks any reference cycle the moment the connection ends.
+        self.handle = None;
         self.reason = Some(reason);
         self.terminal = Some(action);
     }

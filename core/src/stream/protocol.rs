@@ -28,7 +28,7 @@ use crate::timer::TimerId;
 ///
 /// impl Protocol for Echo {
 ///     type Message = ();
-///     fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+///     fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_, Self::Message>) {
 ///         // The default `pause_producing` stops reading while our queue is full, so a
 ///         // peer that sends without reading cannot grow this queue without bound.
 ///         let _ = tx.write(data.split().freeze());
@@ -41,42 +41,42 @@ pub trait Protocol {
     type Message;
 
     /// The connection is established; the transport is ready (Twisted `connectionMade`).
-    fn connection_made(&mut self, tx: &mut Transport<'_>) {
+    fn connection_made(&mut self, tx: &mut Transport<'_, Self::Message>) {
         let _ = tx;
     }
 
     /// Bytes arrived; `data` is the receive buffer (everything not consumed so far).
-    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>);
+    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_, Self::Message>);
 
     /// The peer shut down its writing side (EOF). Our side may still write.
     ///
     /// The default closes gracefully: unlike Twisted (PR-7, KW-10) queued output is still
     /// flushed first. Override it to keep answering a half-closed peer.
-    fn read_closed(&mut self, tx: &mut Transport<'_>) {
+    fn read_closed(&mut self, tx: &mut Transport<'_, Self::Message>) {
         tx.lose_connection();
     }
 
     /// A timer set with [`Transport::call_later`] or [`Transport::call_at`] is due.
-    fn timer_fired(&mut self, timer: TimerId, tx: &mut Transport<'_>) {
+    fn timer_fired(&mut self, timer: TimerId, tx: &mut Transport<'_, Self::Message>) {
         let _ = (timer, tx);
     }
 
     /// A message posted through a connection handle.
-    fn message(&mut self, message: Self::Message, tx: &mut Transport<'_>) {
+    fn message(&mut self, message: Self::Message, tx: &mut Transport<'_, Self::Message>) {
         let _ = (message, tx);
     }
 
     /// The write queue rose above the high-water mark: stop producing (Twisted PP-2).
     ///
     /// The default stops reading, which propagates the backpressure to the peer.
-    fn pause_producing(&mut self, tx: &mut Transport<'_>) {
+    fn pause_producing(&mut self, tx: &mut Transport<'_, Self::Message>) {
         tx.pause_reading();
     }
 
     /// The write queue drained to the low-water mark: produce again.
     ///
     /// The default resumes reading (undoing the default `pause_producing`).
-    fn resume_producing(&mut self, tx: &mut Transport<'_>) {
+    fn resume_producing(&mut self, tx: &mut Transport<'_, Self::Message>) {
         tx.resume_reading();
     }
 

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::reason::{Limit, Reason};
 use crate::stream::write_queue::WriteQueue;
-use crate::stream::{Config, Stats};
+use crate::stream::{Config, Handle, Stats};
 use crate::time::Instant;
 use crate::timer::{TimerId, TimerTable};
 
@@ -18,8 +18,12 @@ use crate::timer::{TimerId, TimerTable};
 /// into outputs that the runtime carries out after the callback returns. So a protocol never
 /// re-enters itself (Twisted TR-1, TR-4: `write` never sends synchronously, `connection_lost`
 /// after an abort runs on the next turn, never inside `abort_connection`).
-pub struct Transport<'a> {
+///
+/// `M` is the protocol's [`Message`](crate::stream::Protocol::Message) type; it only matters for
+/// [`handle`](Self::handle), and defaults to `()`.
+pub struct Transport<'a, M = ()> {
     pub(crate) state: &'a mut TransportState,
+    pub(crate) handle: Option<&'a Handle<M>>,
 }
 
 /// Why a write was refused.
@@ -53,7 +57,7 @@ impl fmt::Display for WriteError {
 
 impl core::error::Error for WriteError {}
 
-impl Transport<'_> {
+impl<M> Transport<'_, M> {
     /// Queues `data` to be sent, without copying it.
     ///
     /// Accepted after [`lose_connection`](Self::lose_connection) too: it is flushed before the
@@ -165,6 +169,12 @@ impl Transport<'_> {
     /// Traffic counters for this connection.
     pub fn stats(&self) -> &Stats {
         &self.state.stats
+    }
+
+    /// This connection's handle, when the runtime gives out handles: clone it and hand it to
+    /// whoever needs to post messages here (a chat room, the other leg of a proxy).
+    pub fn handle(&self) -> Option<&Handle<M>> {
+        self.handle
     }
 
     /// The connection's configuration.
