@@ -1,6 +1,5 @@
 //! `Connector`: the sans-IO client state machine that decides when to dial (Twisted FA-2, RC-*).
 
-use core::mem;
 use core::net::SocketAddr;
 use core::time::Duration;
 
@@ -241,7 +240,7 @@ impl<F: ClientFactory> Connector<F> {
         self.state = ConnectorState::Connecting { deadline };
         // A CancelDial for the previous attempt is superseded by the new Dial: runtimes drop
         // any attempt in flight when told to dial.
-        let _ = mem::replace(&mut self.action, Some(ConnectorAction::Dial));
+        self.action = Some(ConnectorAction::Dial);
         self.factory.started_connecting();
     }
 
