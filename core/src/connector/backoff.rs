@@ -133,6 +133,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::approx_constant)] // the figures are Twisted's printed schedule (RC-4)
     fn schedule_matches_twisted_rc4_and_caps_at_max() {
         // RC-4: 1.0, 2.718, 7.389, 20.09, 54.60, 148.4, 403.4, 1096.6, 2981.0, then 3600.
         let mut b = Backoff::new(no_jitter());
