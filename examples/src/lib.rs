@@ -1,1 +1,75 @@
-//! Shared helpers for the example programs.
+//! Shared plumbing for the example programs: the EXAMPLES.md command-line contract (flags, the
+//! `listening on` line, one-line errors with exit status 2, clean stop on SIGINT/SIGTERM).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::mpsc;
+
+use clap::Parser;
+
+/// Which adapter drives the sans-IO core (`--runtime std|smol`, default `smol`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Runtime {
+    /// Blocking std sockets (`loomwork-std`).
+    Std,
+    /// smol / async-io (`loomwork-smol`).
+    #[default]
+    Smol,
+}
+
+/// Parses the command line; on a bad flag prints one line to stderr and exits with status 2.
+/// `--help` prints the usage and exits 0.
+pub fn parse_args<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            use clap::error::ErrorKind;
+            if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = err.print();
+                std::process::exit(0);
+            }
+            let rendered = err.render().to_string();
+            let first = rendered.lines().next().unwrap_or("error: invalid arguments");
+            eprintln!("{first}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Prints the one `listening on <kind> <addr>` line to stdout and flushes it, so scripts and
+/// tests can wait for it.
+pub fn announce_listening(kind: &str, addr: SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on {kind} {addr}");
+    let _ = out.flush();
+}
+
+/// Installs the SIGINT/SIGTERM handler and returns a receiver that yields once when either
+/// arrives. Call it before binding, so no signal is missed.
+pub fn stop_signal() -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel();
+    if let Err(err) = ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    }) {
+        eprintln!("error: cannot install the signal handler: {err}");
+        std::process::exit(1);
+    }
+    rx
+}
+
+/// Resolves `HOST:PORT` (or an IP literal, `[::1]:PORT` for IPv6) to one socket address with
+/// the system resolver; exits with `DNS lookup failed: <name>` on failure (EXAMPLES.md).
+pub fn resolve_or_exit(target: &str) -> SocketAddr {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = target.parse::<SocketAddr>() {
+        return addr;
+    }
+    match target.to_socket_addrs().map(|mut it| it.next()) {
+        Ok(Some(addr)) => addr,
+        _ => {
+            let name = target.rsplit_once(':').map_or(target, |(host, _)| host);
+            eprintln!("DNS lookup failed: {name}");
+            std::process::exit(1);
+        }
+    }
+}
