@@ -85,6 +85,8 @@ pub mod connector;
 pub mod rand;
 mod reason;
 pub mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod time;
 mod timer;
 
