@@ -150,6 +150,12 @@ impl Wire {
         moved
     }
 
+    /// Marks the writing side as closed (FIN) without a writer, as when a listener accepts a
+    /// socket and closes it at once.
+    pub fn shut(&mut self) {
+        self.fin = true;
+    }
+
     /// Bytes in flight.
     pub fn in_flight(&self) -> usize {
         self.bytes.len()
