@@ -11,19 +11,15 @@ use loomwork::stream::{Config, Protocol, ServerFactory};
 
 pub mod memory;
 pub mod protocols;
+pub mod runtimes;
 pub mod scenarios;
 
 /// A runtime under test, seen through the few operations the scenarios need.
 pub trait Harness {
     /// Shown in failure messages.
     const NAME: &'static str;
-    /// A running server.
-    type Server: ServerUnderTest;
-    /// A running client connector whose factory comes back from `join`.
-    type Client<C: Send + 'static>: ClientUnderTest<C>;
-
     /// Listens on `addr` (port 0: any free port) with `factory`.
-    fn listen<F>(&self, addr: SocketAddr, factory: F, config: Config) -> Self::Server
+    fn listen<F>(&self, addr: SocketAddr, factory: F, config: Config) -> Box<dyn ServerUnderTest>
     where
         F: ServerFactory + Send + 'static,
         F::Protocol: Send + 'static,
@@ -35,7 +31,7 @@ pub trait Harness {
         addr: SocketAddr,
         factory: C,
         connector: ConnectorConfig,
-    ) -> Self::Client<C>
+    ) -> Box<dyn ClientUnderTest<C>>
     where
         C: ClientFactory + Send + 'static,
         C::Protocol: Send + 'static,
@@ -59,13 +55,13 @@ pub trait ServerUnderTest {
     fn connection_count(&self) -> usize;
     /// Stops accepting, closes gracefully, aborts what is left after `drain`; returns
     /// (drained, aborted).
-    fn shutdown(self, drain: Duration) -> (usize, usize);
+    fn shutdown(self: Box<Self>, drain: Duration) -> (usize, usize);
 }
 
 /// A client started by a [`Harness`].
 pub trait ClientUnderTest<C> {
     /// Waits until the connector has stopped and its last connection ended.
-    fn join(self) -> C;
+    fn join(self: Box<Self>) -> C;
 }
 
 static EXCLUSIVE: RwLock<()> = RwLock::new(());

@@ -366,7 +366,7 @@ impl ServerUnderTest for MemoryServer {
             .count()
     }
 
-    fn shutdown(self, drain: Duration) -> (usize, usize) {
+    fn shutdown(self: Box<Self>, drain: Duration) -> (usize, usize) {
         let mut world = self.world.borrow_mut();
         world.listeners.remove(&self.addr);
         let now = world.now;
@@ -418,7 +418,7 @@ pub struct MemoryClient<C> {
 }
 
 impl<C: 'static> ClientUnderTest<C> for MemoryClient<C> {
-    fn join(self) -> C {
+    fn join(self: Box<Self>) -> C {
         let mut world = self.world.borrow_mut();
         let id = self.id;
         let finished = move |w: &World| {
@@ -440,10 +440,7 @@ impl<C: 'static> ClientUnderTest<C> for MemoryClient<C> {
 
 impl Harness for Memory {
     const NAME: &'static str = "memory";
-    type Server = MemoryServer;
-    type Client<C: Send + 'static> = MemoryClient<C>;
-
-    fn listen<F>(&self, addr: SocketAddr, factory: F, config: Config) -> MemoryServer
+    fn listen<F>(&self, addr: SocketAddr, factory: F, config: Config) -> Box<dyn ServerUnderTest>
     where
         F: ServerFactory + Send + 'static,
         F::Protocol: Send + 'static,
@@ -474,14 +471,19 @@ impl Harness for Memory {
                 .is_none(),
             "address in use"
         );
-        MemoryServer {
+        Box::new(MemoryServer {
             world: self.world.clone(),
             addr,
             id,
-        }
+        })
     }
 
-    fn connect<C>(&self, addr: SocketAddr, factory: C, config: ConnectorConfig) -> MemoryClient<C>
+    fn connect<C>(
+        &self,
+        addr: SocketAddr,
+        factory: C,
+        config: ConnectorConfig,
+    ) -> Box<dyn ClientUnderTest<C>>
     where
         C: ClientFactory + Send + 'static,
         C::Protocol: Send + 'static,
@@ -494,11 +496,11 @@ impl Harness for Memory {
         world
             .connectors
             .push(Some(Box::new(ConnectorBox { addr, connector })));
-        MemoryClient {
+        Box::new(MemoryClient {
             world: self.world.clone(),
             id: world.connectors.len() - 1,
             _factory: std::marker::PhantomData,
-        }
+        })
     }
 
     fn sleep(&self, duration: Duration) {

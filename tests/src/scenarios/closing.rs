@@ -10,7 +10,7 @@ use super::{any_port, connector};
 use crate::protocols::{
     fnv1a, lock, pattern, AnswerOnEof, ClientScript, ClientSpec, Firehose, LoggingFactory,
 };
-use crate::{ClientUnderTest, Harness, ServerUnderTest};
+use crate::Harness;
 
 const FOUR_MIB: usize = 4 * 1024 * 1024;
 
@@ -75,7 +75,10 @@ pub fn abort_discards_the_queue_and_resets_the_peer<H: Harness>(h: &H) {
         H::NAME,
         log.received_len
     );
-    assert_eq!(log.lost, [Reason::Reset], "{}: peer sees a reset", H::NAME);
+    // The reset can beat the client's own view of the handshake: then it is that attempt's
+    // failure rather than the end of an established connection. Either way, a reset.
+    let seen: Vec<_> = log.lost.iter().chain(&log.failures).collect();
+    assert_eq!(seen, [&Reason::Reset], "{}: peer sees a reset", H::NAME);
     drop(log);
     server.shutdown(Duration::from_secs(5));
     assert_eq!(lock(&server_log).closed, [Reason::Aborted], "{}", H::NAME);

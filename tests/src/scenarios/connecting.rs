@@ -9,7 +9,7 @@ use loomwork::Reason;
 
 use super::connector;
 use crate::protocols::{lock, ClientScript, ClientSpec, Echo, LoggingFactory};
-use crate::{ClientUnderTest, Harness, ServerUnderTest};
+use crate::Harness;
 
 /// Connecting where nothing listens reaches `connection_failed` with `Refused`, and no protocol
 /// is ever built.

@@ -4,7 +4,7 @@ use loomwork::stream::Config;
 
 use super::{any_port, connector};
 use crate::protocols::{fnv1a, lock, payload, ClientScript, ClientSpec, Echo, LoggingFactory};
-use crate::{ClientUnderTest, Harness, ServerUnderTest};
+use crate::Harness;
 
 /// One client sends a message and gets the same bytes back; both sides end cleanly.
 pub fn echo_round_trip<H: Harness>(h: &H) {

@@ -7,7 +7,7 @@ use loomwork::Reason;
 
 use super::{any_port, connector};
 use crate::protocols::{fnv1a, lock, pattern, ClientScript, ClientSpec, Firehose, LoggingFactory};
-use crate::{ClientUnderTest, Harness, ServerUnderTest};
+use crate::Harness;
 
 /// A server streams 8 MiB in 16 KiB writes to a client that reads nothing for 300 ms. The
 /// server's queue never exceeds the high-water mark plus one write, the producer is paused at

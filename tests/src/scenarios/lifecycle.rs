@@ -8,7 +8,7 @@ use loomwork::Reason;
 
 use super::{any_port, connector};
 use crate::protocols::{lock, ClientScript, ClientSpec, Echo, LoggingFactory};
-use crate::{ClientUnderTest, Harness, ServerUnderTest};
+use crate::Harness;
 
 /// Timers set at 30, 10 and 20 ms fire in deadline order, each at or after its deadline.
 pub fn timers_fire_in_order_and_never_early<H: Harness>(h: &H) {
