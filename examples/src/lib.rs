@@ -96,3 +96,8 @@ impl Protocol for Echo {
         let _ = tx.write(data.split().freeze());
     }
 }
+
+/// The README's code blocks, compiled and run as doctests so the front page cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
