@@ -18,6 +18,9 @@ use crate::framing::{LengthCodec, LineCodec, NetstringCodec};
 /// assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "hi");
 /// ```
 #[derive(Clone, Debug)]
+// One codec per connection, built once and never moved in a hot loop: boxing the line codec
+// (its memmem tables make it ~400 bytes) would only add an indirection to every decode.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyCodec {
     /// Delimited lines (`LineReceiver`, `LineOnlyReceiver`).
     Line(LineCodec),

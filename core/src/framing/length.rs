@@ -61,7 +61,9 @@ enum State {
     /// Reading frames; stateless between them, so the buffer is never touched on "need more".
     Frames,
     /// Dropping `remaining` bytes of a skipped frame.
-    Discarding { remaining: u64 },
+    Discarding {
+        remaining: u64,
+    },
     Failed(FrameError),
 }
 
@@ -180,7 +182,9 @@ impl Decoder for LengthCodec {
                 State::Frames => break,
                 State::Failed(error) => return Err(error),
                 State::Discarding { remaining } => {
-                    let drop = usize::try_from(remaining).unwrap_or(usize::MAX).min(buf.len());
+                    let drop = usize::try_from(remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(buf.len());
                     buf.advance(drop);
                     let remaining = remaining - drop as u64;
                     if remaining > 0 {
@@ -249,7 +253,9 @@ impl Encoder for LengthCodec {
         } = self.layout;
         let mut payload = payload;
         let too_long = EncodeError::TooLong {
-            max: self.max_length.min(self.field_capacity().clamp(0, usize::MAX as i128) as usize),
+            max: self
+                .max_length
+                .min(self.field_capacity().clamp(0, usize::MAX as i128) as usize),
             len: payload.len(),
         };
         if payload.len() < offset {
@@ -305,7 +311,10 @@ fn read_uint(field: &[u8], big_endian: bool) -> u64 {
         }
         field.iter().fold(0, |acc, &b| acc << 8 | u64::from(b))
     } else {
-        field.iter().rev().fold(0, |acc, &b| acc << 8 | u64::from(b))
+        field
+            .iter()
+            .rev()
+            .fold(0, |acc, &b| acc << 8 | u64::from(b))
     }
 }
 

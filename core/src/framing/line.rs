@@ -292,7 +292,6 @@ impl LineCodec {
             [byte] => memchr::memchr(byte, payload).is_some(),
             _ => self.finder.find(payload).is_some(),
         };
-        inside
-            || (1..d.len()).any(|k| payload.ends_with(&d[..k]) && d[k..] == d[..d.len() - k])
+        inside || (1..d.len()).any(|k| payload.ends_with(&d[..k]) && d[k..] == d[..d.len() - k])
     }
 }

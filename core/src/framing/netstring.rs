@@ -58,9 +58,14 @@ enum State {
         oversize: bool,
     },
     /// The header (`digits` and the colon) is complete; waiting for `len` bytes and the comma.
-    Payload { header: usize, len: usize },
+    Payload {
+        header: usize,
+        len: usize,
+    },
     /// Dropping `remaining` bytes of a skipped netstring (payload and comma).
-    Discarding { remaining: usize },
+    Discarding {
+        remaining: usize,
+    },
     Failed(FrameError),
 }
 

@@ -49,7 +49,10 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Violation::Overbuffered { buffered, bound } => {
-                write!(f, "decoder left {buffered} bytes buffered, more than {bound}")
+                write!(
+                    f,
+                    "decoder left {buffered} bytes buffered, more than {bound}"
+                )
             }
             Violation::TouchedOnNeedMore => f.write_str("decoder changed the buffer on Ok(None)"),
         }
@@ -226,7 +229,9 @@ pub fn length_prefixed(input: &[u8], layout: LengthLayout) -> Outcome {
         if !layout.big_endian {
             field.reverse();
         }
-        let value = field.iter().fold(0u128, |acc, &b| acc * 256 + u128::from(b));
+        let value = field
+            .iter()
+            .fold(0u128, |acc, &b| acc * 256 + u128::from(b));
         let body = value as i128 + i128::from(layout.adjustment);
         if body < 0 {
             outcome.errors.push(FrameError::malformed(
