@@ -224,8 +224,10 @@ impl Decoder for LengthCodec {
         if buf.len() < frame_len {
             return Ok(None);
         }
-        buf.advance(strip);
-        Ok(Some(buf.split_to(frame_len - strip).freeze()))
+        // Split first, then strip the frame's own view: one call on the shared buffer.
+        let mut frame = buf.split_to(frame_len).freeze();
+        frame.advance(strip);
+        Ok(Some(frame))
     }
 
     fn recovery(&self, error: &FrameError) -> Recovery {

@@ -125,6 +125,7 @@ impl LineCodec {
     }
 
     /// Where the first delimiter starts, searching only bytes not searched before.
+    #[inline]
     fn find_delimiter(&mut self, buf: &[u8]) -> Option<usize> {
         let overlap = self.delimiter.len() - 1;
         let mut start = self.searched.saturating_sub(overlap);
@@ -209,6 +210,7 @@ impl fmt::Debug for LineCodec {
 }
 
 impl Decoder for LineCodec {
+    #[inline]
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         loop {
             match self.state {
@@ -231,9 +233,11 @@ impl Decoder for LineCodec {
                             Err(error)
                         }
                         Some(at) => {
-                            let line = buf.split_to(at).freeze();
-                            buf.advance(self.delimiter.len());
-                            Ok(Some(line))
+                            // One split for line and delimiter, then drop the delimiter from
+                            // the frame: cheaper than a second `advance` on the buffer.
+                            let mut line = buf.split_to(at + self.delimiter.len());
+                            line.truncate(at);
+                            Ok(Some(line.freeze()))
                         }
                         None => {
                             // LR-5: with `max + len(delimiter)` bytes and no delimiter, no line

@@ -50,6 +50,8 @@
 mod any;
 mod codec;
 mod framed;
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzzing;
 mod length;
 mod line;
 mod netstring;

@@ -187,6 +187,7 @@ impl Default for NetstringCodec {
 }
 
 impl Decoder for NetstringCodec {
+    #[inline]
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         loop {
             match self.state {
@@ -218,9 +219,11 @@ impl Decoder for NetstringCodec {
                     if buf.get(end - 1) != Some(&b',') {
                         return Err(self.fail(MISSING_COMMA));
                     }
-                    buf.advance(header);
-                    let payload = buf.split_to(len).freeze();
-                    buf.advance(1);
+                    // One split of the whole netstring, then narrow the frame's own view to
+                    // the payload: cheaper than three operations on the shared buffer.
+                    let mut payload = buf.split_to(end).freeze();
+                    payload.advance(header);
+                    payload.truncate(len);
                     self.state = START;
                     return Ok(Some(payload));
                 }
