@@ -86,6 +86,8 @@ extern crate std;
 mod clock;
 pub mod connector;
 pub mod framing;
+#[cfg(test)]
+mod fuzz_corpus;
 pub mod rand;
 mod reason;
 pub mod stream;

@@ -388,148 +388,18 @@ fn resume_reading_redelivers_buffered_bytes_without_new_input() {
 
 // ----- proptest: lifecycle invariants over arbitrary event sequences --------------------------
 
-#[derive(Clone, Debug)]
-enum Event {
-    Data(Vec<u8>),
-    ReadClosed,
-    Written(usize),
-    Error,
-    Timeout(u64),
-    Message(u32),
-    Close,
-    Abort,
-}
-
-fn event() -> impl Strategy<Value = Event> {
-    prop_oneof![
-        4 => proptest::collection::vec(any::<u8>(), 0..64).prop_map(Event::Data),
-        1 => Just(Event::ReadClosed),
-        3 => (0usize..200).prop_map(Event::Written),
-        1 => Just(Event::Error),
-        2 => (0u64..10_000).prop_map(Event::Timeout),
-        2 => any::<u32>().prop_map(Event::Message),
-        1 => Just(Event::Close),
-        1 => Just(Event::Abort),
-    ]
-}
-
-/// A protocol that does a bit of everything, steered by the bytes it receives.
-#[derive(Default)]
-struct Chaotic {
-    made: u32,
-    lost: u32,
-    calls_after_lost: u32,
-}
-
-impl Chaotic {
-    fn alive(&mut self) {
-        if self.lost > 0 {
-            self.calls_after_lost += 1;
-        }
-    }
-}
-
-impl Protocol for Chaotic {
-    type Message = u32;
-    fn connection_made(&mut self, tx: &mut Transport<'_, u32>) {
-        self.made += 1;
-        tx.call_later(Duration::from_millis(50));
-    }
-    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_, u32>) {
-        self.alive();
-        let Some(&first) = data.first() else { return };
-        match first % 8 {
-            0 => tx.lose_connection(),
-            1 => tx.abort_connection(),
-            2 => tx.shutdown_write(),
-            3 => tx.pause_reading(),
-            4 => {
-                tx.call_later(Duration::from_millis(u64::from(first)));
-            }
-            5 => return, // leave the bytes buffered
-            _ => {}
-        }
-        let _ = tx.write(data.split().freeze());
-    }
-    fn read_closed(&mut self, tx: &mut Transport<'_, u32>) {
-        self.alive();
-        tx.lose_connection();
-    }
-    fn timer_fired(&mut self, _: TimerId, tx: &mut Transport<'_, u32>) {
-        self.alive();
-        let _ = tx.write_slice(b"tick");
-    }
-    fn message(&mut self, m: u32, tx: &mut Transport<'_, u32>) {
-        self.alive();
-        match m % 4 {
-            0 => tx.resume_reading(),
-            1 => tx.abort_connection(),
-            _ => {
-                let _ = tx.write_slice(&m.to_le_bytes());
-            }
-        }
-    }
-    fn connection_lost(&mut self, _: &Reason) {
-        self.lost += 1;
-    }
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
 
+    /// The fuzz target's check (see `fuzzing`), driven by proptest so that every `cargo test`
+    /// explores fresh sequences too.
     #[test]
     fn lifecycle_invariants_hold_for_any_event_sequence(
-        events in proptest::collection::vec(event(), 0..60)
+        data in proptest::collection::vec(any::<u8>(), 0..600)
     ) {
-        let config = Config {
-            high_water: 64, low_water: 16, max_queued: Some(256),
-            max_receive_buffer: Some(128), close_timeout: Some(Duration::from_secs(1)),
-        };
-        let mut c = Connection::new(Chaotic::default(), config);
-        let mut now = Instant::ZERO;
-        c.handle_connected(now, addr(), addr());
-        let mut terminal = 0;
-        let mut aborted = false;
-        for e in events {
-            now += Duration::from_millis(1);
-            match e {
-                Event::Data(d) => c.handle_data(now, &d),
-                Event::ReadClosed => c.handle_read_closed(now),
-                Event::Written(n) => c.handle_written(now, n),
-                Event::Error => c.handle_error(now, Reason::Reset),
-                Event::Timeout(ms) => { now += Duration::from_millis(ms); c.handle_timeout(now) }
-                Event::Message(m) => c.handle_message(now, m),
-                Event::Close => c.close(now),
-                Event::Abort => c.abort(now),
-            }
-            while let Some(action) = c.poll_action() {
-                match action {
-                    Action::Close | Action::Abort => {
-                        terminal += 1;
-                        aborted |= action == Action::Abort;
-                    }
-                    Action::ShutdownWrite => prop_assert_eq!(terminal, 0),
-                }
-            }
-            prop_assert!(c.queued_bytes() <= 256, "hard cap holds");
-            prop_assert!(c.buffered_bytes() <= 128 + 64, "receive buffer bounded");
-            if let Some(deadline) = c.next_timeout() {
-                prop_assert!(!c.is_closed());
-                prop_assert!(deadline >= Instant::ZERO);
-            }
-            if c.is_closed() {
-                prop_assert_eq!(c.write_chunks().count(), 0, "nothing written after the end");
-                prop_assert!(!c.wants_read());
-            }
+        if let Err(violation) = super::fuzzing::check_connection(&data) {
+            prop_assert!(false, "{}", violation);
         }
-        let p = c.protocol();
-        prop_assert_eq!(p.made, 1);
-        prop_assert!(p.lost <= 1, "connection_lost at most once");
-        prop_assert_eq!(p.lost == 1, c.is_closed());
-        prop_assert_eq!(p.calls_after_lost, 0, "connection_lost is last");
-        prop_assert!(terminal <= 1);
-        prop_assert_eq!(terminal == 1, c.is_closed());
-        if aborted { prop_assert!(c.write_chunks().count() == 0); }
     }
 
     #[test]
