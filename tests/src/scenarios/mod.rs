@@ -6,12 +6,14 @@
 mod closing;
 mod connecting;
 mod echo;
+mod faults;
 mod flow;
 mod lifecycle;
 
 pub use closing::*;
 pub use connecting::*;
 pub use echo::*;
+pub use faults::*;
 pub use flow::*;
 pub use lifecycle::*;
 
