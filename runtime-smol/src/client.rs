@@ -307,7 +307,8 @@ where
     let mut conn = Connection::new(protocol, config.clone());
     conn.set_handle(handle);
     conn.handle_connected(clock.now(), local, peer);
-    let reason = drive(stream, conn, inbox, clock).await;
+    let reason = drive(&stream, &mut conn, &inbox, clock).await;
+    drop(stream);
     *lock(slot) = None;
     Some(reason)
 }

@@ -30,11 +30,16 @@ enum Wake<M> {
 }
 
 /// Runs an established connection (its `handle_connected` already called) until it is over,
-/// and returns why it ended. The socket is closed (or reset, for an abort) on return.
+/// and returns why it ended; the caller then drops the socket, which closes it (with a reset
+/// after an abort: `SO_LINGER` 0 is set here).
+///
+/// Everything is borrowed: the caller keeps the connection's state in one heap allocation, so
+/// this future holds a few pointers instead of a second copy of the state (futures keep their
+/// arguments and the locals made from them side by side).
 pub(crate) async fn drive<P: Protocol>(
-    stream: Async<TcpStream>,
-    mut conn: Connection<P>,
-    inbox: Receiver<Envelope<P::Message>>,
+    stream: &Async<TcpStream>,
+    conn: &mut Connection<P>,
+    inbox: &Receiver<Envelope<P::Message>>,
     clock: MonotonicClock,
 ) -> Reason {
     let mut timer = Timer::never();
@@ -48,20 +53,20 @@ pub(crate) async fn drive<P: Protocol>(
     loop {
         let now = clock.now();
         if inbox_open {
-            inbox_open = deliver_inbox(&inbox, &mut conn, now);
+            inbox_open = deliver_inbox(inbox, conn, now);
         }
         if conn.next_timeout().is_some_and(|deadline| deadline <= now) {
             conn.handle_timeout(now);
         }
         if conn.wants_read() && !read_blocked {
-            read_blocked = match socket::read_into(stream.get_ref(), &mut conn, now) {
+            read_blocked = match socket::read_into(stream.get_ref(), conn, now) {
                 ReadOutcome::Data { drained } => drained,
                 ReadOutcome::WouldBlock => true,
                 ReadOutcome::Eof | ReadOutcome::Failed => false,
             };
         }
         if conn.wants_write() && !write_blocked {
-            write_blocked = match socket::write_from(stream.get_ref(), &mut conn, now) {
+            write_blocked = match socket::write_from(stream.get_ref(), conn, now) {
                 WriteOutcome::Wrote { full } => full,
                 WriteOutcome::WouldBlock => true,
                 WriteOutcome::Failed => false,
@@ -109,8 +114,8 @@ pub(crate) async fn drive<P: Protocol>(
             armed = deadline;
         }
         let wake = wait(
-            &stream,
-            inbox_open.then_some(&inbox),
+            stream,
+            inbox_open.then_some(inbox),
             &mut timer,
             conn.wants_read(),
             conn.wants_write(),
@@ -119,7 +124,7 @@ pub(crate) async fn drive<P: Protocol>(
         match wake {
             Wake::Readable => read_blocked = false,
             Wake::Writable => write_blocked = false,
-            Wake::Envelope(envelope) => deliver(&mut conn, clock.now(), envelope),
+            Wake::Envelope(envelope) => deliver(conn, clock.now(), envelope),
             Wake::InboxClosed => inbox_open = false,
             // A fired timer is spent: forget it so the same deadline would be set again.
             Wake::Timer => armed = None,
@@ -195,6 +200,6 @@ fn deliver<P: Protocol>(conn: &mut Connection<P>, now: Instant, envelope: Envelo
 }
 
 /// The reason a finished connection reports (always set once `connection_lost` ran).
-fn finished<P: Protocol>(conn: Connection<P>) -> Reason {
+fn finished<P: Protocol>(conn: &Connection<P>) -> Reason {
     conn.reason().cloned().unwrap_or(Reason::Lost)
 }

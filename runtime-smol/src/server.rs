@@ -196,7 +196,7 @@ where
         |listener, factory, registry, conn_config| {
             let connections = spawner.clone();
             let spawn_connection =
-                move |accepted: Accepted<F>| Spawner::spawn(&connections, serve(accepted));
+                move |accepted: Box<Accepted<F>>| Spawner::spawn(&connections, serve(accepted));
             spawner.spawn(accept_loop(
                 listener,
                 factory,
@@ -253,7 +253,7 @@ where
         |listener, factory, registry, conn_config| {
             let connections = spawner.clone();
             let spawn_connection =
-                move |accepted: Accepted<F>| connections.spawn_local(serve(accepted));
+                move |accepted: Box<Accepted<F>>| connections.spawn_local(serve(accepted));
             spawner.spawn_local(accept_loop(
                 listener,
                 factory,

@@ -18,9 +18,9 @@ use smol::net::TcpStream;
 
 /// Sends `payload` and reads the same number of bytes back, writing and reading at once so a
 /// large payload cannot deadlock on full socket buffers.
-async fn echo_through(stream: TcpStream, payload: &[u8]) -> Vec<u8> {
+async fn echo_through(stream: &TcpStream, payload: &[u8]) -> Vec<u8> {
     let mut writer = stream.clone();
-    let mut reader = stream;
+    let mut reader = stream.clone();
     let write = async {
         writer.write_all(payload).await.unwrap();
     };
@@ -38,7 +38,7 @@ fn echo_round_trip() {
         let server = listen_tcp(any_port(), |_| Echo).unwrap();
         let stream = TcpStream::connect(server.local_addr()).await.unwrap();
         assert_eq!(
-            echo_through(stream, b"hello loomwork").await,
+            echo_through(&stream, b"hello loomwork").await,
             b"hello loomwork"
         );
         let report = server.shutdown(Duration::from_secs(5)).await;
@@ -59,7 +59,7 @@ fn thousand_concurrent_clients_each_echo_64_kib() {
                 smol::spawn(async move {
                     let payload = pattern(64 * 1024, i as u8);
                     let stream = TcpStream::connect(addr).await.unwrap();
-                    echo_through(stream, &payload).await == payload
+                    echo_through(&stream, &payload).await == payload
                 })
             })
             .collect();
@@ -87,7 +87,7 @@ fn new_client_is_answered_while_500_silent_connections_are_open() {
         }
         let started = Instant::now();
         let stream = TcpStream::connect(server.local_addr()).await.unwrap();
-        assert_eq!(echo_through(stream, b"ping").await, b"ping");
+        assert_eq!(echo_through(&stream, b"ping").await, b"ping");
         eprintln!(
             "answered with 500 silent connections open in {:?}",
             started.elapsed()
@@ -161,7 +161,7 @@ fn protocol_holding_rc_runs_on_local_executor() {
     .unwrap();
     bounded(ex.run(async {
         let stream = TcpStream::connect(server.local_addr()).await.unwrap();
-        assert_eq!(echo_through(stream, b"not send").await, b"not send");
+        assert_eq!(echo_through(&stream, b"not send").await, b"not send");
         let report = server.shutdown(Duration::from_secs(5)).await;
         assert_eq!(report.drained, 1);
     }));
@@ -175,7 +175,7 @@ fn user_executor_runs_the_server() {
     bounded(ex.run(async {
         let stream = TcpStream::connect(server.local_addr()).await.unwrap();
         assert_eq!(
-            echo_through(stream, b"user executor").await,
+            echo_through(&stream, b"user executor").await,
             b"user executor"
         );
         server.shutdown(Duration::from_secs(5)).await;
@@ -192,7 +192,7 @@ fn several_reuseport_listeners_share_one_address() {
         let server = listen_tcp_with(any_port(), |_| Echo, config).unwrap();
         for i in 0..32u8 {
             let stream = TcpStream::connect(server.local_addr()).await.unwrap();
-            assert_eq!(echo_through(stream, &[i; 100]).await, [i; 100]);
+            assert_eq!(echo_through(&stream, &[i; 100]).await, [i; 100]);
         }
         server.shutdown(Duration::from_secs(5)).await;
     });
