@@ -3,13 +3,12 @@
 
 use std::net::TcpStream;
 
-use async_channel::Receiver;
 use async_io::{Async, Timer};
 use futures_lite::future::{self, FutureExt};
 use loomwork::stream::{Action, Connection, Protocol};
 use loomwork::{Instant, MonotonicClock, Reason};
 
-use crate::mailbox::Envelope;
+use crate::mailbox::{Envelope, Inbox};
 use crate::socket::{self, ReadOutcome, WriteOutcome};
 
 /// Rounds of work (one read, one write, a batch of messages) done before yielding to the
@@ -24,7 +23,6 @@ enum Wake<M> {
     Readable,
     Writable,
     Envelope(Envelope<M>),
-    InboxClosed,
     Timer,
     Failed(std::io::Error),
 }
@@ -39,7 +37,7 @@ enum Wake<M> {
 pub(crate) async fn drive<P: Protocol>(
     stream: &Async<TcpStream>,
     conn: &mut Connection<P>,
-    inbox: &Receiver<Envelope<P::Message>>,
+    inbox: &Inbox<P::Message>,
     clock: MonotonicClock,
 ) -> Reason {
     let mut timer = Timer::never();
@@ -48,13 +46,10 @@ pub(crate) async fn drive<P: Protocol>(
     // wait for readiness instead of paying for a syscall that would only say EAGAIN.
     let mut read_blocked = false;
     let mut write_blocked = false;
-    let mut inbox_open = true;
     let mut rounds = 0;
     loop {
         let now = clock.now();
-        if inbox_open {
-            inbox_open = deliver_inbox(inbox, conn, now);
-        }
+        deliver_inbox(inbox, conn, now);
         if conn.next_timeout().is_some_and(|deadline| deadline <= now) {
             conn.handle_timeout(now);
         }
@@ -93,7 +88,7 @@ pub(crate) async fn drive<P: Protocol>(
         let deadline = conn.next_timeout();
         let busy = (conn.wants_read() && !read_blocked)
             || (conn.wants_write() && !write_blocked)
-            || (inbox_open && !inbox.is_empty())
+            || !inbox.is_empty()
             || deadline.is_some_and(|deadline| deadline <= clock.now());
         if busy {
             rounds += 1;
@@ -115,7 +110,7 @@ pub(crate) async fn drive<P: Protocol>(
         }
         let wake = wait(
             stream,
-            inbox_open.then_some(inbox),
+            inbox,
             &mut timer,
             conn.wants_read(),
             conn.wants_write(),
@@ -125,7 +120,6 @@ pub(crate) async fn drive<P: Protocol>(
             Wake::Readable => read_blocked = false,
             Wake::Writable => write_blocked = false,
             Wake::Envelope(envelope) => deliver(conn, clock.now(), envelope),
-            Wake::InboxClosed => inbox_open = false,
             // A fired timer is spent: forget it so the same deadline would be set again.
             Wake::Timer => armed = None,
             Wake::Failed(err) => conn.handle_error(clock.now(), Reason::from(&err)),
@@ -137,7 +131,7 @@ pub(crate) async fn drive<P: Protocol>(
 /// timer fires, whichever comes first.
 async fn wait<M>(
     stream: &Async<TcpStream>,
-    inbox: Option<&Receiver<Envelope<M>>>,
+    inbox: &Inbox<M>,
     timer: &mut Timer,
     read: bool,
     write: bool,
@@ -160,15 +154,7 @@ async fn wait<M>(
             Err(err) => Wake::Failed(err),
         }
     };
-    let message = async {
-        match inbox {
-            Some(inbox) => match inbox.recv().await {
-                Ok(envelope) => Wake::Envelope(envelope),
-                Err(_) => Wake::InboxClosed,
-            },
-            None => future::pending().await,
-        }
-    };
+    let message = async { Wake::Envelope(inbox.recv().await) };
     let fired = async {
         timer.await;
         Wake::Timer
@@ -176,20 +162,14 @@ async fn wait<M>(
     readable.or(writable).or(message).or(fired).await
 }
 
-/// Hands queued messages and controls to the connection; false once the inbox is closed.
-fn deliver_inbox<P: Protocol>(
-    inbox: &Receiver<Envelope<P::Message>>,
-    conn: &mut Connection<P>,
-    now: Instant,
-) -> bool {
+/// Hands queued messages and controls to the connection, a bounded batch at a time.
+fn deliver_inbox<P: Protocol>(inbox: &Inbox<P::Message>, conn: &mut Connection<P>, now: Instant) {
     for _ in 0..MESSAGES_PER_ROUND {
         match inbox.try_recv() {
-            Ok(envelope) => deliver(conn, now, envelope),
-            Err(async_channel::TryRecvError::Empty) => return true,
-            Err(async_channel::TryRecvError::Closed) => return false,
+            Some(envelope) => deliver(conn, now, envelope),
+            None => return,
         }
     }
-    true
 }
 
 fn deliver<P: Protocol>(conn: &mut Connection<P>, now: Instant, envelope: Envelope<P::Message>) {

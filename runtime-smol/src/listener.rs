@@ -5,7 +5,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_channel::Receiver;
 use async_executor::Task;
 use async_io::{Async, Timer};
 use futures_lite::future;
@@ -15,7 +14,7 @@ use loomwork::MonotonicClock;
 use socket2::{Domain, Socket, Type};
 
 use crate::driver::drive;
-use crate::mailbox::{new_handle, Envelope};
+use crate::mailbox::{new_handle, Inbox};
 use crate::registry::{Registry, Ticket};
 use crate::socket;
 
@@ -62,7 +61,7 @@ pub(crate) type MessageOf<F> = <<F as ServerFactory>::Protocol as Protocol>::Mes
 pub(crate) struct Accepted<F: ServerFactory> {
     stream: Async<TcpStream>,
     conn: Connection<F::Protocol>,
-    inbox: Receiver<Envelope<MessageOf<F>>>,
+    inbox: Inbox<MessageOf<F>>,
     peer: SocketAddr,
     factory: Arc<Mutex<F>>,
     ticket: Ticket<MessageOf<F>>,
@@ -76,13 +75,19 @@ pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
     let state = &mut *accepted;
     let reason = drive(&state.stream, &mut state.conn, &state.inbox, state.clock).await;
     let Accepted {
+        stream,
+        conn,
+        inbox,
         peer,
         factory,
         ticket,
-        ..
+        clock: _,
     } = *accepted;
+    // Socket, protocol and mailbox go first, so that the factory hears of the close after the
+    // descriptor is released and a finished shutdown implies every protocol was dropped.
+    drop((conn, inbox, stream));
     lock(&factory).connection_closed(peer, &reason);
-    // Last: once every ticket is gone, a shutdown knows all tasks are done.
+    drop(factory);
     drop(ticket);
 }
 

@@ -121,7 +121,10 @@ fn abort_discards_the_queue_and_the_peer_sees_a_reset() {
             },
             ignore,
         );
-        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        // A blocking connect returns once the handshake is done, before the server can reset
+        // (an async connect might look at the socket only after the reset arrived).
+        let stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
+        let mut stream = TcpStream::try_from(stream).unwrap();
         let mut got = Vec::new();
         let err = stream.read_to_end(&mut got).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionReset);
