@@ -190,3 +190,39 @@ fn stop_trying_while_connected_keeps_the_connection_then_stops() {
         server.shutdown(Duration::from_secs(5)).await;
     });
 }
+
+#[test]
+fn attempt_times_out_when_the_server_never_answers() {
+    bounded(async {
+        // A listener that never accepts, with its accept queue full: Linux drops further
+        // SYNs, so the next handshake never completes (all on loopback).
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&common::any_port().into()).unwrap();
+        socket.listen(0).unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..2 {
+            let filler =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            filler.set_nonblocking(true).unwrap();
+            let _ = filler.connect(&addr.into());
+            fillers.push(filler);
+        }
+        smol::Timer::after(Duration::from_millis(50)).await;
+
+        let (factory, _) = recorder(0);
+        let config = ConnectorConfig {
+            connect_timeout: Some(Duration::from_millis(200)),
+            ..ConnectorConfig::default()
+        };
+        let factory = connect_tcp_with(addr, factory, config, Config::default())
+            .join()
+            .await;
+        assert_eq!(
+            factory.failures,
+            vec![Reason::TimedOut(loomwork::Timeout::Connect)]
+        );
+        drop(fillers);
+    });
+}
