@@ -225,3 +225,14 @@ fn refusing_factory_closes_at_once_without_callbacks() {
         server.shutdown(Duration::from_secs(1)).await;
     });
 }
+
+#[test]
+fn echo_over_ipv6_loopback() {
+    bounded(async {
+        let server = listen_tcp("[::1]:0".parse().unwrap(), |_| Echo).unwrap();
+        assert!(server.local_addr().is_ipv6());
+        let stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        assert_eq!(echo_through(&stream, b"six").await, b"six");
+        server.shutdown(Duration::from_secs(5)).await;
+    });
+}
