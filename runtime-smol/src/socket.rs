@@ -98,7 +98,7 @@ pub(crate) fn write_from<P: Protocol>(
         offered += chunk.len();
     }
     let result = loop {
-        match (&*stream).write_vectored(&slices[..count]) {
+        match (&*stream).write_vectored(slices.get(..count).unwrap_or(&slices)) {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             other => break other,
         }
