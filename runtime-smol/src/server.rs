@@ -109,6 +109,8 @@ impl<M> std::fmt::Debug for Server<M> {
 /// Listens on `addr` with the default [`ListenConfig`], on smol's global executor.
 ///
 /// The socket is bound before this returns, so connecting right after cannot race the server.
+/// `SO_REUSEADDR` is set; an IPv6 address listens on IPv6 only (`IPV6_V6ONLY`), so `[::]` and
+/// `0.0.0.0` can be bound side by side. Each accepted connection gets `TCP_NODELAY`.
 ///
 /// ```
 /// use loomwork::bytes::BytesMut;
