@@ -27,9 +27,17 @@ enum Wake<M> {
     Failed(std::io::Error),
 }
 
+/// How a connection ended, as [`drive`] reports it.
+pub(crate) struct Ended {
+    /// What `connection_lost` received.
+    pub(crate) reason: Reason,
+    /// True for [`Action::Close`]: close with [`linger_close`](crate::close::linger_close).
+    /// False after an abort, whose socket must be dropped at once (`SO_LINGER` 0 is set).
+    pub(crate) graceful: bool,
+}
+
 /// Runs an established connection (its `handle_connected` already called) until it is over,
-/// and returns why it ended; the caller then drops the socket, which closes it (with a reset
-/// after an abort: `SO_LINGER` 0 is set here).
+/// and reports how it ended; the caller then closes the socket as [`Ended`] says.
 ///
 /// Everything is borrowed: the caller keeps the connection's state in one heap allocation, so
 /// this future holds a few pointers instead of a second copy of the state (futures keep their
@@ -39,7 +47,7 @@ pub(crate) async fn drive<P: Protocol>(
     conn: &mut Connection<P>,
     inbox: &Inbox<P::Message>,
     clock: MonotonicClock,
-) -> Reason {
+) -> Ended {
     let mut timer = Timer::never();
     let mut armed: Option<Instant> = None;
     // Whether the last attempt showed the kernel buffer empty (read) or full (write): then we
@@ -74,15 +82,15 @@ pub(crate) async fn drive<P: Protocol>(
                         conn.handle_error(now, Reason::from(&err));
                     }
                 }
-                Action::Close => return finished(conn),
+                Action::Close => return finished(conn, true),
                 Action::Abort => {
                     socket::arm_reset(stream.get_ref());
-                    return finished(conn);
+                    return finished(conn, false);
                 }
             }
         }
         if conn.is_closed() {
-            return finished(conn);
+            return finished(conn, true);
         }
 
         let deadline = conn.next_timeout();
@@ -179,7 +187,10 @@ fn deliver<P: Protocol>(conn: &mut Connection<P>, now: Instant, envelope: Envelo
     }
 }
 
-/// The reason a finished connection reports (always set once `connection_lost` ran).
-fn finished<P: Protocol>(conn: &Connection<P>) -> Reason {
-    conn.reason().cloned().unwrap_or(Reason::Lost)
+/// How a finished connection ended (its reason is always set once `connection_lost` ran).
+fn finished<P: Protocol>(conn: &Connection<P>, graceful: bool) -> Ended {
+    Ended {
+        reason: conn.reason().cloned().unwrap_or(Reason::Lost),
+        graceful,
+    }
 }

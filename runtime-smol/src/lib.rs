@@ -34,6 +34,7 @@
 //! dropped.
 
 mod client;
+mod close;
 mod config;
 mod driver;
 mod listener;

@@ -13,6 +13,7 @@ use loomwork::stream::{Config, Connection, ServerFactory};
 use loomwork::MonotonicClock;
 use socket2::{Domain, Socket, Type};
 
+use crate::close::linger_close;
 use crate::driver::drive;
 use crate::mailbox::{new_handle, Inbox};
 use crate::registry::{Registry, Ticket};
@@ -73,7 +74,7 @@ pub(crate) struct Accepted<F: ServerFactory> {
 /// The state is boxed so that the task's future holds one pointer to it (see [`drive`]).
 pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
     let state = &mut *accepted;
-    let reason = drive(&state.stream, &mut state.conn, &state.inbox, state.clock).await;
+    let ended = drive(&state.stream, &mut state.conn, &state.inbox, state.clock).await;
     let Accepted {
         stream,
         conn,
@@ -83,11 +84,18 @@ pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
         ticket,
         clock: _,
     } = *accepted;
-    // Socket, protocol and mailbox go first, so that the factory hears of the close after the
-    // descriptor is released and a finished shutdown implies every protocol was dropped.
-    drop((conn, inbox, stream));
-    lock(&factory).connection_closed(peer, &reason);
+    // The protocol and its mailbox go first: the connection is over for everyone but the
+    // socket, which may still linger until the peer's EOF.
+    drop((conn, inbox));
+    ticket.leave();
+    lock(&factory).connection_closed(peer, &ended.reason);
     drop(factory);
+    if ended.graceful {
+        linger_close(stream).await;
+    } else {
+        drop(stream);
+    }
+    // Last: once every ticket is gone, a shutdown knows every task and descriptor is gone.
     drop(ticket);
 }
 

@@ -58,7 +58,10 @@ impl<M: Send + 'static> Server<M> {
     /// queued), waits up to `drain` for them, aborts the rest, and returns once every
     /// connection task has finished and every socket is closed.
     ///
-    /// The executor the server runs on must keep running meanwhile.
+    /// A gracefully closed socket lingers until the peer's EOF, at most 2 s more, so that
+    /// input the peer sent while we closed cannot turn the close into a reset that would
+    /// destroy our last bytes; shutdown waits for those descriptors too. The executor the
+    /// server runs on must keep running meanwhile.
     pub async fn shutdown(mut self, drain: Duration) -> ShutdownReport {
         for task in self.accept_tasks.drain(..) {
             task.cancel().await;

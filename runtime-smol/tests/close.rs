@@ -283,3 +283,29 @@ fn slow_reader_keeps_the_server_queue_bounded_and_the_producer_paused() {
         server.shutdown(Duration::from_secs(5)).await;
     });
 }
+
+#[test]
+fn graceful_close_delivers_every_byte_even_with_unread_input() {
+    const LEN: usize = 4 * 1024 * 1024;
+    bounded(async {
+        let payload = Bytes::from(pattern(LEN, 11));
+        let sent = payload.clone();
+        // Closing stops reading at once (TR-3), so what the peer sent stays unread: the close
+        // must still end in FIN after the last byte, not in a reset that could destroy it.
+        let (server, _log, closed) = scripted_server(
+            move |tx| {
+                tx.write(sent.clone()).unwrap();
+                tx.lose_connection();
+            },
+            ignore,
+        );
+        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        stream.write_all(&[1; 64 * 1024]).await.unwrap();
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), LEN);
+        assert!(got == payload, "content differs");
+        assert_eq!(closed.recv().await.unwrap(), Reason::Done);
+        server.shutdown(Duration::from_secs(5)).await;
+    });
+}
