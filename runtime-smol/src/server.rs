@@ -54,6 +54,15 @@ impl<M: Send + 'static> Server<M> {
         self.registry.handles()
     }
 
+    /// Stops accepting new connections; the listening sockets are closed when this returns.
+    /// Established connections go on (Twisted `stopListening`, PR-10). Calling it again does
+    /// nothing.
+    pub async fn stop_listening(&mut self) {
+        for task in self.accept_tasks.drain(..) {
+            task.cancel().await;
+        }
+    }
+
     /// Stops accepting at once, closes every connection gracefully (each flushes what it has
     /// queued), waits up to `drain` for them, aborts the rest, and returns once every
     /// connection task has finished and every socket is closed.
@@ -63,9 +72,7 @@ impl<M: Send + 'static> Server<M> {
     /// destroy our last bytes; shutdown waits for those descriptors too. The executor the
     /// server runs on must keep running meanwhile.
     pub async fn shutdown(mut self, drain: Duration) -> ShutdownReport {
-        for task in self.accept_tasks.drain(..) {
-            task.cancel().await;
-        }
+        self.stop_listening().await;
         self.registry.retire();
         let closing = self.registry.handles();
         for handle in &closing {

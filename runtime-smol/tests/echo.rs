@@ -236,3 +236,46 @@ fn echo_over_ipv6_loopback() {
         server.shutdown(Duration::from_secs(5)).await;
     });
 }
+
+#[test]
+fn stop_listening_refuses_new_clients_and_keeps_established_ones() {
+    bounded(async {
+        let mut server = listen_tcp(any_port(), |_| Echo).unwrap();
+        let stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        server.stop_listening().await;
+        let err = TcpStream::connect(server.local_addr()).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(echo_through(&stream, b"still here").await, b"still here");
+        let report = server.shutdown(Duration::from_secs(5)).await;
+        assert_eq!((report.drained, report.aborted), (1, 0));
+    });
+}
+
+#[test]
+fn dropped_server_stops_accepting_but_connections_go_on() {
+    bounded(async {
+        let server = listen_tcp(any_port(), |_| Echo).unwrap();
+        let addr = server.local_addr();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        while server.connection_count() < 1 {
+            smol::Timer::after(Duration::from_millis(1)).await;
+        }
+        let handle = server.handles().pop().unwrap();
+        drop(server);
+        // The listener closes once the executor has run the cancelled accept task.
+        loop {
+            match TcpStream::connect(addr).await {
+                Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => break,
+                _ => {
+                    smol::Timer::after(Duration::from_millis(1)).await;
+                }
+            }
+        }
+        assert_eq!(echo_through(&stream, b"orphan").await, b"orphan");
+        // A handle taken before still reaches the connection: abort resets the peer.
+        assert!(handle.abort());
+        let mut rest = Vec::new();
+        let err = stream.clone().read_to_end(&mut rest).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    });
+}
