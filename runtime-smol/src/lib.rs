@@ -23,7 +23,7 @@
 //!
 //! ## Memory
 //! Reads go into one 64 KiB buffer per thread and are handed to the connection as a slice;
-//! no I/O buffer lives in a connection. A connection task's future is 464 bytes and its state
+//! no I/O buffer lives in a connection. A connection task's future is about 500 bytes, its state
 //! one more allocation; an idle connection costs the server about 1.8 KiB of resident memory
 //! (measured by `tests/memory.rs`).
 //!
