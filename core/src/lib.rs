@@ -68,6 +68,9 @@
 //!   [`Connection`](stream::Connection), [`ServerFactory`](stream::ServerFactory).
 //! - [`connector`]: [`ClientFactory`](connector::ClientFactory), the reconnect
 //!   [`Backoff`](connector::Backoff) and the [`Connector`](connector::Connector) state machine.
+//! - [`framing`]: Twisted's line, netstring and length-prefixed receivers as
+//!   [`Decoder`](framing::Decoder)/[`Encoder`](framing::Encoder) pairs and the
+//!   [`Framed`](framing::Framed) adapter.
 //! - [`Reason`]: why a connection ended or failed, one taxonomy for every runtime.
 //! - [`Instant`] and [`TimerTable`]: time as an input.
 
@@ -82,9 +85,12 @@ extern crate std;
 #[cfg(feature = "std")]
 mod clock;
 pub mod connector;
+pub mod framing;
 pub mod rand;
 mod reason;
 pub mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod time;
 mod timer;
 

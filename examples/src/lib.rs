@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 
 use clap::Parser;
+use loomwork::bytes::BytesMut;
+use loomwork::stream::{Protocol, Transport};
 
 /// Which adapter drives the sans-IO core (`--runtime std|smol`, default `smol`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -24,12 +26,18 @@ pub fn parse_args<T: Parser>() -> T {
         Ok(args) => args,
         Err(err) => {
             use clap::error::ErrorKind;
-            if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) {
                 let _ = err.print();
                 std::process::exit(0);
             }
             let rendered = err.render().to_string();
-            let first = rendered.lines().next().unwrap_or("error: invalid arguments");
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
             eprintln!("{first}");
             std::process::exit(2);
         }
@@ -73,3 +81,23 @@ pub fn resolve_or_exit(target: &str) -> SocketAddr {
         }
     }
 }
+
+/// Twisted's `Echo`: writes back whatever arrives, without copying. Shared by `echo_server`
+/// and `custom_loop`, which drive the very same protocol through different loops.
+///
+/// Backpressure comes from the core's default `pause_producing`: while this connection's write
+/// queue is above the high-water mark it stops reading, so a client that sends without reading
+/// cannot grow the server's memory.
+pub struct Echo;
+
+impl Protocol for Echo {
+    type Message = ();
+    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+        let _ = tx.write(data.split().freeze());
+    }
+}
+
+/// The README's code blocks, compiled and run as doctests so the front page cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -118,6 +118,15 @@ impl<M> Transport<'_, M> {
         }
     }
 
+    /// Takes the bytes received and not yet consumed, leaving the receive buffer empty.
+    ///
+    /// Inside `data_received` the buffer is the callback's argument and this returns nothing;
+    /// elsewhere (a timer, a message) it is the way to drop or hand on a partial frame
+    /// (Twisted's `clearLineBuffer`, LR-11).
+    pub fn take_received(&mut self) -> BytesMut {
+        core::mem::take(&mut self.state.recv)
+    }
+
     /// True unless reading is paused by the protocol.
     pub fn is_reading(&self) -> bool {
         !self.state.reading_paused

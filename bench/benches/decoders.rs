@@ -1,0 +1,228 @@
+//! Decoder throughput: loomwork's line, netstring and int32 decoders against tokio-util's
+//! `LinesCodec` / `LengthDelimitedCodec`, a bare `memchr` scan (the practical limit of any
+//! delimiter search) and a `memcpy` of the same bytes, over a large in-memory stream of 64-byte
+//! and 1 KiB frames. Contenders run interleaved; the table shows medians, min-max and ratios.
+//!
+//! `cargo bench -p loomwork-bench --bench decoders` (about a minute). Never a timed assertion:
+//! the targets are printed next to the measured ratios.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use loomwork::framing::{Decoder as _, LengthCodec, LineCodec, NetstringCodec};
+use loomwork_bench::{interleave, print_table, speedup, Contender};
+use tokio_util::codec::{Decoder as _, LengthDelimitedCodec, LinesCodec};
+
+/// Size of each in-memory stream.
+const STREAM: usize = 32 << 20;
+const ROUNDS: usize = 15;
+const BUDGET: Duration = Duration::from_secs(6);
+
+/// Builds a stream of `frame`-byte frames on the wire, each made by `encode(payload_len, i)`.
+fn stream(frame: usize, encode: impl Fn(&[u8], &mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(STREAM + frame);
+    let mut i = 0usize;
+    while out.len() < STREAM {
+        let before = out.len();
+        // Vary the payload so nothing is trivially predictable; printable, no CR/LF.
+        let payload: Vec<u8> = (0..frame).map(|j| b'a' + ((i + j) % 26) as u8).collect();
+        encode(&payload, &mut out);
+        // Trim the payload so the frame is exactly `frame` bytes on the wire.
+        let overhead = out.len() - before - frame;
+        out.truncate(before);
+        encode(&payload[..frame - overhead], &mut out);
+        i += 1;
+    }
+    out
+}
+
+fn line(payload: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn netstring(payload: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("{}:", payload.len()).as_bytes());
+    out.extend_from_slice(payload);
+    out.push(b',');
+}
+
+fn int32(payload: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// A contender that decodes a fresh copy of `data` (the copy is not timed).
+fn decoding<'a>(
+    name: &'static str,
+    data: &'a [u8],
+    mut decode_all: impl FnMut(&mut BytesMut) -> u64 + 'a,
+) -> Contender<'a> {
+    Contender {
+        name,
+        run: Box::new(move || {
+            let mut buf = BytesMut::from(data);
+            let start = Instant::now();
+            let frames = decode_all(&mut buf);
+            let elapsed = start.elapsed();
+            assert!(buf.is_empty(), "{name} left {} bytes", buf.len());
+            (frames, elapsed)
+        }),
+    }
+}
+
+fn loomwork_lines(buf: &mut BytesMut) -> u64 {
+    let mut codec = LineCodec::new();
+    let (mut frames, mut bytes) = (0u64, 0usize);
+    while let Ok(Some(line)) = codec.decode(buf) {
+        frames += 1;
+        bytes += black_box(line).len();
+    }
+    black_box(bytes);
+    frames
+}
+
+fn tokio_lines(buf: &mut BytesMut) -> u64 {
+    let mut codec = LinesCodec::new_with_max_length(16_384);
+    let (mut frames, mut bytes) = (0u64, 0usize);
+    while let Ok(Some(line)) = codec.decode(buf) {
+        frames += 1;
+        bytes += black_box(line).len();
+    }
+    black_box(bytes);
+    frames
+}
+
+fn loomwork_netstrings(buf: &mut BytesMut) -> u64 {
+    let mut codec = NetstringCodec::new();
+    let (mut frames, mut bytes) = (0u64, 0usize);
+    while let Ok(Some(s)) = codec.decode(buf) {
+        frames += 1;
+        bytes += black_box(s).len();
+    }
+    black_box(bytes);
+    frames
+}
+
+fn loomwork_int32(buf: &mut BytesMut) -> u64 {
+    let mut codec = LengthCodec::int32();
+    let (mut frames, mut bytes) = (0u64, 0usize);
+    while let Ok(Some(frame)) = codec.decode(buf) {
+        frames += 1;
+        bytes += black_box(frame).len();
+    }
+    black_box(bytes);
+    frames
+}
+
+fn tokio_length_delimited(buf: &mut BytesMut) -> u64 {
+    let mut codec = LengthDelimitedCodec::new();
+    let (mut frames, mut bytes) = (0u64, 0usize);
+    while let Ok(Some(frame)) = codec.decode(buf) {
+        frames += 1;
+        bytes += black_box(frame).len();
+    }
+    black_box(bytes);
+    frames
+}
+
+/// The practical limit of a line decoder: find every `\n`, nothing else.
+fn memchr_scan(data: &[u8]) -> Contender<'_> {
+    Contender {
+        name: "memchr scan (\\n)",
+        run: Box::new(move || {
+            let copy = data.to_vec();
+            let start = Instant::now();
+            let frames = memchr::memchr_iter(b'\n', black_box(&copy)).count() as u64;
+            (black_box(frames), start.elapsed())
+        }),
+    }
+}
+
+/// What it costs just to move the bytes once.
+fn memcpy(data: &[u8]) -> Contender<'_> {
+    // Allocated and touched once, so the copy measures bandwidth, not page faults.
+    let mut dst = vec![1u8; data.len()];
+    Contender {
+        name: "memcpy",
+        run: Box::new(move || {
+            let start = Instant::now();
+            dst.copy_from_slice(black_box(data));
+            black_box(&dst);
+            (0, start.elapsed())
+        }),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter word picks tables by name.
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    let mut summary = Vec::new();
+
+    for (label, frame) in [("64 B", 64usize), ("1 KiB", 1024)] {
+        let name = format!("lines {label}");
+        if wanted(&name) {
+            let data = stream(frame, line);
+            let mut contenders = vec![
+                decoding("loomwork LineCodec", &data, loomwork_lines),
+                decoding("tokio-util LinesCodec", &data, tokio_lines),
+                memchr_scan(&data),
+                memcpy(&data),
+            ];
+            let samples = interleave(&mut contenders, ROUNDS, BUDGET);
+            print_table(&name, data.len(), &samples, "tokio-util LinesCodec");
+            if frame == 64 {
+                let r = speedup(&samples, "loomwork LineCodec", "tokio-util LinesCodec");
+                summary.push(format!(
+                    "64 B lines: loomwork / LinesCodec = {r:.2}x (target >= 2x)"
+                ));
+            } else {
+                let r = speedup(&samples, "loomwork LineCodec", "memchr scan (\\n)");
+                summary.push(format!(
+                    "1 KiB lines: loomwork / memchr scan = {:.0}% (target >= 75%)",
+                    r * 100.0
+                ));
+            }
+        }
+
+        let name = format!("netstrings {label}");
+        if wanted(&name) {
+            let data = stream(frame, netstring);
+            let mut contenders = vec![
+                decoding("loomwork NetstringCodec", &data, loomwork_netstrings),
+                memchr_scan(&data),
+                memcpy(&data),
+            ];
+            let samples = interleave(&mut contenders, ROUNDS, BUDGET);
+            print_table(&name, data.len(), &samples, "memchr scan (\\n)");
+        }
+
+        let name = format!("int32 {label}");
+        if wanted(&name) {
+            let data = stream(frame, int32);
+            let mut contenders = vec![
+                decoding("loomwork LengthCodec::int32", &data, loomwork_int32),
+                decoding("tokio-util LengthDelimited", &data, tokio_length_delimited),
+                memcpy(&data),
+            ];
+            let samples = interleave(&mut contenders, ROUNDS, BUDGET);
+            print_table(&name, data.len(), &samples, "tokio-util LengthDelimited");
+            let r = speedup(
+                &samples,
+                "loomwork LengthCodec::int32",
+                "tokio-util LengthDelimited",
+            );
+            summary.push(format!(
+                "int32 {label}: loomwork / LengthDelimitedCodec = {r:.2}x{}",
+                if frame == 64 { " (target >= 2x)" } else { "" }
+            ));
+        }
+    }
+
+    println!("\nsummary (ratios of median times, same run):");
+    for line in summary {
+        println!("  {line}");
+    }
+}

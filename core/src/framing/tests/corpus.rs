@@ -1,0 +1,44 @@
+//! Replays the committed fuzz corpora (`fuzz/corpus/<target>/`) through the fuzz targets'
+//! checks, so that stable CI exercises every input the fuzzer found interesting.
+
+extern crate std;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use std::{fs, path::PathBuf};
+
+use crate::framing::fuzzing;
+
+fn replay(target: &str, check: fn(&[u8]) -> Result<(), String>) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for entry in entries {
+        let path = entry.expect("readable corpus directory").path();
+        let data = fs::read(&path).expect("readable corpus file");
+        count += 1;
+        if let Err(violation) = check(&data) {
+            failures.push(alloc::format!("{}: {violation}", path.display()));
+        }
+    }
+    assert!(count > 0, "no corpus for {target} in {}", dir.display());
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn line_corpus_replays_clean() {
+    replay("line", fuzzing::check_lines);
+}
+
+#[test]
+fn netstring_corpus_replays_clean() {
+    replay("netstring", fuzzing::check_netstrings);
+}
+
+#[test]
+fn length_corpus_replays_clean() {
+    replay("length", fuzzing::check_length_prefixed);
+}
