@@ -149,12 +149,15 @@ fn a_message_posted_through_a_handle_arrives_without_any_traffic_or_timer() {
     );
 }
 
+/// The timers a protocol set, and each timer that fired with the time it fired at.
+type TimerLog = (Vec<TimerId>, Vec<(TimerId, Instant)>);
+
 /// Sets timers out of order; records when each fired.
 struct Timers {
     delays_ms: Vec<u64>,
     set: Vec<TimerId>,
     fired: Vec<(TimerId, Instant)>,
-    report: Sender<(Vec<TimerId>, Vec<(TimerId, Instant)>)>,
+    report: Sender<TimerLog>,
 }
 
 impl Protocol for Timers {

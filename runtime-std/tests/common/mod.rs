@@ -12,26 +12,26 @@ use loomwork::Reason;
 
 /// How long any single wait in a test may take before the test fails instead of hanging.
 /// An upper bound on a hang, never an assertion about speed.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// `127.0.0.1:0`.
-pub fn any_port() -> SocketAddr {
+pub(crate) fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
 /// A loopback address nobody listens on (bound, then released).
-pub fn closed_port() -> SocketAddr {
+pub(crate) fn closed_port() -> SocketAddr {
     TcpListener::bind(any_port()).unwrap().local_addr().unwrap()
 }
 
 /// Receives from `rx`, failing the test after [`PATIENCE`].
-pub fn recv<T>(rx: &Receiver<T>) -> T {
+pub(crate) fn recv<T>(rx: &Receiver<T>) -> T {
     rx.recv_timeout(PATIENCE)
         .expect("no event within the test's patience")
 }
 
 /// A plain std client with read and write timeouts, so a broken runtime fails the test.
-pub fn raw_client(addr: SocketAddr) -> TcpStream {
+pub(crate) fn raw_client(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     stream.set_write_timeout(Some(PATIENCE)).unwrap();
@@ -39,7 +39,7 @@ pub fn raw_client(addr: SocketAddr) -> TcpStream {
 }
 
 /// Reads until EOF or an error; returns what arrived and the error, if any.
-pub fn read_until_end(stream: &mut TcpStream) -> (Vec<u8>, Option<io::Error>) {
+pub(crate) fn read_until_end(stream: &mut TcpStream) -> (Vec<u8>, Option<io::Error>) {
     let mut received = Vec::new();
     let mut buf = vec![0; 64 * 1024];
     loop {
@@ -53,14 +53,14 @@ pub fn read_until_end(stream: &mut TcpStream) -> (Vec<u8>, Option<io::Error>) {
 }
 
 /// `len` bytes of a pattern that differs per `seed`, so misordered or foreign data shows.
-pub fn pattern(seed: usize, len: usize) -> Vec<u8> {
+pub(crate) fn pattern(seed: usize, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| ((i * 31 + seed * 7) % 251) as u8)
         .collect()
 }
 
 /// Twisted's Echo.
-pub struct Echo;
+pub(crate) struct Echo;
 
 impl Protocol for Echo {
     type Message = ();
@@ -70,16 +70,16 @@ impl Protocol for Echo {
 }
 
 /// A client factory that connects once and records what happened; never retries.
-pub struct Once<P> {
+pub(crate) struct Once<P> {
     build: Box<dyn FnMut() -> P + Send>,
     /// Reasons given to `connection_failed`.
-    pub failures: Vec<Reason>,
+    pub(crate) failures: Vec<Reason>,
     /// Reasons given to `connection_lost`.
-    pub losses: Vec<Reason>,
+    pub(crate) losses: Vec<Reason>,
 }
 
 impl<P> Once<P> {
-    pub fn new(build: impl FnMut() -> P + Send + 'static) -> Self {
+    pub(crate) fn new(build: impl FnMut() -> P + Send + 'static) -> Self {
         Once {
             build: Box::new(build),
             failures: Vec::new(),
@@ -104,7 +104,7 @@ impl<P: Protocol> ClientFactory for Once<P> {
 }
 
 /// Entries of a /proc/self directory (threads in `task`, descriptors in `fd`).
-pub fn proc_entries(dir: &str) -> usize {
+pub(crate) fn proc_entries(dir: &str) -> usize {
     std::fs::read_dir(format!("/proc/self/{dir}"))
         .unwrap()
         .count()
