@@ -260,3 +260,31 @@ fn dropping_the_server_stops_accepting_but_live_connections_go_on() {
     live.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"still here");
 }
+
+#[test]
+fn a_long_echo_with_the_peer_writing_and_reading_at_once_never_stalls() {
+    // The peer's bytes all fit in the socket buffers, so after the first few reads nothing new
+    // arrives. The echo pauses reading each time its queue passes the high-water mark and
+    // resumes once the queue drains: every resume must pick up bytes already waiting in the
+    // kernel, which no new readiness event will announce.
+    const TOTAL: usize = 1024 * 1024;
+    let server = listen_tcp(any_port(), |_| Echo).unwrap();
+    for round in 0..20 {
+        let mut reader = raw_client(server.local_addr());
+        let mut writer = reader.try_clone().unwrap();
+        let sending = std::thread::spawn(move || {
+            let chunk = pattern(round, 64 * 1024);
+            for _ in 0..TOTAL / chunk.len() {
+                writer.write_all(&chunk).unwrap();
+            }
+        });
+        let expected = pattern(round, 64 * 1024);
+        let mut buf = vec![0; expected.len()];
+        for _ in 0..TOTAL / expected.len() {
+            reader.read_exact(&mut buf).expect("the echo stalled");
+            assert!(buf == expected);
+        }
+        sending.join().unwrap();
+    }
+    server.shutdown(PATIENCE);
+}
