@@ -180,6 +180,8 @@ impl<P: Protocol> Driver<'_, P> {
             match self.socket.socket().read(&mut self.read_buf) {
                 Ok(0) => self.conn.handle_read_closed(self.clock.now()),
                 Ok(n) => {
+                    // Reading goes on until `WouldBlock` even after a short read: a FIN that
+                    // arrived with the data raised no edge of its own, and must still be read.
                     let data = self.read_buf.get(..n).unwrap_or_default();
                     self.conn.handle_data(self.clock.now(), data);
                 }
@@ -200,8 +202,14 @@ impl<P: Protocol> Driver<'_, P> {
                 count += 1;
             }
             let slices = slices.get(..count).unwrap_or_default();
+            let offered: usize = slices.iter().map(|slice| slice.len()).sum();
             match SockRef::from(self.socket.socket()).send_vectored_with_flags(slices, SEND_FLAGS) {
-                Ok(n) => self.conn.handle_written(self.clock.now(), n),
+                Ok(n) => {
+                    // A short write filled the send buffer (and armed the kernel's write-space
+                    // wake-up), so the next edge will say when there is room again.
+                    self.writable = n == offered;
+                    self.conn.handle_written(self.clock.now(), n);
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.writable = false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => self.conn.handle_error(self.clock.now(), Reason::from(&err)),
