@@ -288,3 +288,18 @@ fn a_long_echo_with_the_peer_writing_and_reading_at_once_never_stalls() {
     }
     server.shutdown(PATIENCE);
 }
+
+#[test]
+fn ipv6_loopback_works_like_ipv4() {
+    let Ok(server) = listen_tcp("[::1]:0".parse().unwrap(), |_| Echo) else {
+        eprintln!("skipped: no IPv6 loopback on this host");
+        return;
+    };
+    assert!(server.local_addr().is_ipv6());
+    let (verdict, verdicts) = mpsc::channel();
+    let factory = Once::new(move || EchoCheck::new(b"over ::1".to_vec(), verdict.clone()));
+    let factory = connect_tcp(server.local_addr(), factory).join();
+    assert!(recv(&verdicts));
+    assert_eq!(factory.losses, [Reason::Done]);
+    server.shutdown(PATIENCE);
+}
