@@ -354,3 +354,82 @@ fn a_slow_reader_pauses_the_producer_and_the_queue_stays_bounded() {
     );
     server.shutdown(PATIENCE);
 }
+
+#[test]
+fn a_graceful_close_that_cannot_flush_is_aborted_at_its_deadline() {
+    let (lost, reasons) = mpsc::channel();
+    let config = ListenConfig {
+        connection: Config {
+            close_timeout: Some(Duration::from_millis(200)),
+            max_queued: Some(64 * 1024 * 1024),
+            ..Config::default()
+        },
+        ..ListenConfig::default()
+    };
+    let server = listen_tcp_with(
+        any_port(),
+        move |_| Burst {
+            // More than loopback buffers hold, to a peer that never reads.
+            payload: Bytes::from(pattern(5, 32 * 1024 * 1024)),
+            on_connect: true,
+            abort: false,
+            lost: lost.clone(),
+        },
+        config,
+    )
+    .unwrap();
+    let mut client = raw_client(server.local_addr());
+    assert_eq!(
+        recv(&reasons),
+        Reason::TimedOut(loomwork::Timeout::Close),
+        "the runtime woke for the close deadline with no traffic at all"
+    );
+    let (received, error) = read_until_end(&mut client);
+    assert!(received.len() < 32 * 1024 * 1024);
+    assert_eq!(
+        error.map(|e| e.kind()),
+        Some(io::ErrorKind::ConnectionReset)
+    );
+    server.shutdown(PATIENCE);
+}
+
+/// Holds the connection open until told otherwise through its handle.
+struct Quiet {
+    made: Sender<()>,
+    lost: Sender<Reason>,
+}
+
+impl Protocol for Quiet {
+    type Message = ();
+    fn connection_made(&mut self, _: &mut Transport<'_>) {
+        let _ = self.made.send(());
+    }
+    fn data_received(&mut self, data: &mut BytesMut, _: &mut Transport<'_>) {
+        data.clear();
+    }
+    fn connection_lost(&mut self, reason: &Reason) {
+        let _ = self.lost.send(reason.clone());
+    }
+}
+
+#[test]
+fn an_abort_through_a_handle_resets_the_peer() {
+    let (made, made_rx) = mpsc::channel();
+    let (lost, reasons) = mpsc::channel();
+    let server = listen_tcp(any_port(), move |_| Quiet {
+        made: made.clone(),
+        lost: lost.clone(),
+    })
+    .unwrap();
+    let mut client = raw_client(server.local_addr());
+    recv(&made_rx);
+    assert!(server.handles()[0].abort());
+    assert_eq!(recv(&reasons), Reason::Aborted);
+    let (received, error) = read_until_end(&mut client);
+    assert!(received.is_empty());
+    assert_eq!(
+        error.map(|e| e.kind()),
+        Some(io::ErrorKind::ConnectionReset)
+    );
+    server.shutdown(PATIENCE);
+}
