@@ -18,6 +18,8 @@ const STREAMS: usize = 8;
 const BYTES_PER_STREAM: usize = 32 * 1024 * 1024;
 /// Round trips in the latency run.
 const ROUND_TRIPS: usize = 20_000;
+/// Idle connections held open in the footprint run.
+const IDLE_CONNECTIONS: usize = 1000;
 /// A run stops early past this, whatever its count.
 const TIME_LIMIT: Duration = Duration::from_secs(20);
 
@@ -110,6 +112,46 @@ fn latency(addr: SocketAddr) -> f64 {
     started.elapsed().as_secs_f64() * 1e6 / done as f64
 }
 
+/// Resident memory of this process, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Memory and threads per idle connection (server side; the clients are plain sockets).
+fn footprint() {
+    let server = loomwork_std::listen_tcp("127.0.0.1:0".parse().unwrap(), |_| Echo).unwrap();
+    let threads_before = std::fs::read_dir("/proc/self/task").unwrap().count();
+    let rss_before = rss_kib();
+    let clients: Vec<TcpStream> = (0..IDLE_CONNECTIONS)
+        .map_while(|_| TcpStream::connect(server.local_addr()).ok())
+        .collect();
+    let started = Instant::now();
+    while server.connection_count() < clients.len() && started.elapsed() < TIME_LIMIT {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let live = server.connection_count();
+    let threads = std::fs::read_dir("/proc/self/task").unwrap().count() - threads_before;
+    let rss = rss_kib().saturating_sub(rss_before);
+    println!("footprint, {live} idle connections:");
+    println!("  threads       {threads:>9}");
+    println!(
+        "  RSS           {:>9.1} KiB per connection",
+        rss as f64 / live.max(1) as f64
+    );
+    let stopping = Instant::now();
+    let report = server.shutdown(Duration::from_secs(5));
+    println!(
+        "  shutdown      {:>9.1} ms ({report:?})",
+        stopping.elapsed().as_secs_f64() * 1e3
+    );
+    drop(clients);
+}
+
 fn main() {
     let server = loomwork_std::listen_tcp("127.0.0.1:0".parse().unwrap(), |_| Echo).unwrap();
     let plain = spawn_plain_echo();
@@ -139,6 +181,6 @@ fn main() {
         "  ratio         {:>9.2} (loomwork / plain)",
         loom_lat / plain_lat
     );
-    let report = server.shutdown(Duration::from_secs(5));
-    println!("shutdown: {report:?}");
+    server.shutdown(Duration::from_secs(5));
+    footprint();
 }
