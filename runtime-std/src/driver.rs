@@ -96,7 +96,7 @@ struct Driver<'a, P: Protocol> {
     batch: VecDeque<Delivery<P::Message>>,
     /// False after a read hit `WouldBlock`, until the poller reports readability.
     readable: bool,
-    /// False after a write hit `WouldBlock`, until the poller reports writability.
+    /// False after a write hit `WouldBlock` or was short, until the poller reports writability.
     writable: bool,
 }
 
