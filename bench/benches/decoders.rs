@@ -77,7 +77,7 @@ fn loomwork_lines(buf: &mut BytesMut) -> u64 {
     let (mut frames, mut bytes) = (0u64, 0usize);
     while let Ok(Some(line)) = codec.decode(buf) {
         frames += 1;
-        bytes += black_box(line).len();
+        bytes += black_box(&line).len();
     }
     black_box(bytes);
     frames
@@ -88,7 +88,7 @@ fn tokio_lines(buf: &mut BytesMut) -> u64 {
     let (mut frames, mut bytes) = (0u64, 0usize);
     while let Ok(Some(line)) = codec.decode(buf) {
         frames += 1;
-        bytes += black_box(line).len();
+        bytes += black_box(&line).len();
     }
     black_box(bytes);
     frames
@@ -99,7 +99,7 @@ fn loomwork_netstrings(buf: &mut BytesMut) -> u64 {
     let (mut frames, mut bytes) = (0u64, 0usize);
     while let Ok(Some(s)) = codec.decode(buf) {
         frames += 1;
-        bytes += black_box(s).len();
+        bytes += black_box(&s).len();
     }
     black_box(bytes);
     frames
@@ -110,7 +110,7 @@ fn loomwork_int32(buf: &mut BytesMut) -> u64 {
     let (mut frames, mut bytes) = (0u64, 0usize);
     while let Ok(Some(frame)) = codec.decode(buf) {
         frames += 1;
-        bytes += black_box(frame).len();
+        bytes += black_box(&frame).len();
     }
     black_box(bytes);
     frames
@@ -121,7 +121,7 @@ fn tokio_length_delimited(buf: &mut BytesMut) -> u64 {
     let (mut frames, mut bytes) = (0u64, 0usize);
     while let Ok(Some(frame)) = codec.decode(buf) {
         frames += 1;
-        bytes += black_box(frame).len();
+        bytes += black_box(&frame).len();
     }
     black_box(bytes);
     frames
