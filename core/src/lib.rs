@@ -86,9 +86,13 @@ extern crate std;
 mod clock;
 pub mod connector;
 pub mod framing;
+#[cfg(test)]
+mod fuzz_corpus;
 pub mod rand;
 mod reason;
 pub mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod time;
 mod timer;
 

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 
 use clap::Parser;
+use loomwork::bytes::BytesMut;
+use loomwork::stream::{Protocol, Transport};
 
 /// Which adapter drives the sans-IO core (`--runtime std|smol`, default `smol`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -79,3 +81,23 @@ pub fn resolve_or_exit(target: &str) -> SocketAddr {
         }
     }
 }
+
+/// Twisted's `Echo`: writes back whatever arrives, without copying. Shared by `echo_server`
+/// and `custom_loop`, which drive the very same protocol through different loops.
+///
+/// Backpressure comes from the core's default `pause_producing`: while this connection's write
+/// queue is above the high-water mark it stops reading, so a client that sends without reading
+/// cannot grow the server's memory.
+pub struct Echo;
+
+impl Protocol for Echo {
+    type Message = ();
+    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+        let _ = tx.write(data.split().freeze());
+    }
+}
+
+/// The README's code blocks, compiled and run as doctests so the front page cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -1,1 +1,112 @@
-//! Blocking std-socket runtime for loomwork.
+//! # loomwork-std
+//!
+//! Runs loomwork protocols over blocking-style std TCP sockets, one thread per connection.
+//!
+//! - [`listen_tcp`] / [`listen_tcp_with`]: a server; [`Server`] reports its address, lists its
+//!   connections' [`Handle`](loomwork::stream::Handle)s and shuts down gracefully.
+//! - [`connect_tcp`] / [`connect_tcp_with`]: a client driving a
+//!   [`Connector`](loomwork::connector::Connector) with reconnects; [`Client`] stops it and
+//!   gives the factory back.
+//!
+//! ```
+//! use loomwork::bytes::BytesMut;
+//! use loomwork::connector::{ClientFactory, Retry};
+//! use loomwork::stream::{Protocol, Transport};
+//! use loomwork::Reason;
+//! use std::time::Duration;
+//!
+//! /// The server: Twisted's Echo.
+//! struct Echo;
+//! impl Protocol for Echo {
+//!     type Message = ();
+//!     fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+//!         let _ = tx.write(data.split().freeze());
+//!     }
+//! }
+//!
+//! /// The client: says hello, waits for the echo, closes.
+//! #[derive(Default)]
+//! struct Hello { echoed: Vec<u8> }
+//! impl Protocol for Hello {
+//!     type Message = ();
+//!     fn connection_made(&mut self, tx: &mut Transport<'_>) {
+//!         let _ = tx.write_slice(b"hello");
+//!     }
+//!     fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+//!         self.echoed.extend_from_slice(&data.split());
+//!         if self.echoed.len() == 5 {
+//!             tx.lose_connection();
+//!         }
+//!     }
+//! }
+//!
+//! /// Connects once and keeps the client protocol's verdict.
+//! #[derive(Default)]
+//! struct Once { lost: Option<Reason> }
+//! impl ClientFactory for Once {
+//!     type Protocol = Hello;
+//!     fn build_protocol(&mut self, _: std::net::SocketAddr) -> Option<Hello> {
+//!         Some(Hello::default())
+//!     }
+//!     fn connection_lost(&mut self, reason: &Reason) -> Retry {
+//!         self.lost = Some(reason.clone());
+//!         Retry::Stop
+//!     }
+//! }
+//!
+//! let server = loomwork_std::listen_tcp("127.0.0.1:0".parse()?, |_| Echo)?;
+//! let client = loomwork_std::connect_tcp(server.local_addr(), Once::default());
+//! assert_eq!(client.join().lost, Some(Reason::Done));
+//! server.shutdown(Duration::from_secs(1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Design: one thread, one non-blocking socket, one poller per connection
+//!
+//! Each connection runs on its own named thread, which owns a non-blocking socket and a
+//! `polling::Poller` watching only that socket. The alternative, blocking reads on a reader
+//! thread beside a writer/driver thread, needs two or three threads per connection, a channel
+//! per direction, and still cannot interrupt a blocking `write` to a peer that stopped reading
+//! (so close deadlines and shutdown aborts would wait on the peer). With a poller per thread:
+//!
+//! - the thread sleeps in exactly one place, until the socket is ready for what the connection
+//!   wants, the connection's next deadline, or a [`Poller::notify`](polling::Poller::notify)
+//!   from its mailbox: messages, closes and aborts posted through a handle are handled at once,
+//!   and nothing ever wakes on a tick;
+//! - backpressure is exact: when the connection does not want to read, read interest is
+//!   simply not armed, the kernel buffer fills and TCP flow control pushes back on the peer;
+//! - a slow or stalled peer blocks only its own thread, and never blocks it in a system call:
+//!   graceful-close deadlines and shutdown aborts always get through;
+//! - everything else is the sans-IO core's business; this crate only moves bytes and time.
+//!
+//! The cost is a thread (and three descriptors: the socket, the epoll instance and its wake-up
+//! eventfd, plus a timerfd) per connection, which suits this runtime's purpose: simple, blocking
+//! style, a few thousand connections. For more, use `loomwork-smol`.
+//!
+//! Every thread is named (`loomwork-accept-PORT-N`, `loomwork-conn-ID`, `loomwork-client-ADDR`)
+//! and joined: [`Server::shutdown`] returns only after all of the server's threads have exited,
+//! and [`Client::join`] after the client's.
+
+#![deny(unsafe_code)]
+
+mod client;
+mod dial;
+mod driver;
+mod listener;
+mod mailbox;
+mod registration;
+mod registry;
+mod serve;
+mod server;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use client::{connect_tcp, connect_tcp_with, Client, ClientMessage};
+pub use listener::{listen_tcp, listen_tcp_with, ListenConfig};
+pub use server::{Server, ShutdownReport};
+
+/// Connection ids, unique in the process (handles compare by id).
+fn next_connection_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

@@ -1,1 +1,109 @@
-//! Conformance suite support.
+//! The conformance suite: every scenario is written once, against [`Harness`], and run on the
+//! in-memory network ([`memory::Memory`]), on `loomwork-std` and on `loomwork-smol` over real
+//! loopback sockets. Scenario names say the behaviour they prove.
+
+use std::net::SocketAddr;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use loomwork::connector::{ClientFactory, ConnectorConfig};
+use loomwork::stream::{Config, Protocol, ServerFactory};
+
+pub mod memory;
+pub mod protocols;
+pub mod runtimes;
+pub mod scenarios;
+
+/// A runtime under test, seen through the few operations the scenarios need.
+pub trait Harness {
+    /// Shown in failure messages.
+    const NAME: &'static str;
+    /// Listens on `addr` (port 0: any free port) with `factory`.
+    fn listen<F>(&self, addr: SocketAddr, factory: F, config: Config) -> Box<dyn ServerUnderTest>
+    where
+        F: ServerFactory + Send + 'static,
+        F::Protocol: Send + 'static,
+        <F::Protocol as Protocol>::Message: Send + 'static;
+
+    /// Starts a connector towards `addr`.
+    fn connect<C>(
+        &self,
+        addr: SocketAddr,
+        factory: C,
+        connector: ConnectorConfig,
+    ) -> Box<dyn ClientUnderTest<C>>
+    where
+        C: ClientFactory + Send + 'static,
+        C::Protocol: Send + 'static,
+        <C::Protocol as Protocol>::Message: Send + 'static;
+
+    /// Lets `duration` pass (virtual time on the memory network).
+    fn sleep(&self, duration: Duration);
+
+    /// An address on which nothing listens (connecting is refused).
+    fn unused_addr(&self) -> SocketAddr;
+
+    /// Threads or tasks alive in the runtime, for leak checks; `None` if not meaningful.
+    fn live_workers(&self) -> Option<usize>;
+}
+
+/// A server started by a [`Harness`].
+pub trait ServerUnderTest {
+    /// The bound address.
+    fn local_addr(&self) -> SocketAddr;
+    /// Live connections.
+    fn connection_count(&self) -> usize;
+    /// Stops accepting, closes gracefully, aborts what is left after `drain`; returns
+    /// (drained, aborted).
+    fn shutdown(self: Box<Self>, drain: Duration) -> (usize, usize);
+}
+
+/// A client started by a [`Harness`].
+pub trait ClientUnderTest<C> {
+    /// Waits until the connector has stopped and its last connection ended.
+    fn join(self: Box<Self>) -> C;
+}
+
+static EXCLUSIVE: RwLock<()> = RwLock::new(());
+
+/// Held by every scenario, so that the leak scenario (which takes [`exclusive`]) sees only its
+/// own threads and tasks.
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    EXCLUSIVE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by scenarios that count the process's threads, tasks or descriptors.
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    EXCLUSIVE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Instantiates every scenario as a `#[test]` for one harness expression.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($harness:expr) => {
+        $crate::conformance_suite!(@tests $harness;
+            echo_round_trip,
+            many_clients_echo_64_kib_with_checksums,
+            graceful_close_after_4_mib_write_delivers_every_byte,
+            abort_discards_the_queue_and_resets_the_peer,
+            half_closed_client_still_gets_its_answer,
+            refused_connection_reaches_connection_failed,
+            client_reconnects_once_the_server_comes_back,
+            timers_fire_in_order_and_never_early,
+            slow_reader_keeps_the_server_queue_bounded_and_producer_paused,
+            peer_reset_mid_stream_gives_exactly_one_connection_lost,
+            server_shutdown_closes_everything_and_leaks_nothing,
+            refusing_factory_closes_the_socket_without_callbacks,
+        );
+    };
+    (@tests $harness:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let _guard = $crate::scenarios::guard_for(stringify!($name));
+                let harness = $harness;
+                $crate::scenarios::$name(&harness);
+            }
+        )*
+    };
+}

@@ -374,6 +374,9 @@ impl<P: Protocol> Connection<P> {
 
     /// Runs the follow-ups that callbacks requested, until nothing changes.
     fn settle(&mut self) {
+        if !self.is_live() {
+            return;
+        }
         for _ in 0..MAX_SETTLE_ROUNDS {
             if let Some(reason) = self.state.abort.take() {
                 self.state.queue.clear();

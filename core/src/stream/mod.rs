@@ -4,6 +4,8 @@ mod action;
 mod config;
 mod connection;
 mod factory;
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzzing;
 mod handle;
 mod protocol;
 mod stats;

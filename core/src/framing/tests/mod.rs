@@ -1,7 +1,6 @@
 //! Tests of the framings: script tests citing TWISTED-SPEC ids, chunking properties against
 //! the reference oracles, and `Framed` over a `Connection` with explicit times.
 
-mod corpus;
 mod framed;
 mod length;
 mod line;

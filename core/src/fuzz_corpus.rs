@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use std::{fs, path::PathBuf};
 
 use crate::framing::fuzzing;
+use crate::{connector, stream};
 
 fn replay(target: &str, check: fn(&[u8]) -> Result<(), String>) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -41,4 +42,19 @@ fn netstring_corpus_replays_clean() {
 #[test]
 fn length_corpus_replays_clean() {
     replay("length", fuzzing::check_length_prefixed);
+}
+
+#[test]
+fn connection_corpus_replays_clean() {
+    replay("connection", stream::fuzzing::check_connection);
+}
+
+#[test]
+fn connector_corpus_replays_clean() {
+    replay("connector", connector::fuzzing::check_connector);
+}
+
+#[test]
+fn backoff_corpus_replays_clean() {
+    replay("backoff", connector::fuzzing::check_backoff);
 }

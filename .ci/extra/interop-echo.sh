@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Echo interop with real Twisted, both directions, on both runtimes (loopback only).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+python3 -c "import twisted" 2>/dev/null || python3 -m pip install --quiet twisted
+bin=target/release/examples
+cleanup() { kill $(jobs -p) 2>/dev/null || true; }
+trap cleanup EXIT
+
+wait_listening() { # file -> address
+    for _ in $(seq 100); do
+        if grep -q '^listening on' "$1" 2>/dev/null; then awk '{print $4}' "$1"; return; fi
+        sleep 0.1
+    done
+    echo "server did not start" >&2; exit 1
+}
+
+for rt in std smol; do
+    out=$(mktemp)
+    "$bin/echo_server" --runtime "$rt" --listen 127.0.0.1:0 >"$out" &
+    pid=$!
+    addr=$(wait_listening "$out")
+    python3 interop/twisted_echo.py client "$addr"
+    kill -INT "$pid"; wait "$pid"
+    echo "loomwork echo_server ($rt) <- Twisted client: ok, clean exit on SIGINT"
+done
+
+out=$(mktemp)
+python3 interop/twisted_echo.py server >"$out" &
+tw=$!
+addr=$(wait_listening "$out")
+for rt in std smol; do
+    reply=$("$bin/echo_client" --runtime "$rt" --connect "$addr" --message "interop $rt")
+    [ "$reply" = "Received: interop $rt" ] || { echo "unexpected: $reply"; exit 1; }
+    echo "loomwork echo_client ($rt) -> Twisted Echo server: $reply"
+done
+kill "$tw"

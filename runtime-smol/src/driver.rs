@@ -1,0 +1,200 @@
+//! One connection's task: moves bytes, time and messages between a socket and a
+//! [`Connection`]. No protocol logic lives here (ARCHITECTURE "Adapters").
+
+use std::net::TcpStream;
+
+use async_channel::Receiver;
+use async_io::{Async, Timer};
+use futures_lite::future::{self, FutureExt};
+use loomwork::stream::{Action, Connection, Protocol};
+use loomwork::{Instant, MonotonicClock, Reason};
+
+use crate::mailbox::Envelope;
+use crate::socket::{self, ReadOutcome, WriteOutcome};
+
+/// Rounds of work (one read, one write, a batch of messages) done before yielding to the
+/// executor, so one busy peer cannot starve the others: 16 full reads is 1 MiB.
+const ROUNDS_PER_WAKE: u32 = 16;
+
+/// Messages taken from the inbox per round; the rest wait for the next round.
+const MESSAGES_PER_ROUND: usize = 32;
+
+/// What woke a waiting connection.
+enum Wake<M> {
+    Readable,
+    Writable,
+    Envelope(Envelope<M>),
+    InboxClosed,
+    Timer,
+    Failed(std::io::Error),
+}
+
+/// Runs an established connection (its `handle_connected` already called) until it is over,
+/// and returns why it ended. The socket is closed (or reset, for an abort) on return.
+pub(crate) async fn drive<P: Protocol>(
+    stream: Async<TcpStream>,
+    mut conn: Connection<P>,
+    inbox: Receiver<Envelope<P::Message>>,
+    clock: MonotonicClock,
+) -> Reason {
+    let mut timer = Timer::never();
+    let mut armed: Option<Instant> = None;
+    // Whether the last attempt showed the kernel buffer empty (read) or full (write): then we
+    // wait for readiness instead of paying for a syscall that would only say EAGAIN.
+    let mut read_blocked = false;
+    let mut write_blocked = false;
+    let mut inbox_open = true;
+    let mut rounds = 0;
+    loop {
+        let now = clock.now();
+        if inbox_open {
+            inbox_open = deliver_inbox(&inbox, &mut conn, now);
+        }
+        if conn.next_timeout().is_some_and(|deadline| deadline <= now) {
+            conn.handle_timeout(now);
+        }
+        if conn.wants_read() && !read_blocked {
+            read_blocked = match socket::read_into(stream.get_ref(), &mut conn, now) {
+                ReadOutcome::Data { drained } => drained,
+                ReadOutcome::WouldBlock => true,
+                ReadOutcome::Eof | ReadOutcome::Failed => false,
+            };
+        }
+        if conn.wants_write() && !write_blocked {
+            write_blocked = match socket::write_from(stream.get_ref(), &mut conn, now) {
+                WriteOutcome::Wrote { full } => full,
+                WriteOutcome::WouldBlock => true,
+                WriteOutcome::Failed => false,
+            };
+        }
+        while let Some(action) = conn.poll_action() {
+            match action {
+                Action::ShutdownWrite => {
+                    if let Err(err) = socket::shutdown_write(stream.get_ref()) {
+                        conn.handle_error(now, Reason::from(&err));
+                    }
+                }
+                Action::Close => return finished(conn),
+                Action::Abort => {
+                    socket::arm_reset(stream.get_ref());
+                    return finished(conn);
+                }
+            }
+        }
+        if conn.is_closed() {
+            return finished(conn);
+        }
+
+        let deadline = conn.next_timeout();
+        let busy = (conn.wants_read() && !read_blocked)
+            || (conn.wants_write() && !write_blocked)
+            || (inbox_open && !inbox.is_empty())
+            || deadline.is_some_and(|deadline| deadline <= clock.now());
+        if busy {
+            rounds += 1;
+            if rounds >= ROUNDS_PER_WAKE {
+                rounds = 0;
+                future::yield_now().await;
+            }
+            continue;
+        }
+        rounds = 0;
+
+        // Re-arming a timer costs a trip to the reactor's timer table: only when it changed.
+        if deadline != armed {
+            match deadline {
+                Some(at) => timer.set_at(clock.to_std(at)),
+                None => timer = Timer::never(),
+            }
+            armed = deadline;
+        }
+        let wake = wait(
+            &stream,
+            inbox_open.then_some(&inbox),
+            &mut timer,
+            conn.wants_read(),
+            conn.wants_write(),
+        )
+        .await;
+        match wake {
+            Wake::Readable => read_blocked = false,
+            Wake::Writable => write_blocked = false,
+            Wake::Envelope(envelope) => deliver(&mut conn, clock.now(), envelope),
+            Wake::InboxClosed => inbox_open = false,
+            // A fired timer is spent: forget it so the same deadline would be set again.
+            Wake::Timer => armed = None,
+            Wake::Failed(err) => conn.handle_error(clock.now(), Reason::from(&err)),
+        }
+    }
+}
+
+/// Sleeps until the socket is ready for what the connection wants, a message arrives or the
+/// timer fires, whichever comes first.
+async fn wait<M>(
+    stream: &Async<TcpStream>,
+    inbox: Option<&Receiver<Envelope<M>>>,
+    timer: &mut Timer,
+    read: bool,
+    write: bool,
+) -> Wake<M> {
+    let readable = async {
+        if !read {
+            return future::pending().await;
+        }
+        match stream.readable().await {
+            Ok(()) => Wake::Readable,
+            Err(err) => Wake::Failed(err),
+        }
+    };
+    let writable = async {
+        if !write {
+            return future::pending().await;
+        }
+        match stream.writable().await {
+            Ok(()) => Wake::Writable,
+            Err(err) => Wake::Failed(err),
+        }
+    };
+    let message = async {
+        match inbox {
+            Some(inbox) => match inbox.recv().await {
+                Ok(envelope) => Wake::Envelope(envelope),
+                Err(_) => Wake::InboxClosed,
+            },
+            None => future::pending().await,
+        }
+    };
+    let fired = async {
+        timer.await;
+        Wake::Timer
+    };
+    readable.or(writable).or(message).or(fired).await
+}
+
+/// Hands queued messages and controls to the connection; false once the inbox is closed.
+fn deliver_inbox<P: Protocol>(
+    inbox: &Receiver<Envelope<P::Message>>,
+    conn: &mut Connection<P>,
+    now: Instant,
+) -> bool {
+    for _ in 0..MESSAGES_PER_ROUND {
+        match inbox.try_recv() {
+            Ok(envelope) => deliver(conn, now, envelope),
+            Err(async_channel::TryRecvError::Empty) => return true,
+            Err(async_channel::TryRecvError::Closed) => return false,
+        }
+    }
+    true
+}
+
+fn deliver<P: Protocol>(conn: &mut Connection<P>, now: Instant, envelope: Envelope<P::Message>) {
+    match envelope {
+        Envelope::Message(message) => conn.handle_message(now, message),
+        Envelope::Control(control) => conn.handle_control(now, control),
+    }
+}
+
+/// The reason a finished connection reports (always set once `connection_lost` ran).
+fn finished<P: Protocol>(conn: Connection<P>) -> Reason {
+    conn.reason().cloned().unwrap_or(Reason::Lost)
+}

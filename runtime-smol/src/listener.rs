@@ -1,0 +1,180 @@
+//! Listening sockets and the accept loop: one task per listening socket.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_channel::Receiver;
+use async_executor::Task;
+use async_io::{Async, Timer};
+use futures_lite::future;
+use loomwork::stream::Protocol;
+use loomwork::stream::{Config, Connection, ServerFactory};
+use loomwork::MonotonicClock;
+use socket2::{Domain, Socket, Type};
+
+use crate::driver::drive;
+use crate::mailbox::{new_handle, Envelope};
+use crate::registry::{Registry, Ticket};
+use crate::socket;
+
+/// Accepts taken in a row before yielding to the executor (Twisted DF-21 accepts up to 100 per
+/// readable event), so a connection storm cannot starve established connections.
+const ACCEPTS_PER_WAKE: u32 = 64;
+
+/// First and longest pause after an accept error such as EMFILE: the error will repeat until
+/// some connection closes, so retrying at once would only spin.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Binds `count` listening sockets on `addr` (all on the port the first one got, when `addr`
+/// asks for port 0). More than one needs `SO_REUSEPORT`, which the kernel balances over.
+pub(crate) fn bind(
+    addr: SocketAddr,
+    count: usize,
+    backlog: i32,
+) -> io::Result<Vec<Async<TcpListener>>> {
+    let mut listeners = Vec::with_capacity(count.max(1));
+    let mut bound = addr;
+    for _ in 0..count.max(1) {
+        let socket = Socket::new(Domain::for_address(bound), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        if count > 1 {
+            socket.set_reuse_port(true)?;
+        }
+        if bound.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.bind(&bound.into())?;
+        socket.listen(backlog)?;
+        let listener: TcpListener = socket.into();
+        bound = listener.local_addr()?;
+        listeners.push(Async::new(listener)?);
+    }
+    Ok(listeners)
+}
+
+/// The message type of the protocols a factory builds.
+pub(crate) type MessageOf<F> = <<F as ServerFactory>::Protocol as Protocol>::Message;
+
+/// Everything a connection task needs, built by the accept loop.
+pub(crate) struct Accepted<F: ServerFactory> {
+    stream: Async<TcpStream>,
+    conn: Connection<F::Protocol>,
+    inbox: Receiver<Envelope<MessageOf<F>>>,
+    peer: SocketAddr,
+    factory: Arc<Mutex<F>>,
+    ticket: Ticket<MessageOf<F>>,
+    clock: MonotonicClock,
+}
+
+/// The connection task: runs the connection, then tells the factory it ended.
+pub(crate) async fn serve<F: ServerFactory>(accepted: Accepted<F>) {
+    let Accepted {
+        stream,
+        conn,
+        inbox,
+        peer,
+        factory,
+        ticket,
+        clock,
+    } = accepted;
+    let reason = drive(stream, conn, inbox, clock).await;
+    lock(&factory).connection_closed(peer, &reason);
+    drop(ticket);
+}
+
+/// Accepts connections on `listener` until the task is cancelled.
+pub(crate) async fn accept_loop<F, S>(
+    listener: Async<TcpListener>,
+    factory: Arc<Mutex<F>>,
+    registry: Arc<Registry<MessageOf<F>>>,
+    config: Config,
+    spawn: S,
+) where
+    F: ServerFactory,
+    MessageOf<F>: Send + 'static,
+    // Supplied by the public `listen_tcp_*` function, which knows the executor and whether
+    // tasks must be `Send`.
+    S: Fn(Accepted<F>) -> Task<()>,
+{
+    let clock = MonotonicClock::new();
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    let mut accepted_in_row = 0;
+    loop {
+        let (stream, peer) = match listener.read_with(|l| l.accept()).await {
+            Ok(pair) => pair,
+            Err(err) if is_transient(&err) => continue,
+            Err(_) => {
+                // Out of descriptors or memory: wait for some to be released.
+                Timer::after(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
+        };
+        backoff = ACCEPT_BACKOFF_MIN;
+        if let Some(accepted) = admit(stream, peer, &factory, &registry, &config, clock) {
+            spawn(accepted).detach();
+        }
+        accepted_in_row += 1;
+        if accepted_in_row >= ACCEPTS_PER_WAKE {
+            accepted_in_row = 0;
+            future::yield_now().await;
+        }
+    }
+}
+
+/// Registers an accepted socket with the reactor, asks the factory for a protocol (PR-2) and
+/// connects it. `None`: refused or unusable; the socket is closed at once.
+fn admit<F>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    factory: &Arc<Mutex<F>>,
+    registry: &Arc<Registry<MessageOf<F>>>,
+    config: &Config,
+    clock: MonotonicClock,
+) -> Option<Accepted<F>>
+where
+    F: ServerFactory,
+    MessageOf<F>: Send + 'static,
+{
+    socket::tune(&stream);
+    let local = stream.local_addr().ok()?;
+    // Registered before the factory is asked, so that a protocol once built always runs.
+    let stream = Async::new(stream).ok()?;
+    let protocol = lock(factory).build_protocol(peer)?;
+    let (handle, inbox) = new_handle(peer);
+    let ticket = registry.register(handle.clone());
+    let mut conn = Connection::new(protocol, config.clone());
+    conn.set_handle(handle);
+    conn.handle_connected(clock.now(), local, peer);
+    Some(Accepted {
+        stream,
+        conn,
+        inbox,
+        peer,
+        factory: Arc::clone(factory),
+        ticket,
+        clock,
+    })
+}
+
+/// Errors about one failed handshake rather than about the listener.
+fn is_transient(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// Locks the factory, even if a callback panicked while holding it: the factory's own state
+/// is the user's business, and accepting must go on.
+pub(crate) fn lock<F>(factory: &Mutex<F>) -> std::sync::MutexGuard<'_, F> {
+    factory
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

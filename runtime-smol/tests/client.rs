@@ -1,0 +1,192 @@
+//! The client side over loopback: refused attempts, reconnecting once the server is back,
+//! stopping (TWISTED-SPEC FA-1, RC-2, RC-7, ER-2).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{bounded, closed_port, Echo};
+use loomwork::bytes::BytesMut;
+use loomwork::connector::{BackoffConfig, ClientFactory, ConnectorConfig, Retry};
+use loomwork::stream::{Config, Protocol, Transport};
+use loomwork::Reason;
+use loomwork_smol::{connect_tcp, connect_tcp_with, listen_tcp};
+
+/// Sends a greeting, closes once it is echoed back, and logs how that went.
+struct Greeter {
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Protocol for Greeter {
+    type Message = ();
+    fn connection_made(&mut self, tx: &mut Transport<'_>) {
+        tx.write_slice(b"hello").unwrap();
+    }
+    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+        if data.len() >= 5 {
+            self.log
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&data.split()).into_owned());
+            tx.lose_connection();
+        }
+    }
+    fn connection_lost(&mut self, reason: &Reason) {
+        self.log.lock().unwrap().push(format!("lost: {reason}"));
+    }
+}
+
+/// Records failures and losses; retries failures after a fixed delay up to `retries` times.
+struct Recorder {
+    failures: Vec<Reason>,
+    losses: Vec<Reason>,
+    retries: usize,
+    failed: async_channel::Sender<()>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientFactory for Recorder {
+    type Protocol = Greeter;
+    fn build_protocol(&mut self, _: SocketAddr) -> Option<Greeter> {
+        Some(Greeter {
+            log: Arc::clone(&self.log),
+        })
+    }
+    fn connection_failed(&mut self, reason: &Reason) -> Retry {
+        self.failures.push(reason.clone());
+        let _ = self.failed.try_send(());
+        if self.failures.len() <= self.retries {
+            Retry::After(Duration::from_millis(20))
+        } else {
+            Retry::Stop
+        }
+    }
+    fn connection_lost(&mut self, reason: &Reason) -> Retry {
+        self.losses.push(reason.clone());
+        Retry::Stop
+    }
+}
+
+fn recorder(retries: usize) -> (Recorder, async_channel::Receiver<()>) {
+    let (failed, failures) = async_channel::unbounded();
+    let factory = Recorder {
+        failures: Vec::new(),
+        losses: Vec::new(),
+        retries,
+        failed,
+        log: Arc::default(),
+    };
+    (factory, failures)
+}
+
+#[test]
+fn refused_connect_reports_refused_to_connection_failed() {
+    bounded(async {
+        let (factory, _) = recorder(0);
+        let factory = connect_tcp(closed_port(), factory).join().await;
+        assert_eq!(factory.failures, vec![Reason::Refused]);
+        assert!(factory.losses.is_empty());
+    });
+}
+
+#[test]
+fn reconnects_once_the_server_comes_back() {
+    bounded(async {
+        let addr = closed_port();
+        let (factory, failures) = recorder(1000);
+        let client = connect_tcp(addr, factory);
+        // At least one refused attempt, then the server appears on the same address.
+        failures.recv().await.unwrap();
+        let server = listen_tcp(addr, |_| Echo).unwrap();
+        let factory = client.join().await;
+        assert!(!factory.failures.is_empty());
+        assert!(factory.failures.iter().all(|r| *r == Reason::Refused));
+        assert_eq!(factory.losses, vec![Reason::Done]);
+        assert_eq!(
+            *factory.log.lock().unwrap(),
+            vec!["hello".to_string(), format!("lost: {}", Reason::Done)]
+        );
+        server.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+#[test]
+fn stop_trying_ends_a_client_waiting_to_retry() {
+    bounded(async {
+        let (factory, failures) = recorder(usize::MAX);
+        let config = ConnectorConfig {
+            backoff: BackoffConfig::default(),
+            ..ConnectorConfig::default()
+        };
+        // Retry::After(20 ms) keeps it cycling until told to stop.
+        let client = connect_tcp_with(closed_port(), factory, config, Config::default());
+        failures.recv().await.unwrap();
+        assert!(client.handle().is_none());
+        client.stop_trying();
+        let factory = client.join().await;
+        assert!(!factory.failures.is_empty());
+    });
+}
+
+/// Keeps the connection open until told to stop by a handle message.
+struct Waiter;
+
+impl Protocol for Waiter {
+    type Message = &'static str;
+    fn data_received(&mut self, data: &mut BytesMut, _: &mut Transport<'_, &'static str>) {
+        data.clear();
+    }
+    fn message(&mut self, message: &'static str, tx: &mut Transport<'_, &'static str>) {
+        if message == "bye" {
+            tx.lose_connection();
+        }
+    }
+}
+
+struct Reconnecting {
+    connected: async_channel::Sender<()>,
+    losses: usize,
+}
+
+impl ClientFactory for Reconnecting {
+    type Protocol = Waiter;
+    fn build_protocol(&mut self, _: SocketAddr) -> Option<Waiter> {
+        let _ = self.connected.try_send(());
+        Some(Waiter)
+    }
+    fn connection_lost(&mut self, _: &Reason) -> Retry {
+        self.losses += 1;
+        Retry::After(Duration::ZERO)
+    }
+}
+
+#[test]
+fn stop_trying_while_connected_keeps_the_connection_then_stops() {
+    bounded(async {
+        let server = listen_tcp(common::any_port(), |_| Echo).unwrap();
+        let (connected, up) = async_channel::unbounded();
+        let client = connect_tcp(
+            server.local_addr(),
+            Reconnecting {
+                connected,
+                losses: 0,
+            },
+        );
+        up.recv().await.unwrap();
+        let handle = loop {
+            if let Some(handle) = client.handle() {
+                break handle;
+            }
+            smol::Timer::after(Duration::from_millis(1)).await;
+        };
+        client.stop_trying();
+        // RC-7: still connected after stop_trying; the handle still reaches the protocol.
+        handle.send("bye").unwrap();
+        let factory = client.join().await;
+        assert_eq!(factory.losses, 1);
+        assert!(up.try_recv().is_err(), "no reconnect after stop_trying");
+        server.shutdown(Duration::from_secs(5)).await;
+    });
+}

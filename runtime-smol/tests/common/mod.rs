@@ -1,0 +1,110 @@
+//! Shared pieces of the loopback tests: a time bound, protocols that record what happens.
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different part
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_io::Timer;
+use futures_lite::future::FutureExt;
+use loomwork::bytes::BytesMut;
+use loomwork::stream::{Protocol, ServerFactory, Transport};
+use loomwork::Reason;
+
+/// Every test ends within this bound, pass or fail; it is a hang guard, not a measurement.
+pub const BOUND: Duration = Duration::from_secs(60);
+
+/// Runs `future` on the current thread, failing the test if it takes longer than [`BOUND`].
+pub fn bounded<T>(future: impl Future<Output = T>) -> T {
+    smol::block_on(future.or(async {
+        Timer::after(BOUND).await;
+        panic!("test exceeded its {BOUND:?} bound");
+    }))
+}
+
+/// A loopback address with a port picked by the OS.
+pub fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// A loopback address nobody listens on (bound, then released).
+pub fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind(any_port())
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Raises the soft fd limit to the hard one, for tests that open thousands of sockets.
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain libc calls with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// Twisted's Echo, honouring backpressure through the default `pause_producing`.
+pub struct Echo;
+
+impl Protocol for Echo {
+    type Message = ();
+    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+        let _ = tx.write(data.split().freeze());
+    }
+}
+
+/// Deterministic test payload: byte `i` is a function of `i` and `seed`.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8)
+        .collect()
+}
+
+/// What a recording protocol saw, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Made,
+    Data(usize),
+    ReadClosed,
+    Lost(Reason),
+    Closed(Reason),
+}
+
+/// A log shared by a factory and the protocols it builds.
+pub type Log = Arc<Mutex<Vec<Event>>>;
+
+/// Wraps a server factory, logging `connection_closed` and signalling it on a channel.
+pub struct Observed<F> {
+    pub inner: F,
+    pub log: Log,
+    pub closed: async_channel::Sender<Reason>,
+}
+
+impl<F: ServerFactory> ServerFactory for Observed<F> {
+    type Protocol = F::Protocol;
+    fn build_protocol(&mut self, peer: SocketAddr) -> Option<F::Protocol> {
+        self.inner.build_protocol(peer)
+    }
+    fn connection_closed(&mut self, peer: SocketAddr, reason: &Reason) {
+        self.log.lock().unwrap().push(Event::Closed(reason.clone()));
+        let _ = self.closed.try_send(reason.clone());
+        self.inner.connection_closed(peer, reason);
+    }
+}
+
+/// Counts `connection_lost` calls in a log.
+pub fn losses(log: &Log) -> usize {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, Event::Lost(_)))
+        .count()
+}

@@ -1,0 +1,128 @@
+//! The connection mailbox behind every [`Handle`](loomwork::stream::Handle) this runtime gives out.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use loomwork::stream::{Control, Mailbox};
+use polling::Poller;
+
+/// One entry in a connection's inbox. Messages and controls share one queue so that a message
+/// posted before a close is delivered before that close.
+pub(crate) enum Delivery<M> {
+    /// For `Protocol::message`.
+    Message(M),
+    /// Close or abort.
+    Control(Control),
+}
+
+/// A queue in front of one connection's driver thread, plus the poller that thread sleeps in.
+///
+/// Posting wakes the driver with [`Poller::notify`], so a message is handled as soon as the
+/// thread is scheduled, never on a polling tick. When the connection ends the driver calls
+/// [`close`](Self::close): later posts are refused (their message is given back), and the poller
+/// reference is dropped so that a `Handle` kept alive by the application does not keep the
+/// connection's descriptors open.
+pub(crate) struct ThreadMailbox<M> {
+    inbox: Mutex<Inbox<M>>,
+}
+
+struct Inbox<M> {
+    queue: VecDeque<Delivery<M>>,
+    /// `None` once the connection is over.
+    waker: Option<Arc<Poller>>,
+}
+
+impl<M> ThreadMailbox<M> {
+    /// An open mailbox that wakes `poller` when something is posted.
+    pub(crate) fn new(poller: Arc<Poller>) -> Self {
+        ThreadMailbox {
+            inbox: Mutex::new(Inbox {
+                queue: VecDeque::new(),
+                waker: Some(poller),
+            }),
+        }
+    }
+
+    /// Moves up to `max` deliveries, oldest first, into `batch`; true when more are waiting.
+    ///
+    /// The cap keeps one flood of posts from starving the socket side of the connection.
+    pub(crate) fn take_batch(&self, batch: &mut VecDeque<Delivery<M>>, max: usize) -> bool {
+        let mut inbox = self.lock();
+        let n = inbox.queue.len().min(max);
+        batch.extend(inbox.queue.drain(..n));
+        !inbox.queue.is_empty()
+    }
+
+    /// Marks the connection as over: later posts fail, and anything still queued is dropped.
+    pub(crate) fn close(&self) {
+        let (leftover, waker) = {
+            let mut inbox = self.lock();
+            (std::mem::take(&mut inbox.queue), inbox.waker.take())
+        };
+        // Dropped outside the lock: a message's destructor may post to another connection.
+        drop(leftover);
+        drop(waker);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inbox<M>> {
+        // The critical sections cannot leave the inbox inconsistent, so a panic elsewhere
+        // while the lock was held is no reason to stop delivering.
+        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `item` (wrapped by `wrap`) and wakes the driver; gives `item` back when closed.
+    fn push<T>(&self, item: T, wrap: impl FnOnce(T) -> Delivery<M>) -> Result<(), T> {
+        let mut inbox = self.lock();
+        let Some(waker) = inbox.waker.clone() else {
+            return Err(item);
+        };
+        inbox.queue.push_back(wrap(item));
+        drop(inbox);
+        // A failed notify means the poller itself is broken; the driver will find the message
+        // on its next wake-up for any other reason, which is the best that can be done.
+        let _ = waker.notify();
+        Ok(())
+    }
+}
+
+impl<M: Send> Mailbox<M> for ThreadMailbox<M> {
+    fn post(&self, message: M) -> Result<(), M> {
+        self.push(message, Delivery::Message)
+    }
+
+    fn control(&self, control: Control) -> bool {
+        self.push(control, Delivery::Control).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_keep_their_order_and_batches_are_capped() {
+        let mailbox = ThreadMailbox::new(Arc::new(Poller::new().unwrap()));
+        mailbox.post(1).unwrap();
+        assert!(mailbox.control(Control::Close));
+        mailbox.post(2).unwrap();
+        let mut batch = VecDeque::new();
+        assert!(mailbox.take_batch(&mut batch, 2), "one delivery left over");
+        assert!(matches!(batch[0], Delivery::Message(1)));
+        assert!(matches!(batch[1], Delivery::Control(Control::Close)));
+        batch.clear();
+        assert!(!mailbox.take_batch(&mut batch, 2));
+        assert!(matches!(batch[0], Delivery::Message(2)));
+    }
+
+    #[test]
+    fn a_closed_mailbox_gives_messages_back() {
+        let mailbox = ThreadMailbox::new(Arc::new(Poller::new().unwrap()));
+        mailbox.post("queued").unwrap();
+        mailbox.close();
+        assert_eq!(mailbox.post("late"), Err("late"));
+        assert!(!mailbox.control(Control::Abort));
+        let mut batch = VecDeque::new();
+        assert!(!mailbox.take_batch(&mut batch, 8));
+        assert!(batch.is_empty(), "what was queued at close is dropped");
+    }
+}

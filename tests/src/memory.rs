@@ -1,0 +1,523 @@
+//! The in-memory runtime: a deterministic simulated network with virtual time, built from the
+//! core's [`Wire`] and [`StreamEnd`]. It is the third runtime of the conformance suite and the
+//! reference the real runtimes are held to.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use loomwork::connector::{ClientFactory, Connector, ConnectorAction, ConnectorConfig};
+use loomwork::stream::{Config, Connection, Protocol, ServerFactory};
+use loomwork::testing::{StreamEnd, Wire};
+use loomwork::{Instant, Reason};
+
+use crate::{ClientUnderTest, Harness, ServerUnderTest};
+
+/// Bytes in flight per direction, like a loopback socket pair's kernel buffers.
+const WIRE_CAPACITY: usize = 256 * 1024;
+/// Largest read handed to a connection.
+const MAX_READ: usize = 64 * 1024;
+/// Virtual time a `join` may take before the scenario is declared hung.
+const JOIN_LIMIT: Duration = Duration::from_secs(600);
+
+/// The memory harness: cheap to create, one private network each.
+#[derive(Clone, Default)]
+pub struct Memory {
+    world: Rc<RefCell<World>>,
+}
+
+impl Memory {
+    /// A fresh network at time zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[derive(Default)]
+struct World {
+    now: Instant,
+    listeners: HashMap<SocketAddr, Listener>,
+    links: Vec<Link>,
+    connectors: Vec<Option<Box<dyn AnyConnector>>>,
+    next_port: u16,
+    next_listener: u64,
+}
+
+struct Listener {
+    id: u64,
+    factory: Arc<Mutex<dyn AnyServerFactory>>,
+    config: Config,
+}
+
+struct Link {
+    connector: usize,
+    listener: Option<(u64, Arc<Mutex<dyn AnyServerFactory>>)>,
+    client_addr: SocketAddr,
+    client: Box<dyn StreamEnd>,
+    /// `None` when the factory refused: the socket was accepted and closed at once.
+    server: Option<Box<dyn StreamEnd>>,
+    up: Wire,
+    down: Wire,
+    client_reported: bool,
+    server_reported: bool,
+    /// Shutdown gave up on this connection.
+    aborted_by_shutdown: bool,
+}
+
+/// Type-erased server factory.
+trait AnyServerFactory {
+    fn build(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        peer: SocketAddr,
+        config: &Config,
+    ) -> Option<Box<dyn StreamEnd>>;
+    fn closed(&mut self, peer: SocketAddr, reason: &Reason);
+}
+
+struct ServerFactoryBox<F>(F);
+
+impl<F: ServerFactory> AnyServerFactory for ServerFactoryBox<F>
+where
+    F::Protocol: 'static,
+{
+    fn build(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        peer: SocketAddr,
+        config: &Config,
+    ) -> Option<Box<dyn StreamEnd>> {
+        let protocol = self.0.build_protocol(peer)?;
+        let mut conn = Connection::new(protocol, config.clone());
+        conn.handle_connected(now, local, peer);
+        Some(Box::new(conn))
+    }
+    fn closed(&mut self, peer: SocketAddr, reason: &Reason) {
+        self.0.connection_closed(peer, reason);
+    }
+}
+
+/// Type-erased connector.
+trait AnyConnector {
+    fn addr(&self) -> SocketAddr;
+    fn poll_action(&mut self) -> Option<ConnectorAction>;
+    fn connected(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Option<Box<dyn StreamEnd>>;
+    fn failed(&mut self, now: Instant, reason: Reason);
+    fn lost(&mut self, now: Instant, reason: Reason);
+    fn next_timeout(&self) -> Option<Instant>;
+    fn handle_timeout(&mut self, now: Instant);
+    fn is_stopped(&self) -> bool;
+    fn into_factory(self: Box<Self>) -> Box<dyn Any>;
+}
+
+struct ConnectorBox<C: ClientFactory> {
+    addr: SocketAddr,
+    connector: Connector<C>,
+}
+
+impl<C: ClientFactory + 'static> AnyConnector for ConnectorBox<C>
+where
+    C::Protocol: 'static,
+{
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn poll_action(&mut self) -> Option<ConnectorAction> {
+        self.connector.poll_action()
+    }
+    fn connected(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Option<Box<dyn StreamEnd>> {
+        let protocol = self.connector.handle_connected(now, peer)?;
+        let mut conn = Connection::new(protocol, Config::default());
+        conn.handle_connected(now, local, peer);
+        Some(Box::new(conn))
+    }
+    fn failed(&mut self, now: Instant, reason: Reason) {
+        self.connector.handle_connect_failed(now, reason);
+    }
+    fn lost(&mut self, now: Instant, reason: Reason) {
+        self.connector.handle_connection_lost(now, reason);
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.connector.next_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.connector.handle_timeout(now);
+    }
+    fn is_stopped(&self) -> bool {
+        self.connector.is_stopped()
+    }
+    fn into_factory(self: Box<Self>) -> Box<dyn Any> {
+        Box::new(self.connector.into_factory())
+    }
+}
+
+impl World {
+    /// Moves everything that can move at the current time; false when nothing did.
+    fn step(&mut self) -> bool {
+        let mut progressed = false;
+        for id in 0..self.connectors.len() {
+            while let Some(action) = self.connectors[id].as_mut().and_then(|c| c.poll_action()) {
+                progressed = true;
+                if action == ConnectorAction::Dial {
+                    self.dial(id);
+                }
+            }
+        }
+        let now = self.now;
+        for link in &mut self.links {
+            progressed |= link.pump(now);
+        }
+        progressed |= self.reap();
+        progressed
+    }
+
+    fn dial(&mut self, id: usize) {
+        let now = self.now;
+        let Some(connector) = self.connectors[id].as_mut() else {
+            return;
+        };
+        let server_addr = connector.addr();
+        let Some(listener) = self.listeners.get(&server_addr) else {
+            connector.failed(now, Reason::Refused);
+            return;
+        };
+        self.next_port = self.next_port.wrapping_add(1).max(1);
+        let client_addr = SocketAddr::from(([127, 0, 0, 2], self.next_port));
+        let server = lock(&listener.factory).build(now, server_addr, client_addr, &listener.config);
+        let Some(client) = connector.connected(now, client_addr, server_addr) else {
+            return;
+        };
+        let mut down = Wire::default();
+        if server.is_none() {
+            // Accepted and closed at once: the client reads EOF.
+            down.shut();
+        }
+        self.links.push(Link {
+            connector: id,
+            listener: Some((listener.id, listener.factory.clone())),
+            client_addr,
+            client,
+            server,
+            up: Wire::default(),
+            down,
+            client_reported: false,
+            server_reported: false,
+            aborted_by_shutdown: false,
+        });
+    }
+
+    /// Reports ended connections to their connector and factory; drops finished links.
+    fn reap(&mut self) -> bool {
+        let now = self.now;
+        let mut progressed = false;
+        for link in &mut self.links {
+            if link.client.is_closed() && !link.client_reported {
+                link.client_reported = true;
+                progressed = true;
+                let reason = link.client.reason().cloned().unwrap_or(Reason::Lost);
+                if let Some(c) = self.connectors[link.connector].as_mut() {
+                    c.lost(now, reason);
+                }
+            }
+            let server_closed = link.server.as_ref().is_none_or(|s| s.is_closed());
+            if server_closed && !link.server_reported {
+                link.server_reported = true;
+                progressed = true;
+                if let (Some(server), Some((_, factory))) = (&link.server, &link.listener) {
+                    let reason = server.reason().cloned().unwrap_or(Reason::Lost);
+                    lock(factory).closed(link.client_addr, &reason);
+                }
+            }
+        }
+        self.links
+            .retain(|l| !(l.client_reported && l.server_reported));
+        progressed
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let links = self.links.iter().flat_map(|l| {
+            [
+                l.client.next_timeout(),
+                l.server.as_ref().and_then(|s| s.next_timeout()),
+            ]
+        });
+        let connectors = self.connectors.iter().flatten().map(|c| c.next_timeout());
+        links.chain(connectors).flatten().min()
+    }
+
+    /// Runs until `done` holds, nothing is left to happen, or `limit` of virtual time passes.
+    fn run_until(&mut self, limit: Duration, done: &dyn Fn(&World) -> bool) -> bool {
+        let end = self.now + limit;
+        loop {
+            for _ in 0..1_000_000 {
+                if !self.step() {
+                    break;
+                }
+            }
+            if done(self) {
+                return true;
+            }
+            match self.next_deadline() {
+                Some(at) if at <= end => {
+                    self.now = self.now.max(at);
+                    let now = self.now;
+                    for link in &mut self.links {
+                        link.client.handle_timeout(now);
+                        if let Some(server) = link.server.as_mut() {
+                            server.handle_timeout(now);
+                        }
+                    }
+                    for c in self.connectors.iter_mut().flatten() {
+                        c.handle_timeout(now);
+                    }
+                }
+                _ => {
+                    self.now = self.now.max(end.min(self.now + limit));
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+impl Link {
+    fn pump(&mut self, now: Instant) -> bool {
+        let mut moved = self.up.transmit(self.client.as_mut(), now, WIRE_CAPACITY);
+        match self.server.as_mut() {
+            Some(server) => {
+                moved |= self.down.transmit(server.as_mut(), now, WIRE_CAPACITY);
+                moved |= self.up.receive(server.as_mut(), now, MAX_READ);
+            }
+            None => moved |= self.up.receive(&mut Closed, now, MAX_READ),
+        }
+        moved |= self.down.receive(self.client.as_mut(), now, MAX_READ);
+        moved
+    }
+}
+
+/// The far end of a refused connection: closed from the start, reads and writes nothing.
+struct Closed;
+
+impl StreamEnd for Closed {
+    fn wants_read(&self) -> bool {
+        false
+    }
+    fn is_closed(&self) -> bool {
+        true
+    }
+    fn handle_data(&mut self, _: Instant, _: &[u8]) {}
+    fn handle_read_closed(&mut self, _: Instant) {}
+    fn handle_error(&mut self, _: Instant, _: Reason) {}
+    fn handle_timeout(&mut self, _: Instant) {}
+    fn next_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn poll_action(&mut self) -> Option<loomwork::stream::Action> {
+        None
+    }
+    fn reason(&self) -> Option<&Reason> {
+        None
+    }
+    fn close(&mut self, _: Instant) {}
+    fn abort(&mut self, _: Instant) {}
+    fn write_into(&mut self, _: Instant, _: &mut Vec<u8>, _: usize) -> usize {
+        0
+    }
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A server on the memory network.
+pub struct MemoryServer {
+    world: Rc<RefCell<World>>,
+    addr: SocketAddr,
+    id: u64,
+}
+
+impl ServerUnderTest for MemoryServer {
+    fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn connection_count(&self) -> usize {
+        let world = self.world.borrow();
+        world
+            .links
+            .iter()
+            .filter(|l| l.belongs_to(self.id) && !l.server_reported)
+            .count()
+    }
+
+    fn shutdown(self: Box<Self>, drain: Duration) -> (usize, usize) {
+        let mut world = self.world.borrow_mut();
+        world.listeners.remove(&self.addr);
+        let now = world.now;
+        let id = self.id;
+        for link in world.links.iter_mut().filter(|l| l.belongs_to(id)) {
+            if let Some(server) = link.server.as_mut() {
+                server.close(now);
+            }
+        }
+        let open = |w: &World| {
+            w.links
+                .iter()
+                .filter(|l| l.belongs_to(id) && !l.server_reported)
+                .count()
+        };
+        let before = open(&world);
+        world.run_until(drain, &|w| open(w) == 0);
+        let now = world.now;
+        for link in world
+            .links
+            .iter_mut()
+            .filter(|l| l.belongs_to(id) && !l.server_reported)
+        {
+            link.aborted_by_shutdown = true;
+            if let Some(server) = link.server.as_mut() {
+                server.abort(now);
+            }
+        }
+        let aborted = open(&world);
+        world.run_until(Duration::ZERO, &|_| true);
+        world.step();
+        (before - aborted, aborted)
+    }
+}
+
+impl Link {
+    fn belongs_to(&self, listener: u64) -> bool {
+        self.listener
+            .as_ref()
+            .is_some_and(|(id, _)| *id == listener)
+    }
+}
+
+/// A client on the memory network.
+pub struct MemoryClient<C> {
+    world: Rc<RefCell<World>>,
+    id: usize,
+    _factory: std::marker::PhantomData<C>,
+}
+
+impl<C: 'static> ClientUnderTest<C> for MemoryClient<C> {
+    fn join(self: Box<Self>) -> C {
+        let mut world = self.world.borrow_mut();
+        let id = self.id;
+        let finished = move |w: &World| {
+            w.connectors[id].as_ref().is_none_or(|c| c.is_stopped())
+                && !w.links.iter().any(|l| l.connector == id)
+        };
+        let done = world.run_until(JOIN_LIMIT, &finished);
+        assert!(
+            done,
+            "memory: client {id} did not finish within {JOIN_LIMIT:?} of virtual time"
+        );
+        let connector = world.connectors[id].take().expect("joined twice");
+        *connector
+            .into_factory()
+            .downcast::<C>()
+            .expect("factory type")
+    }
+}
+
+impl Harness for Memory {
+    const NAME: &'static str = "memory";
+    fn listen<F>(&self, addr: SocketAddr, factory: F, config: Config) -> Box<dyn ServerUnderTest>
+    where
+        F: ServerFactory + Send + 'static,
+        F::Protocol: Send + 'static,
+        <F::Protocol as Protocol>::Message: Send + 'static,
+    {
+        let mut world = self.world.borrow_mut();
+        let addr = if addr.port() == 0 {
+            world.next_port = world.next_port.wrapping_add(1).max(1);
+            SocketAddr::new(addr.ip(), 10_000 + world.next_port)
+        } else {
+            addr
+        };
+        world.next_listener += 1;
+        let id = world.next_listener;
+        let factory: Arc<Mutex<dyn AnyServerFactory>> =
+            Arc::new(Mutex::new(ServerFactoryBox(factory)));
+        assert!(
+            world
+                .listeners
+                .insert(
+                    addr,
+                    Listener {
+                        id,
+                        factory,
+                        config
+                    }
+                )
+                .is_none(),
+            "address in use"
+        );
+        Box::new(MemoryServer {
+            world: self.world.clone(),
+            addr,
+            id,
+        })
+    }
+
+    fn connect<C>(
+        &self,
+        addr: SocketAddr,
+        factory: C,
+        config: ConnectorConfig,
+    ) -> Box<dyn ClientUnderTest<C>>
+    where
+        C: ClientFactory + Send + 'static,
+        C::Protocol: Send + 'static,
+        <C::Protocol as Protocol>::Message: Send + 'static,
+    {
+        let mut world = self.world.borrow_mut();
+        let now = world.now;
+        let mut connector = Connector::new(factory, config);
+        connector.connect(now);
+        world
+            .connectors
+            .push(Some(Box::new(ConnectorBox { addr, connector })));
+        Box::new(MemoryClient {
+            world: self.world.clone(),
+            id: world.connectors.len() - 1,
+            _factory: std::marker::PhantomData,
+        })
+    }
+
+    fn sleep(&self, duration: Duration) {
+        let mut world = self.world.borrow_mut();
+        let end = world.now + duration;
+        world.run_until(duration, &|_| false);
+        world.now = world.now.max(end);
+    }
+
+    fn unused_addr(&self) -> SocketAddr {
+        let mut world = self.world.borrow_mut();
+        world.next_port = world.next_port.wrapping_add(1).max(1);
+        SocketAddr::from(([127, 0, 0, 1], 20_000 + world.next_port))
+    }
+
+    fn live_workers(&self) -> Option<usize> {
+        let world = self.world.borrow();
+        Some(world.links.len() + world.connectors.iter().flatten().count())
+    }
+}

@@ -1,0 +1,41 @@
+//! The scenarios, each written once against [`Harness`](crate::Harness).
+//!
+//! Every scenario bounds itself in time (virtual time on the memory network) and checks
+//! content, not just counts.
+
+mod closing;
+mod connecting;
+mod echo;
+mod flow;
+mod lifecycle;
+
+pub use closing::*;
+pub use connecting::*;
+pub use echo::*;
+pub use flow::*;
+pub use lifecycle::*;
+
+use std::time::Duration;
+
+use loomwork::connector::ConnectorConfig;
+
+/// The lock a scenario runs under: exclusive for the ones that count threads and descriptors.
+pub fn guard_for(name: &str) -> Box<dyn std::any::Any> {
+    if name == "server_shutdown_closes_everything_and_leaks_nothing" {
+        Box::new(crate::exclusive())
+    } else {
+        Box::new(crate::shared())
+    }
+}
+
+/// Connector settings for scenarios: a short connect timeout so a broken runtime fails fast.
+pub(crate) fn connector() -> ConnectorConfig {
+    ConnectorConfig {
+        connect_timeout: Some(Duration::from_secs(10)),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn any_port() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+}
