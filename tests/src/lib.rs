@@ -94,6 +94,8 @@ macro_rules! conformance_suite {
             peer_reset_mid_stream_gives_exactly_one_connection_lost,
             server_shutdown_closes_everything_and_leaks_nothing,
             refusing_factory_closes_the_socket_without_callbacks,
+            framed_echo_every_framing_max_empty_and_thousands,
+            over_limit_frame_closes_only_its_own_connection,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {

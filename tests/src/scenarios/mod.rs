@@ -7,12 +7,14 @@ mod closing;
 mod connecting;
 mod echo;
 mod flow;
+mod framed;
 mod lifecycle;
 
 pub use closing::*;
 pub use connecting::*;
 pub use echo::*;
 pub use flow::*;
+pub use framed::*;
 pub use lifecycle::*;
 
 use std::time::Duration;
