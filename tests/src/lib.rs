@@ -96,6 +96,8 @@ macro_rules! conformance_suite {
             refusing_factory_closes_the_socket_without_callbacks,
             peer_vanishing_while_the_server_queue_is_full_is_noticed_once,
             reader_that_never_reads_is_bounded_then_aborted_at_the_drain_deadline,
+            framed_echo_every_framing_max_empty_and_thousands,
+            over_limit_frame_closes_only_its_own_connection,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {

@@ -8,6 +8,7 @@ mod connecting;
 mod echo;
 mod faults;
 mod flow;
+mod framed;
 mod lifecycle;
 
 pub use closing::*;
@@ -15,6 +16,7 @@ pub use connecting::*;
 pub use echo::*;
 pub use faults::*;
 pub use flow::*;
+pub use framed::*;
 pub use lifecycle::*;
 
 use std::time::Duration;
