@@ -82,6 +82,7 @@ extern crate std;
 #[cfg(feature = "std")]
 mod clock;
 pub mod connector;
+pub mod datagram;
 pub mod rand;
 mod reason;
 pub mod stream;
