@@ -68,6 +68,11 @@
 //!   [`Connection`](stream::Connection), [`ServerFactory`](stream::ServerFactory).
 //! - [`connector`]: [`ClientFactory`](connector::ClientFactory), the reconnect
 //!   [`Backoff`](connector::Backoff) and the [`Connector`](connector::Connector) state machine.
+//! - [`datagram`] for UDP, connected UDP and multicast: the
+//!   [`DatagramProtocol`](datagram::DatagramProtocol), its
+//!   [`DatagramTransport`](datagram::DatagramTransport) and the [`Endpoint`](datagram::Endpoint)
+//!   driver.
+//! - [`resolve`] for IP literals and the typed [`DnsError`](resolve::DnsError).
 //! - [`Reason`]: why a connection ended or failed, one taxonomy for every runtime.
 //! - [`Instant`] and [`TimerTable`]: time as an input.
 
@@ -85,6 +90,7 @@ pub mod connector;
 pub mod datagram;
 pub mod rand;
 mod reason;
+pub mod resolve;
 pub mod stream;
 mod time;
 mod timer;

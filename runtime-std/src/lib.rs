@@ -1,1 +1,9 @@
 //! Blocking std-socket runtime for loomwork.
+
+mod resolve;
+pub mod udp;
+
+pub use resolve::resolve;
+pub use udp::{
+    listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpHandle, UdpPoster,
+};
