@@ -1,1 +1,3 @@
 //! Conformance suite support.
+
+pub mod udp;
