@@ -73,3 +73,5 @@ pub fn resolve_or_exit(target: &str) -> SocketAddr {
         }
     }
 }
+
+pub mod udp;
