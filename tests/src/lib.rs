@@ -1,3 +1,4 @@
 //! Conformance suite support.
 
+pub mod netns;
 pub mod udp;

@@ -1,12 +1,12 @@
 //! Datagram scenarios' shared parts: one switch over the two runtimes and a scriptable probe
 //! protocol that records what happens to it.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use loomwork::bytes::Bytes;
 use loomwork::datagram::{
-    Command, CommandError, Config, DatagramProtocol, DatagramTransport, SendError,
+    Command, CommandError, Config, DatagramProtocol, DatagramTransport, Interface, SendError,
 };
 use loomwork::Reason;
 
@@ -114,8 +114,12 @@ pub enum Act {
     Send(Bytes),
     /// `send_to`.
     SendTo(Bytes, SocketAddr),
-    /// `join_group` on any interface.
-    Join(std::net::IpAddr),
+    /// `join_group`.
+    Join(std::net::IpAddr, Interface),
+    /// `join_source_group`: group, source, interface address.
+    JoinSource(Ipv4Addr, Ipv4Addr, Ipv4Addr),
+    /// `set_outgoing_interface`.
+    OutgoingInterface(Interface),
     /// `leave_group` on any interface.
     Leave(std::net::IpAddr),
     /// `set_loopback`.
@@ -196,7 +200,11 @@ impl Probe {
                 let done = match other {
                     Act::Connect(peer) => tx.connect(peer),
                     Act::Disconnect => tx.disconnect(),
-                    Act::Join(group) => tx.join_group(group, Default::default()),
+                    Act::Join(group, interface) => tx.join_group(group, interface),
+                    Act::JoinSource(group, source, interface) => {
+                        tx.join_source_group(group, source, interface)
+                    }
+                    Act::OutgoingInterface(interface) => tx.set_outgoing_interface(interface),
                     Act::Leave(group) => tx.leave_group(group, Default::default()),
                     Act::Loopback(on) => tx.set_loopback(on),
                     Act::Ttl(ttl) => tx.set_ttl(ttl),
