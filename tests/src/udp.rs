@@ -7,8 +7,43 @@ use std::time::Duration;
 use loomwork::bytes::Bytes;
 use loomwork::datagram::{
     Command, CommandError, Config, DatagramProtocol, DatagramTransport, Interface, SendError,
+    MAX_IPV4_PAYLOAD,
 };
 use loomwork::Reason;
+
+/// Datagram `seq` of an echo run: sizes cycle through the interesting ones (empty, around the
+/// Ethernet MTU, Twisted's 8 KiB default, the IPv4 maximum) and pseudo-random ones; the bytes
+/// are a function of `seq`, and the first four carry it when there is room.
+pub fn echo_payload(seq: u32) -> Vec<u8> {
+    const SIZES: [usize; 15] = [
+        0,
+        1,
+        3,
+        4,
+        100,
+        1_472,
+        1_473,
+        8_191,
+        8_192,
+        8_193,
+        16_384,
+        32_768,
+        65_000,
+        65_506,
+        MAX_IPV4_PAYLOAD,
+    ];
+    let len = match SIZES.get(seq as usize % 16) {
+        Some(&len) => len,
+        None => (seq as usize).wrapping_mul(7_919) % (MAX_IPV4_PAYLOAD + 1),
+    };
+    let mut data: Vec<u8> = (0..len)
+        .map(|i| (seq as usize * 31 + i * 7) as u8)
+        .collect();
+    if len >= 4 {
+        data[..4].copy_from_slice(&seq.to_le_bytes());
+    }
+    data
+}
 
 /// Which runtime drives the endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

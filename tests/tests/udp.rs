@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use loomwork::bytes::Bytes;
 use loomwork::datagram::{Config, SendError, MAX_IPV4_PAYLOAD};
 use loomwork::{IoKind, Reason};
-use loomwork_conformance::udp::{Act, Event, Probe, Runtime};
+use loomwork_conformance::udp::{echo_payload as payload, Act, Event, Probe, Runtime};
 
 /// A guard on every scenario: the probe closes itself after this long whatever happens, so a
 /// broken runtime fails the test instead of hanging it.
@@ -31,40 +31,6 @@ fn recv(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
         .expect("datagram within the timeout");
     buf.truncate(n);
     (buf, from)
-}
-
-/// Datagram `seq` of the echo run: sizes cycle through the interesting ones (empty, around
-/// the Ethernet MTU, Twisted's 8 KiB default, the IPv4 maximum) and pseudo-random ones; the
-/// bytes are a function of `seq`, and the first four carry it when there is room.
-fn payload(seq: u32) -> Vec<u8> {
-    const SIZES: [usize; 15] = [
-        0,
-        1,
-        3,
-        4,
-        100,
-        1_472,
-        1_473,
-        8_191,
-        8_192,
-        8_193,
-        16_384,
-        32_768,
-        65_000,
-        65_506,
-        MAX_IPV4_PAYLOAD,
-    ];
-    let len = match SIZES.get(seq as usize % 16) {
-        Some(&len) => len,
-        None => (seq as usize).wrapping_mul(7_919) % (MAX_IPV4_PAYLOAD + 1),
-    };
-    let mut data: Vec<u8> = (0..len)
-        .map(|i| (seq as usize * 31 + i * 7) as u8)
-        .collect();
-    if len >= 4 {
-        data[..4].copy_from_slice(&seq.to_le_bytes());
-    }
-    data
 }
 
 fn echo_10_000_datagrams_of_mixed_sizes(rt: Runtime) {

@@ -43,6 +43,9 @@ mod command;
 mod config;
 mod endpoint;
 mod error;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod network;
 mod protocol;
 mod stats;
 mod transport;
