@@ -151,7 +151,7 @@ pub enum Act {
     SendTo(Bytes, SocketAddr),
     /// `join_group`.
     Join(std::net::IpAddr, Interface),
-    /// `join_source_group`: group, source, interface address.
+    /// `join_ssm`: group, source, interface address.
     JoinSource(Ipv4Addr, Ipv4Addr, Ipv4Addr),
     /// `set_outgoing_interface`.
     OutgoingInterface(Interface),
@@ -237,7 +237,7 @@ impl Probe {
                     Act::Disconnect => tx.disconnect(),
                     Act::Join(group, interface) => tx.join_group(group, interface),
                     Act::JoinSource(group, source, interface) => {
-                        tx.join_source_group(group, source, interface)
+                        tx.join_ssm(group, source, interface)
                     }
                     Act::OutgoingInterface(interface) => tx.set_outgoing_interface(interface),
                     Act::Leave(group) => tx.leave_group(group, Default::default()),

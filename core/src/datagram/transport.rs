@@ -98,9 +98,9 @@ impl DatagramTransport<'_> {
             .push_command(Command::LeaveGroup { group, interface })
     }
 
-    /// Joins an IPv4 source-specific group: only `source`'s datagrams to `group` arrive
+    /// Joins an IPv4 source-specific multicast (SSM) group: only `source`'s datagrams to `group` arrive
     /// (IGMPv3; not in Twisted). `interface` is a local address, `0.0.0.0` for any.
-    pub fn join_source_group(
+    pub fn join_ssm(
         &mut self,
         group: core::net::Ipv4Addr,
         source: core::net::Ipv4Addr,
@@ -115,7 +115,7 @@ impl DatagramTransport<'_> {
     }
 
     /// Leaves a source-specific group.
-    pub fn leave_source_group(
+    pub fn leave_ssm(
         &mut self,
         group: core::net::Ipv4Addr,
         source: core::net::Ipv4Addr,
