@@ -5,5 +5,6 @@ pub mod udp;
 
 pub use resolve::resolve;
 pub use udp::{
-    listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpHandle, UdpPoster,
+    adopt_udp, listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpHandle,
+    UdpPoster,
 };

@@ -79,6 +79,27 @@ impl Runtime {
         }
     }
 
+    /// `adopt_udp` on this runtime: runs `protocol` on an already bound socket.
+    pub fn adopt_udp<P>(
+        self,
+        socket: std::net::UdpSocket,
+        protocol: P,
+        config: Config,
+    ) -> Running<P>
+    where
+        P: DatagramProtocol + Send + 'static,
+        P::Message: Send + 'static,
+    {
+        match self {
+            Runtime::Std => {
+                Running::Std(loomwork_std::adopt_udp(socket, protocol, config).expect("adopt"))
+            }
+            Runtime::Smol => {
+                Running::Smol(loomwork_smol::adopt_udp(socket, protocol, config).expect("adopt"))
+            }
+        }
+    }
+
     /// `listen_multicast_with` on this runtime.
     pub fn listen_multicast<P>(self, bind: SocketAddr, protocol: P) -> Running<P>
     where

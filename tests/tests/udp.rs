@@ -140,6 +140,30 @@ fn connected_mode_filters_other_senders(rt: Runtime) {
     assert_eq!(probe.payloads(), [Bytes::from_static(b"from a")]);
 }
 
+fn the_core_filters_a_stranger_queued_before_the_connect(rt: Runtime) {
+    // The kernel keeps datagrams that were queued before `connect`; only the core's own
+    // filter keeps B's out of a protocol connected to A (defence in depth).
+    let a = peer(GUARD);
+    let b = peer(GUARD);
+    let socket = UdpSocket::bind(any_port()).unwrap();
+    let local = socket.local_addr().unwrap();
+    b.send_to(b"queued from b", local).unwrap();
+    let probe = Probe {
+        echo: true,
+        on_start: vec![
+            Act::Connect(a.local_addr().unwrap()),
+            Act::CloseAfter(GUARD),
+        ],
+        ..Probe::default()
+    };
+    let server = rt.adopt_udp(socket, probe, Config::default());
+    a.send_to(b"from a", local).unwrap();
+    // B's datagram is ahead of A's in the socket's queue: once A's echo is back, B's was read.
+    assert_eq!(recv(&a).0, b"from a");
+    let probe = server.stop();
+    assert_eq!(probe.payloads(), [Bytes::from_static(b"from a")]);
+}
+
 fn refusal_reaches_connection_refused_and_the_socket_lives_on(rt: Runtime) {
     let closed = UdpSocket::bind(any_port()).unwrap().local_addr().unwrap(); // dropped: closed
     let live = peer(GUARD);
@@ -288,6 +312,7 @@ on_both_runtimes!(
     echo_10_000_datagrams_of_mixed_sizes,
     longer_datagrams_than_the_receive_size_are_flagged_truncated,
     connected_mode_filters_other_senders,
+    the_core_filters_a_stranger_queued_before_the_connect,
     refusal_reaches_connection_refused_and_the_socket_lives_on,
     reconnect_to_a_new_peer_and_disconnect,
     oversize_send_is_a_typed_error_and_the_endpoint_keeps_working,

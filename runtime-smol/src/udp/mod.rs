@@ -133,6 +133,19 @@ where
     Ok((poster, run))
 }
 
+/// Runs `protocol` on a socket bound elsewhere (Twisted `adoptDatagramPort`) as a task on
+/// smol's global executor. The socket is switched to non-blocking mode.
+///
+/// Datagrams already queued in the socket are delivered too; if the protocol connects in
+/// `start_protocol`, the core drops the ones from other senders, which the kernel would not.
+pub fn adopt_udp<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
+where
+    P: DatagramProtocol + Send + 'static,
+    P::Message: Send + 'static,
+{
+    spawn(socket, protocol, config)
+}
+
 fn spawn<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
 where
     P: DatagramProtocol + Send + 'static,

@@ -91,6 +91,20 @@ where
     spawn(socket::bind_multicast(bind)?, protocol, config)
 }
 
+/// Runs `protocol` on a socket bound elsewhere (Twisted `adoptDatagramPort`), for options
+/// this crate does not set. The socket is switched to non-blocking mode.
+///
+/// Datagrams already queued in the socket are delivered too; if the protocol connects in
+/// `start_protocol`, the core drops the ones from other senders, which the kernel would not.
+pub fn adopt_udp<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
+where
+    P: DatagramProtocol + Send + 'static,
+    P::Message: Send + 'static,
+{
+    socket.set_nonblocking(true)?;
+    spawn(socket, protocol, config)
+}
+
 fn spawn<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
 where
     P: DatagramProtocol + Send + 'static,
