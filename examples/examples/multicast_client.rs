@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use loomwork::bytes::Bytes;
-use loomwork::datagram::{DatagramProtocol, DatagramTransport};
+use loomwork::datagram::{DatagramProtocol, DatagramTransport, Interface};
 use loomwork::TimerId;
-use loomwork_examples::udp::{wildcard_for, Endpoint};
+use loomwork_examples::udp::{parse_interface, wildcard_for, Endpoint};
 use loomwork_examples::{parse_args, stop_signal, Runtime};
 
 /// Pings a multicast group and prints the answers.
@@ -25,6 +25,10 @@ struct Args {
     /// The group's port.
     #[arg(long, default_value_t = 8005)]
     port: u16,
+    /// The interface to send through: an IPv4 address or an interface index (IPv6
+    /// link-scope groups need one). Default: the route's.
+    #[arg(long, value_parser = parse_interface)]
+    interface: Option<Interface>,
     /// How long to collect answers, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     wait_ms: u64,
@@ -35,6 +39,7 @@ struct Args {
 
 struct MulticastClient {
     group: SocketAddr,
+    interface: Option<Interface>,
     wait: Duration,
     failed: bool,
 }
@@ -43,6 +48,14 @@ impl DatagramProtocol for MulticastClient {
     type Message = ();
 
     fn start_protocol(&mut self, tx: &mut DatagramTransport<'_>) {
+        if let Some(interface) = self.interface {
+            if let Err(err) = tx.set_outgoing_interface(interface) {
+                eprintln!("error: cannot use {interface}: {err}");
+                self.failed = true;
+                tx.close();
+                return;
+            }
+        }
         if let Err(err) = tx.send_to(Bytes::from_static(b"UniqueID"), self.group) {
             eprintln!("error: cannot send to {}: {err}", self.group);
             self.failed = true;
@@ -73,6 +86,17 @@ impl DatagramProtocol for MulticastClient {
         tx.close();
     }
 
+    fn command_failed(
+        &mut self,
+        command: &loomwork::datagram::Command,
+        reason: &loomwork::Reason,
+        tx: &mut DatagramTransport<'_>,
+    ) {
+        eprintln!("error: cannot {command}: {reason}");
+        self.failed = true;
+        tx.close();
+    }
+
     fn timer_fired(&mut self, _: TimerId, tx: &mut DatagramTransport<'_>) {
         tx.close();
     }
@@ -84,6 +108,7 @@ fn main() {
     let group = SocketAddr::new(args.group, args.port);
     let client = MulticastClient {
         group,
+        interface: args.interface,
         wait: Duration::from_millis(args.wait_ms),
         failed: false,
     };
