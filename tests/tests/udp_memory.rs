@@ -25,6 +25,8 @@ struct Pinger {
     timer: Option<TimerId>,
     retries: u32,
     verified: u32,
+    /// The payload in flight, built once per sequence number.
+    current: Bytes,
 }
 
 impl Pinger {
@@ -36,11 +38,12 @@ impl Pinger {
             timer: None,
             retries: 0,
             verified: 0,
+            current: Bytes::from(echo_payload(0)),
         }
     }
 
     fn send_current(&mut self, tx: &mut DatagramTransport<'_>) {
-        tx.send_to(echo_payload(self.seq), self.server)
+        tx.send_to(self.current.clone(), self.server)
             .expect("payloads fit");
         self.timer = Some(tx.call_later(Duration::from_millis(50)));
     }
@@ -62,7 +65,7 @@ impl DatagramProtocol for Pinger {
     ) {
         assert_eq!(from, self.server);
         assert!(!truncated);
-        if data[..] != echo_payload(self.seq)[..] {
+        if data != self.current {
             return; // a late answer to a datagram already re-sent
         }
         self.verified += 1;
@@ -70,6 +73,7 @@ impl DatagramProtocol for Pinger {
             tx.cancel_timer(timer);
         }
         self.seq += 1;
+        self.current = Bytes::from(echo_payload(self.seq));
         if self.seq == self.count {
             tx.close();
         } else {
