@@ -286,3 +286,35 @@ fn multicast_members_receive_until_they_leave_and_loopback_off_is_silent() {
         Some(&Event::Stopped(Reason::Done))
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever the loss, jitter and seed, the echo exchange completes with every payload
+    /// verified, and the same seed replays the same run.
+    #[test]
+    fn any_lossy_link_completes_the_exchange(
+        loss in 0.0f64..0.5,
+        jitter_us in 0u64..20_000,
+        seed in proptest::prelude::any::<u64>(),
+    ) {
+        let link = LinkConfig {
+            loss,
+            jitter: Duration::from_micros(jitter_us),
+            seed,
+            ..LinkConfig::default()
+        };
+        let run = |link: LinkConfig| {
+            let mut net = Network::new(link);
+            let server = addr("10.0.0.1:9999");
+            net.add(server, Probe { echo: true, ..Probe::default() }, Config::default());
+            let client = net.add(addr("10.0.0.2:5000"), Pinger::new(server, 200), Config::default());
+            let end = net.run_until_idle();
+            let pinger = net.protocol::<Pinger>(client).unwrap();
+            (pinger.verified, pinger.retries, end)
+        };
+        let first = run(link.clone());
+        proptest::prop_assert_eq!(first.0, 200);
+        proptest::prop_assert_eq!(run(link), first);
+    }
+}
