@@ -40,13 +40,21 @@ mod driver;
 mod listener;
 mod mailbox;
 mod registry;
+mod resolve;
 mod server;
 mod socket;
 mod spawn;
 
+pub mod udp;
+
 pub use client::{connect_tcp, connect_tcp_local, connect_tcp_on, connect_tcp_with, Client};
 pub use config::ListenConfig;
+pub use resolve::resolve;
 pub use server::{
     listen_tcp, listen_tcp_local, listen_tcp_on, listen_tcp_with, Server, ShutdownReport,
 };
 pub use spawn::{GlobalExecutor, LocalSpawner, Spawner};
+pub use udp::{
+    adopt_udp, listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpHandle,
+    UdpPoster,
+};

@@ -97,14 +97,22 @@ mod listener;
 mod mailbox;
 mod registration;
 mod registry;
+mod resolve;
 mod serve;
 mod server;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod udp;
+
 pub use client::{connect_tcp, connect_tcp_with, Client, ClientMessage};
 pub use listener::{listen_tcp, listen_tcp_with, ListenConfig};
+pub use resolve::resolve;
 pub use server::{Server, ShutdownReport};
+pub use udp::{
+    adopt_udp, listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpHandle,
+    UdpPoster,
+};
 
 /// Connection ids, unique in the process (handles compare by id).
 fn next_connection_id() -> u64 {

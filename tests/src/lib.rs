@@ -10,9 +10,11 @@ use loomwork::connector::{ClientFactory, ConnectorConfig};
 use loomwork::stream::{Config, Protocol, ServerFactory};
 
 pub mod memory;
+pub mod netns;
 pub mod protocols;
 pub mod runtimes;
 pub mod scenarios;
+pub mod udp;
 
 /// A runtime under test, seen through the few operations the scenarios need.
 pub trait Harness {
