@@ -242,6 +242,11 @@ fn stop_listening_refuses_new_clients_and_keeps_established_ones() {
     bounded(async {
         let mut server = listen_tcp(any_port(), |_| Echo).unwrap();
         let stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        // A connection still in the kernel's accept queue is reset when the listener closes:
+        // wait until the server has accepted it.
+        while server.connection_count() < 1 {
+            smol::Timer::after(Duration::from_millis(1)).await;
+        }
         server.stop_listening().await;
         let err = TcpStream::connect(server.local_addr()).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
