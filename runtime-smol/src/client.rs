@@ -11,7 +11,6 @@ use loomwork::connector::{ClientFactory, Connector, ConnectorAction, ConnectorCo
 use loomwork::stream::{Config, Connection, Handle, Protocol};
 use loomwork::{Instant, MonotonicClock, Reason};
 
-use crate::close::linger_close;
 use crate::driver::{drive, Ended};
 use crate::mailbox::new_handle;
 use crate::socket;
@@ -228,9 +227,7 @@ where
                             connector.stop_trying();
                         }
                         connector.handle_connection_lost(clock.now(), ended.reason);
-                        if ended.graceful {
-                            linger_close(stream).await;
-                        }
+                        drop(stream);
                     }
                 }
                 Dialed::Failed(err) => {

@@ -31,9 +31,6 @@ enum Wake<M> {
 pub(crate) struct Ended {
     /// What `connection_lost` received.
     pub(crate) reason: Reason,
-    /// True for [`Action::Close`]: close with [`linger_close`](crate::close::linger_close).
-    /// False after an abort, whose socket must be dropped at once (`SO_LINGER` 0 is set).
-    pub(crate) graceful: bool,
 }
 
 /// Runs an established connection (its `handle_connected` already called) until it is over,
@@ -82,15 +79,15 @@ pub(crate) async fn drive<P: Protocol>(
                         conn.handle_error(now, Reason::from(&err));
                     }
                 }
-                Action::Close => return finished(conn, true),
+                Action::Close => return finished(conn),
                 Action::Abort => {
                     socket::arm_reset(stream.get_ref());
-                    return finished(conn, false);
+                    return finished(conn);
                 }
             }
         }
         if conn.is_closed() {
-            return finished(conn, true);
+            return finished(conn);
         }
 
         let deadline = conn.next_timeout();
@@ -188,9 +185,8 @@ fn deliver<P: Protocol>(conn: &mut Connection<P>, now: Instant, envelope: Envelo
 }
 
 /// How a finished connection ended (its reason is always set once `connection_lost` ran).
-fn finished<P: Protocol>(conn: &Connection<P>, graceful: bool) -> Ended {
+fn finished<P: Protocol>(conn: &Connection<P>) -> Ended {
     Ended {
         reason: conn.reason().cloned().unwrap_or(Reason::Lost),
-        graceful,
     }
 }

@@ -34,7 +34,6 @@
 //! dropped.
 
 mod client;
-mod close;
 mod config;
 mod driver;
 mod listener;

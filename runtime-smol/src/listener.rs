@@ -13,7 +13,6 @@ use loomwork::stream::{Config, Connection, ServerFactory};
 use loomwork::MonotonicClock;
 use socket2::{Domain, Socket, Type};
 
-use crate::close::linger_close;
 use crate::driver::drive;
 use crate::mailbox::{new_handle, Inbox};
 use crate::registry::{Registry, Ticket};
@@ -84,17 +83,13 @@ pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
         ticket,
         clock: _,
     } = *accepted;
-    // The protocol and its mailbox go first: the connection is over for everyone but the
-    // socket, which may still linger until the peer's EOF.
+    // The protocol and its mailbox go first. (The core has already lingered for the peer's
+    // EOF where needed, so closing now is never a reset that could eat our reply.)
     drop((conn, inbox));
     ticket.leave();
     lock(&factory).connection_closed(peer, &ended.reason);
     drop(factory);
-    if ended.graceful {
-        linger_close(stream).await;
-    } else {
-        drop(stream);
-    }
+    drop(stream);
     // Last: once every ticket is gone, a shutdown knows every task and descriptor is gone.
     drop(ticket);
 }

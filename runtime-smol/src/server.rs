@@ -67,9 +67,10 @@ impl<M: Send + 'static> Server<M> {
     /// queued), waits up to `drain` for them, aborts the rest, and returns once every
     /// connection task has finished and every socket is closed.
     ///
-    /// A gracefully closed socket lingers until the peer's EOF, at most 2 s more, so that
-    /// input the peer sent while we closed cannot turn the close into a reset that would
-    /// destroy our last bytes; shutdown waits for those descriptors too. The executor the
+    /// A gracefully closed connection lingers until the peer's EOF (at most
+    /// `Config::close_linger`, 2 s by default), so that input the peer sent while we closed
+    /// cannot turn the close into a reset that would destroy our last bytes; shutdown waits for
+    /// those connections too, and counts them as drained. The executor the
     /// server runs on must keep running meanwhile.
     pub async fn shutdown(mut self, drain: Duration) -> ShutdownReport {
         self.stop_listening().await;

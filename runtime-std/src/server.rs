@@ -70,6 +70,8 @@ impl<M> Server<M> {
     /// Stops the server: stops accepting at once, asks every connection to close gracefully
     /// (flush, then close, as `lose_connection` does), waits up to `drain` for them to finish,
     /// aborts the ones still open, and returns once every thread of the server has exited.
+    /// A flushed connection whose peer stays silent lingers up to `Config::close_linger` (2 s
+    /// by default) for the peer's EOF before its socket closes, so give `drain` room for that.
     ///
     /// ```
     /// use loomwork::bytes::BytesMut;

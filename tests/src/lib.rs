@@ -87,6 +87,7 @@ macro_rules! conformance_suite {
             echo_round_trip,
             many_clients_echo_64_kib_with_checksums,
             graceful_close_after_4_mib_write_delivers_every_byte,
+            graceful_close_delivers_every_byte_even_with_unread_input,
             abort_discards_the_queue_and_resets_the_peer,
             half_closed_client_still_gets_its_answer,
             refused_connection_reaches_connection_failed,

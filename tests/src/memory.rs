@@ -298,16 +298,20 @@ impl World {
 
 impl Link {
     fn pump(&mut self, now: Instant) -> bool {
-        let mut moved = self.up.transmit(self.client.as_mut(), now, WIRE_CAPACITY);
-        match self.server.as_mut() {
-            Some(server) => {
-                moved |= self.down.transmit(server.as_mut(), now, WIRE_CAPACITY);
-                moved |= self.up.receive(server.as_mut(), now, MAX_READ);
-            }
-            None => moved |= self.up.receive(&mut Closed, now, MAX_READ),
-        }
-        moved |= self.down.receive(self.client.as_mut(), now, MAX_READ);
-        moved
+        let mut refused = Closed;
+        let server: &mut dyn StreamEnd = match self.server.as_mut() {
+            Some(server) => server.as_mut(),
+            None => &mut refused,
+        };
+        Wire::pump_both(
+            self.client.as_mut(),
+            server,
+            &mut self.up,
+            &mut self.down,
+            now,
+            WIRE_CAPACITY,
+            MAX_READ,
+        )
     }
 }
 

@@ -109,6 +109,8 @@ pub enum ClientScript {
     Idle,
     /// Never read; abort after the given time, if any (a peer that vanishes).
     Stall(Option<Duration>),
+    /// Send `payload` (which the server never reads), then read everything until EOF.
+    SendThenReadAll(Bytes),
 }
 
 /// A scripted client protocol.
@@ -141,7 +143,7 @@ impl Protocol for Client {
                 tx.pause_reading();
                 self.resume_timer = Some(tx.call_later(*pause));
             }
-            ClientScript::SendThenAbort(payload) => {
+            ClientScript::SendThenAbort(payload) | ClientScript::SendThenReadAll(payload) => {
                 let _ = tx.write(payload.clone());
             }
             ClientScript::Timers(delays) => {

@@ -31,6 +31,11 @@ pub struct Config {
     /// How long a graceful close may take to flush before the connection is aborted with
     /// `Reason::TimedOut(Timeout::Close)`, so a close can never hang forever (Twisted KW-10).
     pub close_timeout: Option<Duration>,
+    /// After a graceful close has flushed, how long to keep reading (and discarding) the peer's
+    /// input while waiting for its EOF before closing the socket. Closing a socket with unread
+    /// input makes the kernel send a reset, which can destroy the tail of our own reply still in
+    /// flight; lingering avoids that. `None` closes at once.
+    pub close_linger: Option<Duration>,
 }
 
 impl Default for Config {
@@ -41,6 +46,7 @@ impl Default for Config {
             max_queued: Some(16 * 1024 * 1024),
             max_receive_buffer: Some(1024 * 1024),
             close_timeout: Some(Duration::from_secs(30)),
+            close_linger: Some(Duration::from_secs(2)),
         }
     }
 }

@@ -25,7 +25,10 @@ const MAX_SETTLE_ROUNDS: usize = 64;
 /// Guarantees, whatever order inputs arrive in: `connection_made` comes first; after
 /// `connection_lost` (exactly once, last) the protocol is never called again; nothing is written
 /// after an abort; a graceful close emits [`Action::Close`] only once every queued byte has been
-/// reported written (or aborts at the close deadline). Inputs that make no sense in the current
+/// reported written (or aborts at the close deadline), and, unless the peer has already closed
+/// its side, only after a short linger: our side is shut down and the peer's input discarded
+/// until its EOF or [`Config::close_linger`] passes, because closing a socket with unread input
+/// resets the connection and can destroy the tail of our reply. Inputs that make no sense in the current
 /// state (data after close, say) are ignored.
 ///
 /// ```
@@ -49,6 +52,11 @@ const MAX_SETTLE_ROUNDS: usize = 64;
 /// assert_eq!(out, b"hello\r\n");
 /// assert_eq!(conn.poll_action(), None); // not flushed yet
 /// conn.handle_written(Instant::ZERO, out.len());
+/// // Flushed: connection_lost has run; our side shuts down and lingers for the peer's EOF so
+/// // that closing cannot reset the connection under our reply.
+/// assert_eq!(conn.poll_action(), Some(Action::ShutdownWrite));
+/// assert!(conn.is_lost());
+/// conn.handle_read_closed(Instant::ZERO);
 /// assert_eq!(conn.poll_action(), Some(Action::Close));
 /// assert!(conn.is_closed());
 /// ```
@@ -112,6 +120,11 @@ impl<P: Protocol> Connection<P> {
     /// connection is closing: a closing connection reads nothing more (Twisted TR-3).
     pub fn handle_data(&mut self, now: Instant, data: &[u8]) {
         self.state.now = now;
+        if let Phase::Lingering { .. } = self.state.phase {
+            // Drained only so that the eventual close is not a reset; nobody reads it.
+            self.state.stats.bytes_received += data.len() as u64;
+            return;
+        }
         if self.state.phase != Phase::Open || self.state.read_eof || data.is_empty() {
             return;
         }
@@ -127,6 +140,10 @@ impl<P: Protocol> Connection<P> {
     /// The peer shut down its writing side (read returned 0): runs `read_closed`.
     pub fn handle_read_closed(&mut self, now: Instant) {
         self.state.now = now;
+        if let Phase::Lingering { .. } = self.state.phase {
+            self.end_linger();
+            return;
+        }
         if self.state.phase != Phase::Open || self.state.read_eof {
             return;
         }
@@ -163,7 +180,10 @@ impl<P: Protocol> Connection<P> {
     /// receives `reason`.
     pub fn handle_error(&mut self, now: Instant, reason: Reason) {
         self.state.now = now;
-        if self.is_live() {
+        if let Phase::Lingering { .. } = self.state.phase {
+            // connection_lost already reported the graceful close; the socket is just done.
+            self.end_linger();
+        } else if self.is_live() {
             self.state.queue.clear();
             self.finish(reason, Action::Close);
         }
@@ -173,6 +193,12 @@ impl<P: Protocol> Connection<P> {
     /// when nothing is due, so early or repeated wake-ups cost nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.state.now = now;
+        if let Phase::Lingering { deadline } = self.state.phase {
+            if now >= deadline {
+                self.end_linger();
+            }
+            return;
+        }
         if !self.is_live() {
             return;
         }
@@ -241,6 +267,11 @@ impl<P: Protocol> Connection<P> {
     /// [`Reason::Aborted`].
     pub fn abort(&mut self, now: Instant) {
         self.state.now = now;
+        if let Phase::Lingering { .. } = self.state.phase {
+            self.state.phase = Phase::Closed;
+            self.terminal = Some(Action::Abort);
+            return;
+        }
         self.state.request_abort(Reason::Aborted);
         self.settle();
     }
@@ -261,6 +292,9 @@ impl<P: Protocol> Connection<P> {
     /// True when the runtime should read from the socket: open, the peer has not closed, the
     /// protocol has not paused reading and the receive buffer has room.
     pub fn wants_read(&self) -> bool {
+        if let Phase::Lingering { .. } = self.state.phase {
+            return true;
+        }
         self.state.phase == Phase::Open
             && !self.state.read_eof
             && !self.state.reading_paused
@@ -279,6 +313,9 @@ impl<P: Protocol> Connection<P> {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called; `None` when
     /// nothing is scheduled.
     pub fn next_timeout(&self) -> Option<Instant> {
+        if let Phase::Lingering { deadline } = self.state.phase {
+            return Some(deadline);
+        }
         if !self.is_live() {
             return None;
         }
@@ -292,9 +329,17 @@ impl<P: Protocol> Connection<P> {
         }
     }
 
-    /// True once `connection_lost` has been delivered.
+    /// True once the connection is over: the terminal [`Action`] has been queued and the
+    /// socket can be dropped after carrying it out.
     pub fn is_closed(&self) -> bool {
         self.state.phase == Phase::Closed
+    }
+
+    /// True once `connection_lost` has been delivered. A gracefully closed connection may
+    /// still linger for a moment after that (see [`Config::close_linger`]) before
+    /// [`is_closed`](Self::is_closed).
+    pub fn is_lost(&self) -> bool {
+        self.reason.is_some()
     }
 
     /// Why the connection ended, once it has.
@@ -414,7 +459,7 @@ impl<P: Protocol> Connection<P> {
         if drained {
             if let Phase::Closing { reason, .. } = &self.state.phase {
                 let reason = reason.clone();
-                self.finish(reason, Action::Close);
+                self.finish_flushed(reason);
                 return;
             }
             let both_halves_closed =
@@ -423,6 +468,36 @@ impl<P: Protocol> Connection<P> {
                 self.finish(Reason::Done, Action::Close);
             }
         }
+    }
+
+    /// A graceful close has flushed everything. If the peer may still send, shut down our
+    /// side and linger (discarding its input) until its EOF, so the close is not a reset;
+    /// otherwise close now.
+    fn finish_flushed(&mut self, reason: Reason) {
+        let linger = self
+            .state
+            .config
+            .close_linger
+            .filter(|_| !self.state.read_eof);
+        let Some(linger) = linger else {
+            self.finish(reason, Action::Close);
+            return;
+        };
+        self.finish(reason, Action::Close);
+        self.terminal = None;
+        self.state.phase = Phase::Lingering {
+            deadline: self.state.now + linger,
+        };
+        if self.state.write_side != WriteSide::Shutdown {
+            self.state.write_side = WriteSide::Shutdown;
+            self.shutdown_pending = true;
+        }
+    }
+
+    /// The lingering socket is done (peer EOF, error, or deadline): close it.
+    fn end_linger(&mut self) {
+        self.state.phase = Phase::Closed;
+        self.terminal = Some(Action::Close);
     }
 
     /// Ends the connection: delivers `connection_lost` once and queues the terminal action.

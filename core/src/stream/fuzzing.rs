@@ -8,7 +8,8 @@
 //! it receives tell it to.
 //!
 //! Checked after every operation: `connection_made` once and first, `connection_lost` at most
-//! once and last, exactly one terminal action once closed and none before, no shutdown after
+//! once and last (a graceful close may linger after it, reading and discarding, but never
+//! writing), exactly one terminal action once closed and none before, no shutdown after
 //! the terminal action, nothing queued or written after the end, the write queue within its hard
 //! cap, the receive buffer within its limit plus one read, and no deadline on a closed
 //! connection.
@@ -39,6 +40,8 @@ pub fn check_connection(data: &[u8]) -> Result<(), String> {
         max_queued: Some(64 + usize::from(head[1]) * 8),
         max_receive_buffer: Some(16 + usize::from(head[2]) * 4),
         close_timeout: (head[3] % 4 != 0).then(|| Duration::from_millis(u64::from(head[3]))),
+        close_linger: (head[3] & 0x80 != 0)
+            .then(|| Duration::from_millis(u64::from(head[3] & 0x1f))),
     };
     let cap = config.max_queued.unwrap_or(usize::MAX);
     let receive_bound = config.max_receive_buffer.unwrap_or(usize::MAX) + MAX_CHUNK;
@@ -101,13 +104,17 @@ pub fn check_connection(data: &[u8]) -> Result<(), String> {
                 p.lost, p.calls_after_lost
             ));
         }
-        if (p.lost == 1) != conn.is_closed() || (terminal == 1) != conn.is_closed() || terminal > 1
-        {
+        let lost_ok = (p.lost == 1) == conn.is_lost() && (!conn.is_closed() || conn.is_lost());
+        if !lost_ok || (terminal == 1) != conn.is_closed() || terminal > 1 {
             return Err(format!(
-                "lost {}, closed {}, terminal actions {terminal}",
+                "lost {}, is_lost {}, closed {}, terminal actions {terminal}",
                 p.lost,
+                conn.is_lost(),
                 conn.is_closed()
             ));
+        }
+        if conn.is_lost() && conn.wants_write() {
+            return Err("bytes queued after connection_lost".into());
         }
         if conn.queued_bytes() > cap {
             return Err(format!(

@@ -163,6 +163,98 @@ fn lose_connection_stops_reading_and_flushes_later_writes_too() {
     c.handle_data(t(2), b"two");
     c.handle_message(t(2), 0x41424344); // TR-3: writes after lose_connection are still sent
     assert_eq!(drain_writes(&mut c, t(3)), b"oneABCD");
+    assert_eq!(c.poll_action(), Some(Action::ShutdownWrite));
+    assert!(
+        c.is_lost(),
+        "connection_lost comes once everything is flushed"
+    );
+}
+
+#[test]
+fn a_flushed_close_lingers_discarding_input_until_the_peer_eof() {
+    let mut c = open(
+        Scripted {
+            echo: true,
+            close_on_data: true,
+            ..Default::default()
+        },
+        Config::default(),
+    );
+    c.handle_data(t(1), b"bye");
+    assert_eq!(drain_writes(&mut c, t(2)), b"bye");
+    // Closing now, with the peer's later bytes unread, would reset the connection and could
+    // destroy "bye" in flight: shut down writing, read and discard, close on EOF.
+    assert_eq!(c.poll_action(), Some(Action::ShutdownWrite));
+    assert_eq!(c.reason(), Some(&Reason::Done));
+    assert!(c.wants_read() && !c.is_closed());
+    c.handle_data(t(3), b"ignored: nobody reads this");
+    assert_eq!(
+        c.protocol().log,
+        ["made", "data 3", "lost Done"],
+        "the protocol is done"
+    );
+    assert_eq!(c.buffered_bytes(), 0);
+    c.handle_read_closed(t(4));
+    assert_eq!(c.poll_action(), Some(Action::Close));
+    assert!(c.is_closed());
+}
+
+#[test]
+fn a_silent_peer_is_closed_at_the_linger_deadline() {
+    let config = Config {
+        close_linger: Some(Duration::from_millis(500)),
+        ..Config::default()
+    };
+    let mut c = open(
+        Scripted {
+            echo: true,
+            close_on_data: true,
+            ..Default::default()
+        },
+        config,
+    );
+    c.handle_data(t(0), b"x");
+    drain_writes(&mut c, t(10));
+    assert_eq!(c.poll_action(), Some(Action::ShutdownWrite));
+    assert_eq!(c.next_timeout(), Some(t(510)));
+    c.handle_timeout(t(509));
+    assert_eq!(c.poll_action(), None);
+    c.handle_timeout(t(510));
+    assert_eq!(c.poll_action(), Some(Action::Close));
+}
+
+#[test]
+fn no_linger_when_the_peer_already_closed_or_when_disabled() {
+    let mut c = open(
+        Scripted {
+            echo: true,
+            ..Default::default()
+        },
+        Config::default(),
+    );
+    c.handle_data(t(1), b"abc");
+    c.handle_read_closed(t(2));
+    drain_writes(&mut c, t(3));
+    assert_eq!(
+        c.poll_action(),
+        Some(Action::Close),
+        "peer EOF seen: nothing to drain"
+    );
+
+    let config = Config {
+        close_linger: None,
+        ..Config::default()
+    };
+    let mut c = open(
+        Scripted {
+            echo: true,
+            close_on_data: true,
+            ..Default::default()
+        },
+        config,
+    );
+    c.handle_data(t(1), b"abc");
+    drain_writes(&mut c, t(2));
     assert_eq!(c.poll_action(), Some(Action::Close));
 }
 

@@ -204,7 +204,11 @@ pub(crate) enum Phase {
         reason: Reason,
         deadline: Option<Instant>,
     },
-    /// `connection_lost` has been delivered.
+    /// Flushed and `connection_lost` delivered, our writing side shut down: reading and
+    /// discarding the peer's input until its EOF or `deadline`, so that closing the socket does
+    /// not reset the connection and destroy our own unsent reply.
+    Lingering { deadline: Instant },
+    /// Over: the terminal action has been queued.
     Closed,
 }
 

@@ -113,10 +113,15 @@ impl<C: Protocol, S: Protocol> Pair<C, S> {
             let now = self.now;
             let cap = self.config.wire_capacity;
             let max_read = self.config.max_read.max(1);
-            moved |= self.to_server.transmit(&mut self.client, now, cap);
-            moved |= self.to_client.transmit(&mut self.server, now, cap);
-            moved |= self.to_server.receive(&mut self.server, now, max_read);
-            moved |= self.to_client.receive(&mut self.client, now, max_read);
+            moved |= Wire::pump_both(
+                &mut self.client,
+                &mut self.server,
+                &mut self.to_server,
+                &mut self.to_client,
+                now,
+                cap,
+                max_read,
+            );
             if !moved {
                 break;
             }

@@ -124,7 +124,8 @@ impl Wire {
     /// then EOF, or a reset at once. True if anything happened.
     pub fn receive(&mut self, reader: &mut dyn StreamEnd, now: Instant, max_read: usize) -> bool {
         if reader.is_closed() {
-            // A closed socket discards whatever still arrives.
+            // A closed socket discards whatever still arrives (see `pump_both` for the reset
+            // this provokes).
             let moved = !self.bytes.is_empty();
             self.bytes.clear();
             return moved;
@@ -156,8 +157,50 @@ impl Wire {
         self.fin = true;
     }
 
+    /// Moves everything that can move between `a` and `b` at `now`, one round in each
+    /// direction. True if anything happened.
+    ///
+    /// Models TCP's rule that closing a socket with input still unread answers with a reset:
+    /// the closer's own bytes still in flight are destroyed and the other side sees
+    /// [`Reason::Reset`]. A runtime that closes without draining loses data here just as it
+    /// would on a real socket.
+    pub fn pump_both(
+        a: &mut dyn StreamEnd,
+        b: &mut dyn StreamEnd,
+        a_to_b: &mut Wire,
+        b_to_a: &mut Wire,
+        now: Instant,
+        capacity: usize,
+        max_read: usize,
+    ) -> bool {
+        let mut moved = a_to_b.transmit(a, now, capacity);
+        moved |= b_to_a.transmit(b, now, capacity);
+        moved |= reset_if_closed_unread(a, b_to_a, a_to_b);
+        moved |= reset_if_closed_unread(b, a_to_b, b_to_a);
+        moved |= a_to_b.receive(b, now, max_read);
+        moved |= b_to_a.receive(a, now, max_read);
+        moved
+    }
+
     /// Bytes in flight.
     pub fn in_flight(&self) -> usize {
         self.bytes.len()
     }
+}
+
+/// If `closer` is closed while `incoming` still holds bytes for it, its socket answers with a
+/// reset: its outgoing bytes in flight are destroyed and the peer will see the reset.
+fn reset_if_closed_unread(
+    closer: &dyn StreamEnd,
+    incoming: &mut Wire,
+    outgoing: &mut Wire,
+) -> bool {
+    if !closer.is_closed() || incoming.bytes.is_empty() || outgoing.reset || outgoing.eof_delivered
+    {
+        return false;
+    }
+    incoming.bytes.clear();
+    outgoing.bytes.clear();
+    outgoing.reset = true;
+    true
 }

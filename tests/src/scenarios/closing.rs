@@ -38,6 +38,30 @@ pub fn graceful_close_after_4_mib_write_delivers_every_byte<H: Harness>(h: &H) {
     server.shutdown(Duration::from_secs(5));
 }
 
+/// Like the scenario above, but the client has sent 64 KiB the server never reads. Closing a
+/// socket with unread input makes the kernel send a reset that destroys our own unsent reply,
+/// so a graceful close must first shut down writing and drain the peer's input: the client
+/// still receives every byte and a clean close.
+pub fn graceful_close_delivers_every_byte_even_with_unread_input<H: Harness>(h: &H) {
+    let big = pattern(0, FOUR_MIB);
+    let (factory, _) = LoggingFactory::new(move || Some(WriteAllThenClose(big.clone())));
+    let server = h.listen(any_port(), factory, Config::default());
+    let unread = Bytes::from(vec![7u8; 64 * 1024]);
+    let (spec, log) = ClientSpec::new(ClientScript::SendThenReadAll(unread));
+    h.connect(server.local_addr(), spec, connector()).join();
+    let log = lock(&log);
+    assert_eq!(log.received_len, FOUR_MIB, "{}: every byte", H::NAME);
+    assert_eq!(
+        log.received_hash,
+        fnv1a(0, &pattern(0, FOUR_MIB)),
+        "{}: in order",
+        H::NAME
+    );
+    assert_eq!(log.lost, [Reason::Done], "{}", H::NAME);
+    drop(log);
+    server.shutdown(Duration::from_secs(5));
+}
+
 /// One 4 MiB write, then `lose_connection`, from `connection_made`.
 struct WriteAllThenClose(Bytes);
 

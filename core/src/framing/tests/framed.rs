@@ -151,6 +151,9 @@ fn over_limit_closes_with_the_typed_reason_after_earlier_replies() {
     assert_eq!(log(&conn), ["frame b\"abc\""]);
     assert_eq!(conn.poll_action(), None, "the reply is flushed first");
     assert_eq!(flush(&mut conn, t), b"abc\r\n");
+    // Flushed: our side shuts down and lingers for the peer's EOF, then closes.
+    assert_eq!(conn.poll_action(), Some(Action::ShutdownWrite));
+    conn.handle_read_closed(t);
     assert_eq!(conn.poll_action(), Some(Action::Close));
     assert_eq!(
         conn.reason(),
@@ -168,7 +171,7 @@ fn over_limit_length_prefix_closes_before_any_payload_arrives() {
     let mut conn = connect(LengthCodec::int16().with_max_length(10), echo);
     conn.handle_data(Instant::ZERO, b"\x00\x01a\x00\x0b");
     assert_eq!(flush(&mut conn, Instant::ZERO), b"\x00\x01a");
-    assert!(conn.is_closed());
+    assert!(conn.is_lost());
     assert_eq!(
         conn.reason(),
         Some(&Reason::LimitExceeded {
@@ -353,7 +356,7 @@ fn peer_bytes_beyond_the_receive_buffer_limit_close_the_connection() {
     let addr = "127.0.0.1:9".parse().unwrap();
     conn.handle_connected(Instant::ZERO, addr, addr);
     conn.handle_data(Instant::ZERO, &[b'x'; 65]);
-    assert!(conn.is_closed());
+    assert!(conn.is_lost());
     assert!(matches!(
         conn.reason(),
         Some(Reason::LimitExceeded {
