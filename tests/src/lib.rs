@@ -101,6 +101,7 @@ macro_rules! conformance_suite {
             reader_that_never_reads_is_bounded_then_aborted_at_the_drain_deadline,
             framed_echo_every_framing_max_empty_and_thousands,
             over_limit_frame_closes_only_its_own_connection,
+            malformed_input_on_one_connection_loses_nothing_for_100_others,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {

@@ -159,3 +159,74 @@ pub fn over_limit_frame_closes_only_its_own_connection<H: Harness>(h: &H) {
         );
     }
 }
+
+/// Malformed netstrings on a few connections close only those connections (each with a typed
+/// protocol error, after echoing what came before), while 100 concurrent well-behaved
+/// connections echo 64 KiB each of checksummed frames with nothing lost.
+pub fn malformed_input_on_one_connection_loses_nothing_for_100_others<H: Harness>(h: &H) {
+    use crate::protocols::{fnv1a, payload};
+    const GOOD: usize = 100;
+    let codec: AnyCodec = NetstringCodec::new().into();
+    let server_codec = codec.clone();
+    let (factory, server_log) =
+        LoggingFactory::new(move || Some(Framed::new(FramedEcho, server_codec.clone())));
+    let server = h.listen(any_port(), factory, Config::default());
+    let good: Vec<_> = (0..GOOD)
+        .map(|i| {
+            let data = payload(i, 64 * 1024);
+            let frames: Vec<Bytes> = data.chunks(1024).map(Bytes::copy_from_slice).collect();
+            let sent = wire(&codec, &frames);
+            let (spec, log) = ClientSpec::new(ClientScript::Exchange(sent.clone()));
+            (h.connect(server.local_addr(), spec, connector()), log, sent)
+        })
+        .collect();
+    // NS-2, NS-5: a leading zero, a missing comma, a non-digit length, a sign.
+    let bad_inputs: [&[u8]; 4] = [b"2:ok,03:abc,", b"2:ok,3:abcX", b"2:ok,x:", b"2:ok,-1:"];
+    let bad: Vec<_> = bad_inputs
+        .iter()
+        .map(|input| {
+            let script = ClientScript::AskThenHalfClose(Bytes::from_static(input));
+            let (spec, log) = ClientSpec::new(script);
+            (h.connect(server.local_addr(), spec, connector()), log)
+        })
+        .collect();
+    for (i, (client, log, sent)) in good.into_iter().enumerate() {
+        client.join();
+        let log = lock(&log);
+        assert_eq!(
+            log.received_len,
+            sent.len(),
+            "{}: client {i} length",
+            H::NAME
+        );
+        assert_eq!(
+            log.received_hash,
+            fnv1a(0, &sent),
+            "{}: client {i} bytes",
+            H::NAME
+        );
+        assert_eq!(log.lost, [Reason::Done], "{}: client {i}", H::NAME);
+    }
+    for (client, log) in bad {
+        client.join();
+        assert_eq!(
+            lock(&log).received,
+            b"2:ok,",
+            "{}: only the earlier echo",
+            H::NAME
+        );
+    }
+    server.shutdown(Duration::from_secs(5));
+    let closed = lock(&server_log).closed.clone();
+    let protocol_errors = closed
+        .iter()
+        .filter(|r| matches!(r, Reason::Protocol(_)))
+        .count();
+    let clean = closed.iter().filter(|r| **r == Reason::Done).count();
+    assert_eq!(
+        (clean, protocol_errors),
+        (GOOD, bad_inputs.len()),
+        "{}: {closed:?}",
+        H::NAME
+    );
+}
