@@ -362,3 +362,65 @@ fn peer_bytes_beyond_the_receive_buffer_limit_close_the_connection() {
         })
     ));
 }
+
+/// Holds raw bytes without consuming them; a timer switches back to lines or clears them.
+struct Hoarder {
+    frames: Vec<Bytes>,
+    clear_on_timer: bool,
+}
+
+impl FrameHandler for Hoarder {
+    type Codec = LineCodec;
+    type Message = ();
+    fn connection_made(&mut self, tx: &mut FrameTransport<'_, '_, LineCodec>) {
+        tx.set_raw_mode();
+        tx.call_later(core::time::Duration::from_secs(1));
+    }
+    fn frame_received(&mut self, frame: Bytes, _: &mut FrameTransport<'_, '_, LineCodec>) {
+        self.frames.push(frame);
+    }
+    fn raw_data_received(&mut self, _: &mut BytesMut, _: &mut FrameTransport<'_, '_, LineCodec>) {
+        // Leave everything buffered.
+    }
+    fn timer_fired(&mut self, _: crate::TimerId, tx: &mut FrameTransport<'_, '_, LineCodec>) {
+        if self.clear_on_timer {
+            let dropped = tx.clear_buffer();
+            self.frames.push(dropped);
+        }
+        tx.set_frame_mode();
+    }
+}
+
+fn hoarder(clear_on_timer: bool) -> Connection<Framed<Hoarder>> {
+    let handler = Hoarder {
+        frames: Vec::new(),
+        clear_on_timer,
+    };
+    let mut conn = Connection::new(Framed::new(handler, LineCodec::new()), Config::default());
+    let addr = "127.0.0.1:9".parse().unwrap();
+    conn.handle_connected(Instant::ZERO, addr, addr);
+    conn
+}
+
+#[test]
+fn switching_to_frames_from_a_timer_parses_what_raw_mode_left_buffered() {
+    // LR-9 outside a data callback: no new bytes needed, the buffer is offered again.
+    let mut conn = hoarder(false);
+    conn.handle_data(Instant::from_millis(10), b"a\r\nb\r\npart");
+    assert_eq!(conn.buffered_bytes(), 10);
+    conn.handle_timeout(Instant::from_secs(1));
+    assert_eq!(conn.protocol().handler().frames, ["a", "b"]);
+    assert_eq!(conn.buffered_bytes(), 4);
+}
+
+#[test]
+fn clear_buffer_from_a_timer_takes_the_connections_buffer() {
+    // LR-11 outside a data callback.
+    let mut conn = hoarder(true);
+    conn.handle_data(Instant::from_millis(10), b"a\r\npart");
+    conn.handle_timeout(Instant::from_secs(1));
+    assert_eq!(conn.protocol().handler().frames, ["a\r\npart"]);
+    assert_eq!(conn.buffered_bytes(), 0);
+    conn.handle_data(Instant::from_secs(2), b"x\r\n");
+    assert_eq!(conn.protocol().handler().frames, ["a\r\npart", "x"]);
+}
