@@ -88,6 +88,7 @@ pub mod connector;
 pub mod framing;
 #[cfg(test)]
 mod fuzz_corpus;
+pub mod policy;
 pub mod rand;
 mod reason;
 pub mod stream;

@@ -117,7 +117,7 @@ impl<P: Protocol> Connection<P> {
         }
         self.state.stats.bytes_received += data.len() as u64;
         self.state.recv.extend_from_slice(data);
-        if !self.state.reading_paused {
+        if !self.state.reading_blocked() {
             self.deliver();
         }
         self.check_receive_limit();
@@ -263,7 +263,7 @@ impl<P: Protocol> Connection<P> {
     pub fn wants_read(&self) -> bool {
         self.state.phase == Phase::Open
             && !self.state.read_eof
-            && !self.state.reading_paused
+            && !self.state.reading_blocked()
             && self.state.abort.is_none()
     }
 
@@ -385,7 +385,7 @@ impl<P: Protocol> Connection<P> {
             }
             let open = self.state.phase == Phase::Open;
             if open && mem::take(&mut self.state.redeliver) {
-                if !self.state.recv.is_empty() && !self.state.reading_paused {
+                if !self.state.recv.is_empty() && !self.state.reading_blocked() {
                     self.deliver();
                     self.check_receive_limit();
                 }
