@@ -94,6 +94,10 @@ macro_rules! conformance_suite {
             peer_reset_mid_stream_gives_exactly_one_connection_lost,
             server_shutdown_closes_everything_and_leaks_nothing,
             refusing_factory_closes_the_socket_without_callbacks,
+            idle_connections_close_after_the_timeout_while_active_ones_stay,
+            throttled_connections_keep_within_ten_percent_of_the_limit,
+            per_peer_cap_refuses_the_extra_connection_and_accepts_again_after_one_closes,
+            drain_finishes_in_flight_exchanges_and_aborts_stragglers,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {

@@ -5,15 +5,19 @@
 
 mod closing;
 mod connecting;
+mod drain;
 mod echo;
 mod flow;
 mod lifecycle;
+mod policies;
 
 pub use closing::*;
 pub use connecting::*;
+pub use drain::*;
 pub use echo::*;
 pub use flow::*;
 pub use lifecycle::*;
+pub use policies::*;
 
 use std::time::Duration;
 
