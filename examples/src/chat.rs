@@ -21,7 +21,7 @@ use loomwork::stream::{Handle, ServerFactory};
 use loomwork::{Limit, Reason};
 
 /// What one chat connection is: the chat on line framing, inside an idle timeout (off when no
-/// period is configured).
+/// period is configured) that only the member's own lines reset.
 pub type ChatProtocol = IdleTimeout<Framed<Chat>, CloseWhenIdle>;
 
 /// The transport a [`Chat`] sees.
@@ -116,11 +116,9 @@ impl ServerFactory for ChatFactory {
             state: State::Fresh,
         };
         let framed = Framed::new(chat, LineCodec::new().with_delimiter("\n").ok()?);
-        Some(IdleTimeout::with_hook(
-            framed,
-            self.config.idle_timeout,
-            CloseWhenIdle,
-        ))
+        // A member who only listens is still silent: only their own lines count.
+        let idle = IdleTimeout::with_hook(framed, self.config.idle_timeout, CloseWhenIdle);
+        Some(idle.resetting_on_writes(false))
     }
 }
 

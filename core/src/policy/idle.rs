@@ -90,6 +90,7 @@ pub struct IdleTimeout<P, H = CloseWhenIdle> {
     inner: P,
     timer: IdleTimer,
     hook: H,
+    reset_on_writes: bool,
 }
 
 impl<P: Protocol> IdleTimeout<P> {
@@ -106,7 +107,20 @@ impl<P: Protocol, H: OnIdle<P>> IdleTimeout<P, H> {
     pub fn with_hook(inner: P, period: Option<Duration>, hook: H) -> Self {
         // Not running yet: `connection_made` starts it.
         let timer = IdleTimer::with_period(period);
-        IdleTimeout { inner, timer, hook }
+        IdleTimeout {
+            inner,
+            timer,
+            hook,
+            reset_on_writes: true,
+        }
+    }
+
+    /// Whether bytes the protocol queues count as traffic (the default, as in Twisted's
+    /// `TimeoutProtocol`). Turn it off to time out peers that stay silent however much they
+    /// are sent: a chat member who only listens, say.
+    pub fn resetting_on_writes(mut self, on: bool) -> Self {
+        self.reset_on_writes = on;
+        self
     }
 
     /// The wrapped protocol.
@@ -142,7 +156,7 @@ impl<P: Protocol, H: OnIdle<P>> IdleTimeout<P, H> {
     ) {
         let queued = tx.queued_bytes();
         call(&mut self.inner, tx);
-        if tx.queued_bytes() > queued {
+        if self.reset_on_writes && tx.queued_bytes() > queued {
             self.timer.reset(tx);
         }
     }

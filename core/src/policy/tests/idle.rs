@@ -137,3 +137,13 @@ fn timer_follows_twisted_set_reset_and_cancel_rules() {
         [None, Some(10 * SECOND), Some(2 * SECOND)]
     );
 }
+
+#[test]
+fn writes_need_not_count_as_traffic() {
+    let idle = IdleTimeout::new(Probe::default(), 10 * SECOND).resetting_on_writes(false);
+    let mut conn = connect(idle);
+    conn.handle_message(ms(6_000), b"you there?");
+    flush(&mut conn, ms(6_000));
+    conn.handle_timeout(ms(10_000));
+    assert_eq!(conn.reason(), Some(&Reason::TimedOut(Timeout::Idle)));
+}
