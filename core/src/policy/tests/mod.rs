@@ -63,3 +63,7 @@ pub(super) fn flush<P: Protocol>(conn: &mut Connection<P>, now: Instant) -> Vec<
     }
     out
 }
+
+mod composed;
+#[cfg(all(feature = "log", feature = "std"))]
+mod traffic_log;
