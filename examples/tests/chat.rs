@@ -29,6 +29,15 @@ impl Server {
         (server, addr, room)
     }
 
+    /// The live connections' counters, as their handles report them.
+    fn stats(&self) -> Vec<loomwork::stream::Stats> {
+        let handles = match self {
+            Server::Std(s) => s.handles(),
+            Server::Smol(s) => s.handles(),
+        };
+        handles.iter().filter_map(|h| h.stats()).collect()
+    }
+
     fn stop(self) {
         match self {
             Server::Std(s) => drop(s.shutdown(Duration::from_secs(2))),
@@ -149,6 +158,33 @@ fn broadcast_reaches_every_other_chatter(runtime: &str) {
     b.send("hi a");
     a.expect("b: hi a");
     c.expect("b: hi a");
+    // The counters are readable from the runtime's handles: a and b each sent a name and a
+    // line; every member got a prompt, a welcome and the others' lines.
+    let frames = |stats: &[loomwork::stream::Stats]| {
+        let mut frames: Vec<_> = stats
+            .iter()
+            .map(|s| (s.frames_received, s.frames_sent))
+            .collect();
+        frames.sort();
+        frames
+    };
+    let mut seen = frames(&server.stats());
+    for _ in 0..500 {
+        if seen == [(1, 4), (2, 3), (2, 3)] {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        seen = frames(&server.stats());
+    }
+    assert_eq!(
+        seen,
+        [(1, 4), (2, 3), (2, 3)],
+        "(frames in, frames out) per member"
+    );
+    assert!(server
+        .stats()
+        .iter()
+        .all(|s| s.bytes_received > 0 && s.bytes_sent > 0));
     server.stop();
 }
 

@@ -9,7 +9,7 @@ use futures_lite::future::{self, FutureExt};
 use loomwork::stream::{Action, Connection, Protocol};
 use loomwork::{Instant, MonotonicClock, Reason};
 
-use crate::mailbox::Envelope;
+use crate::mailbox::{Envelope, Inbox};
 use crate::socket::{self, ReadOutcome, WriteOutcome};
 
 /// Rounds of work (one read, one write, a batch of messages) done before yielding to the
@@ -34,9 +34,13 @@ enum Wake<M> {
 pub(crate) async fn drive<P: Protocol>(
     stream: Async<TcpStream>,
     mut conn: Connection<P>,
-    inbox: Receiver<Envelope<P::Message>>,
+    inbox: Inbox<P::Message>,
     clock: MonotonicClock,
 ) -> Reason {
+    let Inbox {
+        receiver: inbox,
+        stats,
+    } = inbox;
     let mut timer = Timer::never();
     let mut armed: Option<Instant> = None;
     // Whether the last attempt showed the kernel buffer empty (read) or full (write): then we
@@ -81,6 +85,8 @@ pub(crate) async fn drive<P: Protocol>(
                 }
             }
         }
+        // Handles read the counters from here (`Handle::stats`).
+        stats.publish(conn.stats());
         if conn.is_closed() {
             return finished(conn);
         }

@@ -5,7 +5,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_channel::Receiver;
 use async_executor::Task;
 use async_io::{Async, Timer};
 use futures_lite::future;
@@ -15,7 +14,7 @@ use loomwork::MonotonicClock;
 use socket2::{Domain, Socket, Type};
 
 use crate::driver::drive;
-use crate::mailbox::{new_handle, Envelope};
+use crate::mailbox::{new_handle, Inbox};
 use crate::registry::{Registry, Ticket};
 use crate::socket;
 
@@ -62,7 +61,7 @@ pub(crate) type MessageOf<F> = <<F as ServerFactory>::Protocol as Protocol>::Mes
 pub(crate) struct Accepted<F: ServerFactory> {
     stream: Async<TcpStream>,
     conn: Connection<F::Protocol>,
-    inbox: Receiver<Envelope<MessageOf<F>>>,
+    inbox: Inbox<MessageOf<F>>,
     peer: SocketAddr,
     factory: Arc<Mutex<F>>,
     ticket: Ticket<MessageOf<F>>,
