@@ -227,3 +227,58 @@ fn rate_limit_never_overflows_on_hostile_numbers() {
     slow.charge(Instant::ZERO, u64::MAX);
     assert_eq!(slow.available(Instant::from_secs(1)), 0);
 }
+
+mod props {
+    use alloc::vec::Vec;
+
+    use proptest::prelude::*;
+
+    use super::super::{connect, Probe};
+    use crate::policy::{Rate, Throttled};
+    use crate::time::Instant;
+
+    proptest! {
+        /// Whatever the chunking and arrival times: every byte reaches the protocol, in order,
+        /// and by any instant no more than one burst plus the rate times the elapsed time has
+        /// been let through (PO-3).
+        #[test]
+        fn reads_never_exceed_the_rate_and_nothing_is_lost(
+            chunks in proptest::collection::vec((1usize..400, 0u64..300), 1..30),
+            rate in 100u64..5_000,
+            burst in 1u64..500,
+        ) {
+            let limit = Rate::per_second(rate).with_burst(burst);
+            let mut conn = connect(Throttled::new(Probe::default(), Some(limit), None));
+            let mut sent = Vec::new();
+            let mut now = Instant::ZERO;
+            let bound = |at: Instant| burst + (u128::from(rate) * at.as_nanos() as u128 / 1_000_000_000) as u64;
+            for (i, (len, gap_ms)) in chunks.iter().enumerate() {
+                let target = now + core::time::Duration::from_millis(*gap_ms);
+                // Let time pass, firing what is due on the way.
+                while let Some(at) = conn.next_timeout().filter(|at| *at <= target) {
+                    now = at;
+                    conn.handle_timeout(now);
+                    let got = conn.protocol().inner().received.len() as u64;
+                    prop_assert!(got <= bound(now), "{got} > {} at {now:?}", bound(now));
+                }
+                now = target;
+                conn.handle_timeout(now);
+                if conn.wants_read() {
+                    let chunk: Vec<u8> = (0..*len).map(|j| (i * 31 + j) as u8).collect();
+                    conn.handle_data(now, &chunk);
+                    sent.extend_from_slice(&chunk);
+                }
+                let got = conn.protocol().inner().received.len() as u64;
+                prop_assert!(got <= bound(now), "{got} > {} at {now:?}", bound(now));
+            }
+            for _ in 0..100_000 {
+                let Some(at) = conn.next_timeout() else { break };
+                now = at;
+                conn.handle_timeout(now);
+                let got = conn.protocol().inner().received.len() as u64;
+                prop_assert!(got <= bound(now), "{got} > {} at {now:?}", bound(now));
+            }
+            prop_assert_eq!(&conn.protocol().inner().received, &sent);
+        }
+    }
+}
