@@ -3,7 +3,7 @@
 //!
 //! Bounded in count (CHATTERS x LINES) and in time (a hard deadline fails the test instead of
 //! hanging it). Prints the measured figures; `LOOMWORK_CHATTERS` and `LOOMWORK_CHAT_LINES`
-//! override the size. For figures, run it in release:
+//! override the size, `LOOMWORK_CHAT_RUNTIME=std` runs the server on `loomwork-std`. For figures, run it in release:
 //! `cargo test --release -p loomwork-examples --test chat_load -- --nocapture`.
 
 use std::net::SocketAddr;
@@ -39,6 +39,42 @@ fn raise_nofile_limit() {
         {
             limit.rlim_cur = limit.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// The chat server under load, on either runtime.
+enum ChatServer {
+    Smol(loomwork_smol::Server<loomwork::bytes::Bytes>),
+    Std(loomwork_std::Server<loomwork::bytes::Bytes>),
+}
+
+impl ChatServer {
+    fn name(&self) -> &'static str {
+        match self {
+            ChatServer::Smol(_) => "smol",
+            ChatServer::Std(_) => "std",
+        }
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        match self {
+            ChatServer::Smol(s) => s.local_addr(),
+            ChatServer::Std(s) => s.local_addr(),
+        }
+    }
+
+    /// Graceful shutdown: (drained, aborted).
+    fn shutdown(self, drain: Duration) -> (usize, usize) {
+        match self {
+            ChatServer::Smol(s) => {
+                let report = smol::block_on(s.shutdown(drain));
+                (report.drained, report.aborted)
+            }
+            ChatServer::Std(s) => {
+                let report = s.shutdown(drain);
+                (report.drained, report.aborted)
+            }
         }
     }
 }
@@ -141,8 +177,15 @@ fn a_thousand_chatters_each_get_every_line_once_and_in_order() {
     raise_nofile_limit();
     let factory = ChatFactory::new(ChatConfig::default());
     let room = factory.room();
-    let server = loomwork_smol::listen_tcp("127.0.0.1:0".parse().unwrap(), factory)
-        .expect("listen on loopback");
+    // The server runs on smol unless LOOMWORK_CHAT_RUNTIME=std asks for a thread per chatter;
+    // the chatters themselves are smol tasks either way.
+    let any = "127.0.0.1:0".parse().unwrap();
+    let on_std = std::env::var("LOOMWORK_CHAT_RUNTIME").is_ok_and(|r| r == "std");
+    let server = if on_std {
+        ChatServer::Std(loomwork_std::listen_tcp(any, factory).expect("listen on loopback"))
+    } else {
+        ChatServer::Smol(loomwork_smol::listen_tcp(any, factory).expect("listen on loopback"))
+    };
     let addr = server.local_addr();
     let joined = Arc::new(AtomicUsize::new(0));
     let (go, start) = smol::channel::bounded::<()>(1);
@@ -201,14 +244,15 @@ fn a_thousand_chatters_each_get_every_line_once_and_in_order() {
         delivered += seen.lines;
     }
     assert_eq!(delivered, chatters * (chatters - 1) * lines);
-    let report = smol::block_on(server.shutdown(Duration::from_secs(10)));
+    let runtime = server.name();
+    let (drained, aborted) = server.shutdown(Duration::from_secs(10));
     eprintln!(
-        "chat load (smol): {chatters} chatters joined in {join_time:.2?}; {} lines said, {delivered} \
+        "chat load ({runtime}): {chatters} chatters joined in {join_time:.2?}; {} lines said, {delivered} \
          delivered exactly once and in order in {talk_time:.2?} ({:.0} deliveries/s); \
          shutdown: {} drained, {} aborted",
         chatters * lines,
         delivered as f64 / talk_time.as_secs_f64(),
-        report.drained,
-        report.aborted,
+        drained,
+        aborted,
     );
 }

@@ -1,5 +1,11 @@
 //! `TrafficLog`: reports a connection's traffic and events through the `log` facade (Twisted
 //! `TrafficLoggingFactory` / `SpewingFactory`, PO-7). Feature `log`.
+//!
+//! Why `log` rather than `tracing`, for the whole project: the core is `no_std` and must stay
+//! small; `log` is a dependency-free, `no_std` facade whose disabled records cost one load and
+//! compare of a static level, with no spans, subscribers or macros that expand into per-callsite
+//! registration. Applications on `tracing` still see every record through `tracing-log`, so
+//! nothing is lost for them; the reverse bridge would force `tracing-core` on every user.
 
 use bytes::BytesMut;
 
