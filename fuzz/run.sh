@@ -12,3 +12,5 @@ for target in $(cargo +nightly fuzz list); do
     cargo +nightly fuzz run "$target" "$scratch" "corpus/$target" -- \
         -max_total_time="$seconds" -max_len=4096 -print_final_stats=1
 done
+# To fold new finds into the committed corpus (kept small):
+#   cp target/corpus-T/* corpus/T/ && cargo +nightly fuzz cmin -O T corpus/T && python3 seeds.py

@@ -5,7 +5,8 @@
       Connects to a framed echo server (loomwork's `framed_echo`, or `server` below), sends
       frames (empty, exactly the maximum, a thousand in one write, one byte per write), checks
       the echoes with Twisted's own receiver of that framing, then checks that an over-limit
-      frame closes the connection after the earlier frame's echo. Exit 0 on success, 1 on any
+      frame (and, for netstrings, each malformed one) closes the connection after the earlier
+      frame's echo while another connection keeps echoing. Exit 0 on success, 1 on any
       mismatch, 2 on bad arguments.
   server   --framing F --listen HOST:PORT [--max-length N]
       A Twisted echo server for the framing (the opposite direction: point loomwork clients at
@@ -165,18 +166,43 @@ async def check_over_limit(framing, host, port, max_length):
     refused = over_limit(framing, max_length)
     if refused is None:
         return "skipped (the prefix cannot exceed the maximum)"
+    # A second connection, open throughout, must keep echoing (FR-2: only the offender closes).
+    bystander = Session(framing, max_length, 1)
+    other = await connect(host, port, bystander)
     session = Session(framing, max_length, 1)
     proto = await connect(host, port, session)
     proto.transport.write(encode(framing, b"before") + refused)
     await within(session.lost, "the server to close after an over-limit frame")
     if session.received != [b"before"]:
         raise AssertionError(f"expected only the earlier echo, got {session.received[:3]!r}")
-    return "closed after the earlier echo"
+    other.transport.write(encode(framing, b"still here"))
+    await within(bystander.done, "the other connection's echo")
+    if bystander.received != [b"still here"] or bystander.lost.called:
+        raise AssertionError(f"the other connection was disturbed: {bystander.received!r}")
+    other.transport.loseConnection()
+    await within(bystander.lost, "our close of the other connection")
+    return "closed after the earlier echo; another connection kept echoing"
+
+
+async def check_malformed(framing, host, port, max_length):
+    """Netstrings only: each NS-2/NS-5 violation closes the connection after earlier echoes."""
+    if framing != "netstring":
+        return ""
+    for bad in (b"03:abc,", b"-1:a,", b" 3:abc,", b":abc,", b"3:abcX"):
+        session = Session(framing, max_length, 1)
+        proto = await connect(host, port, session)
+        proto.transport.write(encode(framing, b"before") + bad)
+        await within(session.lost, f"the server to close after {bad!r}")
+        if session.received != [b"before"]:
+            raise AssertionError(f"{bad!r}: expected only the earlier echo, "
+                                 f"got {session.received[:3]!r}")
+    return "; malformed netstrings close after the earlier echo"
 
 
 async def run_client(framing, host, port, max_length):
     await check_echoes(framing, host, port, max_length)
     note = await check_over_limit(framing, host, port, max_length)
+    note += await check_malformed(framing, host, port, max_length)
     print(f"ok {framing}: echoes match (empty, max={max_length}, 1000 in one write, "
           f"dribbled); over-limit: {note}")
 

@@ -4,6 +4,7 @@
 # descriptors must return to their baseline. Loopback only, bounded in time.
 #
 #   scripts/echo-load.sh RUNTIME CONNECTIONS [BYTES]     e.g. scripts/echo-load.sh smol 10000
+#   CHURN=50000 scripts/echo-load.sh RUNTIME 0 [BYTES]   connect/echo/close cycles instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rt=${1:?runtime: std or smol}; n=${2:?connections}; bytes=${3:-4096}
@@ -19,8 +20,13 @@ trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q '^listening' "$out" && break; sleep 0.1; done
 addr=$(awk '{print $4}' "$out")
 echo "echo_server --runtime $rt on $addr (pid $pid), $n connections x $bytes bytes"
-target/release/echo_load --connect "$addr" --connections "$n" --bytes "$bytes" \
-    --server-pid "$pid" --timeout-s 120
+if [ -n "${CHURN:-}" ]; then
+    target/release/echo_load --connect "$addr" --churn "$CHURN" --bytes "$bytes" \
+        --server-pid "$pid" --timeout-s 170
+else
+    target/release/echo_load --connect "$addr" --connections "$n" --bytes "$bytes" \
+        --server-pid "$pid" --timeout-s 120
+fi
 kill -INT "$pid"
 wait "$pid"
 trap - EXIT

@@ -120,11 +120,25 @@ pub fn print_table(title: &str, bytes: usize, samples: &[Sample], baseline: &str
 
 /// `numerator`'s speed over `denominator`'s (ratio of median times), for the summary.
 pub fn speedup(samples: &[Sample], numerator: &str, denominator: &str) -> f64 {
+    ratio(samples, numerator, denominator, Sample::median)
+}
+
+/// The same ratio over the fastest runs: less sensitive to other load on a shared machine.
+pub fn speedup_of_best(samples: &[Sample], numerator: &str, denominator: &str) -> f64 {
+    ratio(samples, numerator, denominator, Sample::min)
+}
+
+fn ratio(
+    samples: &[Sample],
+    numerator: &str,
+    denominator: &str,
+    pick: fn(&Sample) -> Duration,
+) -> f64 {
     let find = |name| {
         samples
             .iter()
             .find(|s| s.name == name)
-            .map(|s| s.median().as_secs_f64())
+            .map(|s| pick(s).as_secs_f64())
     };
     match (find(numerator), find(denominator)) {
         (Some(n), Some(d)) => d / n,

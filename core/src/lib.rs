@@ -71,6 +71,11 @@
 //! - [`framing`]: Twisted's line, netstring and length-prefixed receivers as
 //!   [`Decoder`](framing::Decoder)/[`Encoder`](framing::Encoder) pairs and the
 //!   [`Framed`](framing::Framed) adapter.
+//! - [`datagram`] for UDP, connected UDP and multicast: the
+//!   [`DatagramProtocol`](datagram::DatagramProtocol), its
+//!   [`DatagramTransport`](datagram::DatagramTransport) and the [`Endpoint`](datagram::Endpoint)
+//!   driver.
+//! - [`resolve`] for IP literals and the typed [`DnsError`](resolve::DnsError).
 //! - [`Reason`]: why a connection ended or failed, one taxonomy for every runtime.
 //! - [`Instant`] and [`TimerTable`]: time as an input.
 
@@ -85,12 +90,14 @@ extern crate std;
 #[cfg(feature = "std")]
 mod clock;
 pub mod connector;
+pub mod datagram;
 pub mod framing;
 #[cfg(test)]
 mod fuzz_corpus;
 pub mod policy;
 pub mod rand;
 mod reason;
+pub mod resolve;
 pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;

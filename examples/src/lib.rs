@@ -103,3 +103,4 @@ impl Protocol for Echo {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+pub mod udp;

@@ -11,7 +11,8 @@ use loomwork::connector::{ClientFactory, Connector, ConnectorAction, ConnectorCo
 use loomwork::stream::{Config, Connection, Handle, Protocol};
 use loomwork::{Instant, MonotonicClock, Reason};
 
-use crate::driver::drive;
+use crate::close::linger_close;
+use crate::driver::{drive, Ended};
 use crate::mailbox::new_handle;
 use crate::socket;
 use crate::spawn::{GlobalExecutor, LocalSpawner, Spawner};
@@ -221,12 +222,15 @@ where
             // A CancelDial needs nothing: an abandoned attempt's future is already dropped.
             match dial(addr, connector.attempt_deadline(), &stopped, clock).await {
                 Dialed::Connected(stream) => {
-                    let reason = run_connection(stream, &mut connector, &config, &slot, clock);
-                    if let Some(reason) = reason.await {
+                    let ran = run_connection(stream, &mut connector, &config, &slot, clock);
+                    if let Some((ended, stream)) = ran.await {
                         if stopped.is_closed() {
                             connector.stop_trying();
                         }
-                        connector.handle_connection_lost(clock.now(), reason);
+                        connector.handle_connection_lost(clock.now(), ended.reason);
+                        if ended.graceful {
+                            linger_close(stream).await;
+                        }
                     }
                 }
                 Dialed::Failed(err) => {
@@ -279,15 +283,16 @@ async fn dial(
     connect.or(timeout).or(stop).await
 }
 
-/// Runs one established connection; `None` when the factory refused it (the connector has
-/// already been told, and the socket is closed on return).
+/// Runs one established connection; returns how it ended and its socket, still to be closed.
+/// `None` when the factory refused it (the connector has already been told, and the socket is
+/// closed on return).
 async fn run_connection<F>(
     stream: Async<TcpStream>,
     connector: &mut Connector<F>,
     config: &Config,
     slot: &Slot<MessageOf<F>>,
     clock: MonotonicClock,
-) -> Option<Reason>
+) -> Option<(Ended, Async<TcpStream>)>
 where
     F: ClientFactory,
     MessageOf<F>: Send + 'static,
@@ -307,9 +312,9 @@ where
     let mut conn = Connection::new(protocol, config.clone());
     conn.set_handle(handle);
     conn.handle_connected(clock.now(), local, peer);
-    let reason = drive(stream, conn, inbox, clock).await;
+    let ended = drive(&stream, &mut conn, &inbox, clock).await;
     *lock(slot) = None;
-    Some(reason)
+    Some((ended, stream))
 }
 
 async fn sleep_until(at: Instant, clock: MonotonicClock) {

@@ -3,7 +3,6 @@
 
 use std::net::TcpStream;
 
-use async_channel::Receiver;
 use async_io::{Async, Timer};
 use futures_lite::future::{self, FutureExt};
 use loomwork::stream::{Action, Connection, Protocol};
@@ -24,48 +23,53 @@ enum Wake<M> {
     Readable,
     Writable,
     Envelope(Envelope<M>),
-    InboxClosed,
     Timer,
     Failed(std::io::Error),
 }
 
+/// How a connection ended, as [`drive`] reports it.
+pub(crate) struct Ended {
+    /// What `connection_lost` received.
+    pub(crate) reason: Reason,
+    /// True for [`Action::Close`]: close with [`linger_close`](crate::close::linger_close).
+    /// False after an abort, whose socket must be dropped at once (`SO_LINGER` 0 is set).
+    pub(crate) graceful: bool,
+}
+
 /// Runs an established connection (its `handle_connected` already called) until it is over,
-/// and returns why it ended. The socket is closed (or reset, for an abort) on return.
+/// and reports how it ended; the caller then closes the socket as [`Ended`] says.
+///
+/// Everything is borrowed: the caller keeps the connection's state in one heap allocation, so
+/// this future holds a few pointers instead of a second copy of the state (futures keep their
+/// arguments and the locals made from them side by side).
 pub(crate) async fn drive<P: Protocol>(
-    stream: Async<TcpStream>,
-    mut conn: Connection<P>,
-    inbox: Inbox<P::Message>,
+    stream: &Async<TcpStream>,
+    conn: &mut Connection<P>,
+    inbox: &Inbox<P::Message>,
     clock: MonotonicClock,
-) -> Reason {
-    let Inbox {
-        receiver: inbox,
-        stats,
-    } = inbox;
+) -> Ended {
     let mut timer = Timer::never();
     let mut armed: Option<Instant> = None;
     // Whether the last attempt showed the kernel buffer empty (read) or full (write): then we
     // wait for readiness instead of paying for a syscall that would only say EAGAIN.
     let mut read_blocked = false;
     let mut write_blocked = false;
-    let mut inbox_open = true;
     let mut rounds = 0;
     loop {
         let now = clock.now();
-        if inbox_open {
-            inbox_open = deliver_inbox(&inbox, &mut conn, now);
-        }
+        deliver_inbox(inbox, conn, now);
         if conn.next_timeout().is_some_and(|deadline| deadline <= now) {
             conn.handle_timeout(now);
         }
         if conn.wants_read() && !read_blocked {
-            read_blocked = match socket::read_into(stream.get_ref(), &mut conn, now) {
+            read_blocked = match socket::read_into(stream.get_ref(), conn, now) {
                 ReadOutcome::Data { drained } => drained,
                 ReadOutcome::WouldBlock => true,
                 ReadOutcome::Eof | ReadOutcome::Failed => false,
             };
         }
         if conn.wants_write() && !write_blocked {
-            write_blocked = match socket::write_from(stream.get_ref(), &mut conn, now) {
+            write_blocked = match socket::write_from(stream.get_ref(), conn, now) {
                 WriteOutcome::Wrote { full } => full,
                 WriteOutcome::WouldBlock => true,
                 WriteOutcome::Failed => false,
@@ -78,23 +82,23 @@ pub(crate) async fn drive<P: Protocol>(
                         conn.handle_error(now, Reason::from(&err));
                     }
                 }
-                Action::Close => return finished(conn),
+                Action::Close => return finished(conn, true),
                 Action::Abort => {
                     socket::arm_reset(stream.get_ref());
-                    return finished(conn);
+                    return finished(conn, false);
                 }
             }
         }
         // Handles read the counters from here (`Handle::stats`).
-        stats.publish(conn.stats());
+        inbox.publish(conn.stats());
         if conn.is_closed() {
-            return finished(conn);
+            return finished(conn, true);
         }
 
         let deadline = conn.next_timeout();
         let busy = (conn.wants_read() && !read_blocked)
             || (conn.wants_write() && !write_blocked)
-            || (inbox_open && !inbox.is_empty())
+            || !inbox.is_empty()
             || deadline.is_some_and(|deadline| deadline <= clock.now());
         if busy {
             rounds += 1;
@@ -115,8 +119,8 @@ pub(crate) async fn drive<P: Protocol>(
             armed = deadline;
         }
         let wake = wait(
-            &stream,
-            inbox_open.then_some(&inbox),
+            stream,
+            inbox,
             &mut timer,
             conn.wants_read(),
             conn.wants_write(),
@@ -125,8 +129,7 @@ pub(crate) async fn drive<P: Protocol>(
         match wake {
             Wake::Readable => read_blocked = false,
             Wake::Writable => write_blocked = false,
-            Wake::Envelope(envelope) => deliver(&mut conn, clock.now(), envelope),
-            Wake::InboxClosed => inbox_open = false,
+            Wake::Envelope(envelope) => deliver(conn, clock.now(), envelope),
             // A fired timer is spent: forget it so the same deadline would be set again.
             Wake::Timer => armed = None,
             Wake::Failed(err) => conn.handle_error(clock.now(), Reason::from(&err)),
@@ -138,7 +141,7 @@ pub(crate) async fn drive<P: Protocol>(
 /// timer fires, whichever comes first.
 async fn wait<M>(
     stream: &Async<TcpStream>,
-    inbox: Option<&Receiver<Envelope<M>>>,
+    inbox: &Inbox<M>,
     timer: &mut Timer,
     read: bool,
     write: bool,
@@ -161,15 +164,7 @@ async fn wait<M>(
             Err(err) => Wake::Failed(err),
         }
     };
-    let message = async {
-        match inbox {
-            Some(inbox) => match inbox.recv().await {
-                Ok(envelope) => Wake::Envelope(envelope),
-                Err(_) => Wake::InboxClosed,
-            },
-            None => future::pending().await,
-        }
-    };
+    let message = async { Wake::Envelope(inbox.recv().await) };
     let fired = async {
         timer.await;
         Wake::Timer
@@ -177,20 +172,14 @@ async fn wait<M>(
     readable.or(writable).or(message).or(fired).await
 }
 
-/// Hands queued messages and controls to the connection; false once the inbox is closed.
-fn deliver_inbox<P: Protocol>(
-    inbox: &Receiver<Envelope<P::Message>>,
-    conn: &mut Connection<P>,
-    now: Instant,
-) -> bool {
+/// Hands queued messages and controls to the connection, a bounded batch at a time.
+fn deliver_inbox<P: Protocol>(inbox: &Inbox<P::Message>, conn: &mut Connection<P>, now: Instant) {
     for _ in 0..MESSAGES_PER_ROUND {
         match inbox.try_recv() {
-            Ok(envelope) => deliver(conn, now, envelope),
-            Err(async_channel::TryRecvError::Empty) => return true,
-            Err(async_channel::TryRecvError::Closed) => return false,
+            Some(envelope) => deliver(conn, now, envelope),
+            None => return,
         }
     }
-    true
 }
 
 fn deliver<P: Protocol>(conn: &mut Connection<P>, now: Instant, envelope: Envelope<P::Message>) {
@@ -200,7 +189,10 @@ fn deliver<P: Protocol>(conn: &mut Connection<P>, now: Instant, envelope: Envelo
     }
 }
 
-/// The reason a finished connection reports (always set once `connection_lost` ran).
-fn finished<P: Protocol>(conn: Connection<P>) -> Reason {
-    conn.reason().cloned().unwrap_or(Reason::Lost)
+/// How a finished connection ended (its reason is always set once `connection_lost` ran).
+fn finished<P: Protocol>(conn: &Connection<P>, graceful: bool) -> Ended {
+    Ended {
+        reason: conn.reason().cloned().unwrap_or(Reason::Lost),
+        graceful,
+    }
 }

@@ -13,22 +13,48 @@
 //!   [`connect_tcp_local`] drive a [`Connector`](loomwork::connector::Connector), retrying as the
 //!   [`ClientFactory`](loomwork::connector::ClientFactory) decides. They return a [`Client`].
 //!
-//! Memory per idle connection is kept small: reads go into one 64 KiB buffer per thread and
-//! are handed to the connection as a slice, and no I/O buffer lives in a task.
+//! ## What a connection task does
+//! Each wake-up it delivers queued handle messages, fires expired deadlines, reads once (at
+//! most 64 KiB, only while the connection wants to read), writes once (a vectored write of up
+//! to 64 queued chunks), and carries out the connection's socket action (half-close, close,
+//! abort with `SO_LINGER` 0). While there is more to do it loops, yielding to the executor
+//! every 16 rounds so one busy peer cannot starve the others; otherwise it sleeps until the
+//! socket is ready, a message arrives or the next deadline passes. There is no polling tick.
+//!
+//! ## Memory
+//! Reads go into one 64 KiB buffer per thread and are handed to the connection as a slice;
+//! no I/O buffer lives in a connection. A connection task's future is about 500 bytes, its state
+//! one more allocation; an idle connection costs the server about 1.8 KiB of resident memory
+//! (measured by `tests/memory.rs`).
+//!
+//! ## Executors
+//! [`Spawner`] covers executors that run `Send` tasks ([`GlobalExecutor`],
+//! `Arc<async_executor::Executor>`), [`LocalSpawner`] a thread's `Rc<LocalExecutor>`. The
+//! server's accept tasks keep a clone of the spawner until the [`Server`] is shut down or
+//! dropped.
 
 mod client;
+mod close;
 mod config;
 mod driver;
 mod listener;
 mod mailbox;
 mod registry;
+mod resolve;
 mod server;
 mod socket;
 mod spawn;
 
+pub mod udp;
+
 pub use client::{connect_tcp, connect_tcp_local, connect_tcp_on, connect_tcp_with, Client};
 pub use config::ListenConfig;
+pub use resolve::resolve;
 pub use server::{
     listen_tcp, listen_tcp_local, listen_tcp_on, listen_tcp_with, Server, ShutdownReport,
 };
 pub use spawn::{GlobalExecutor, LocalSpawner, Spawner};
+pub use udp::{
+    adopt_udp, listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpHandle,
+    UdpPoster,
+};

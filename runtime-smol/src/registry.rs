@@ -63,9 +63,17 @@ impl<M> Registry<M> {
     }
 }
 
+impl<M> Ticket<M> {
+    /// The connection is over: it stops being listed, though its task (still closing the
+    /// socket) keeps a shutdown waiting until the ticket is dropped.
+    pub(crate) fn leave(&self) {
+        lock(&self.registry.connections).remove(&self.id);
+    }
+}
+
 impl<M> Drop for Ticket<M> {
     fn drop(&mut self) {
-        lock(&self.registry.connections).remove(&self.id);
+        self.leave();
     }
 }
 

@@ -54,15 +54,25 @@ impl<M: Send + 'static> Server<M> {
         self.registry.handles()
     }
 
+    /// Stops accepting new connections; the listening sockets are closed when this returns.
+    /// Established connections go on (Twisted `stopListening`, PR-10). Calling it again does
+    /// nothing.
+    pub async fn stop_listening(&mut self) {
+        for task in self.accept_tasks.drain(..) {
+            task.cancel().await;
+        }
+    }
+
     /// Stops accepting at once, closes every connection gracefully (each flushes what it has
     /// queued), waits up to `drain` for them, aborts the rest, and returns once every
     /// connection task has finished and every socket is closed.
     ///
-    /// The executor the server runs on must keep running meanwhile.
+    /// A gracefully closed socket lingers until the peer's EOF, at most 2 s more, so that
+    /// input the peer sent while we closed cannot turn the close into a reset that would
+    /// destroy our last bytes; shutdown waits for those descriptors too. The executor the
+    /// server runs on must keep running meanwhile.
     pub async fn shutdown(mut self, drain: Duration) -> ShutdownReport {
-        for task in self.accept_tasks.drain(..) {
-            task.cancel().await;
-        }
+        self.stop_listening().await;
         self.registry.retire();
         let closing = self.registry.handles();
         for handle in &closing {
@@ -109,6 +119,8 @@ impl<M> std::fmt::Debug for Server<M> {
 /// Listens on `addr` with the default [`ListenConfig`], on smol's global executor.
 ///
 /// The socket is bound before this returns, so connecting right after cannot race the server.
+/// `SO_REUSEADDR` is set; an IPv6 address listens on IPv6 only (`IPV6_V6ONLY`), so `[::]` and
+/// `0.0.0.0` can be bound side by side. Each accepted connection gets `TCP_NODELAY`.
 ///
 /// ```
 /// use loomwork::bytes::BytesMut;
@@ -196,7 +208,7 @@ where
         |listener, factory, registry, conn_config| {
             let connections = spawner.clone();
             let spawn_connection =
-                move |accepted: Accepted<F>| Spawner::spawn(&connections, serve(accepted));
+                move |accepted: Box<Accepted<F>>| Spawner::spawn(&connections, serve(accepted));
             spawner.spawn(accept_loop(
                 listener,
                 factory,
@@ -253,7 +265,7 @@ where
         |listener, factory, registry, conn_config| {
             let connections = spawner.clone();
             let spawn_connection =
-                move |accepted: Accepted<F>| connections.spawn_local(serve(accepted));
+                move |accepted: Box<Accepted<F>>| connections.spawn_local(serve(accepted));
             spawner.spawn_local(accept_loop(
                 listener,
                 factory,

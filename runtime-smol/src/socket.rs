@@ -72,6 +72,37 @@ pub(crate) fn read_into<P: Protocol>(
     outcome
 }
 
+/// What draining unread input did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Discarded {
+    /// Read and dropped a bounded amount; there may be more.
+    Some,
+    /// Nothing to read right now.
+    WouldBlock,
+    /// The peer's EOF, or an error: the socket can be closed without a reset.
+    Done,
+}
+
+/// Reads and drops up to 16 reads' worth of input, for a socket that is closing.
+pub(crate) fn discard_input(stream: &TcpStream) -> Discarded {
+    let mut buf = SCRATCH
+        .with(|cell| cell.borrow_mut().take())
+        .unwrap_or_else(|| vec![0; READ_SIZE].into_boxed_slice());
+    let mut outcome = Discarded::Some;
+    for _ in 0..16 {
+        match (&*stream).read(&mut buf) {
+            Ok(0) => outcome = Discarded::Done,
+            Ok(_) => continue,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => outcome = Discarded::WouldBlock,
+            Err(_) => outcome = Discarded::Done,
+        }
+        break;
+    }
+    SCRATCH.with(|cell| *cell.borrow_mut() = Some(buf));
+    outcome
+}
+
 /// What one write did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WriteOutcome {
@@ -98,7 +129,7 @@ pub(crate) fn write_from<P: Protocol>(
         offered += chunk.len();
     }
     let result = loop {
-        match (&*stream).write_vectored(&slices[..count]) {
+        match (&*stream).write_vectored(slices.get(..count).unwrap_or(&slices)) {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             other => break other,
         }

@@ -190,3 +190,105 @@ fn stop_trying_while_connected_keeps_the_connection_then_stops() {
         server.shutdown(Duration::from_secs(5)).await;
     });
 }
+
+#[test]
+fn attempt_times_out_when_the_server_never_answers() {
+    bounded(async {
+        // A listener that never accepts, with its accept queue full: Linux drops further
+        // SYNs, so the next handshake never completes (all on loopback).
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&common::any_port().into()).unwrap();
+        socket.listen(0).unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..2 {
+            let filler =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            filler.set_nonblocking(true).unwrap();
+            let _ = filler.connect(&addr.into());
+            fillers.push(filler);
+        }
+        smol::Timer::after(Duration::from_millis(50)).await;
+
+        let (factory, _) = recorder(0);
+        let config = ConnectorConfig {
+            connect_timeout: Some(Duration::from_millis(200)),
+            ..ConnectorConfig::default()
+        };
+        let factory = connect_tcp_with(addr, factory, config, Config::default())
+            .join()
+            .await;
+        assert_eq!(
+            factory.failures,
+            vec![Reason::TimedOut(loomwork::Timeout::Connect)]
+        );
+        drop(fillers);
+    });
+}
+
+/// A client factory holding an `Rc`: only a `LocalExecutor` can run it.
+struct RcFactory {
+    log: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
+    shared: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientFactory for RcFactory {
+    type Protocol = Greeter;
+    fn build_protocol(&mut self, _: SocketAddr) -> Option<Greeter> {
+        self.log.borrow_mut().push("built".into());
+        Some(Greeter {
+            log: Arc::clone(&self.shared),
+        })
+    }
+}
+
+#[test]
+fn client_with_rc_factory_runs_on_local_executor() {
+    let ex = std::rc::Rc::new(async_executor::LocalExecutor::new());
+    let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    bounded(ex.run(async {
+        let server = listen_tcp(common::any_port(), |_| Echo).unwrap();
+        let factory = RcFactory {
+            log: std::rc::Rc::clone(&log),
+            shared: Arc::default(),
+        };
+        let client = loomwork_smol::connect_tcp_local(
+            &ex,
+            server.local_addr(),
+            factory,
+            ConnectorConfig::default(),
+            Config::default(),
+        );
+        let factory = client.join().await;
+        assert_eq!(factory.shared.lock().unwrap()[0], "hello");
+        server.shutdown(Duration::from_secs(5)).await;
+    }));
+    assert_eq!(*log.borrow(), vec!["built".to_string()]);
+}
+
+#[test]
+fn client_runs_on_user_executor() {
+    let ex = Arc::new(async_executor::Executor::new());
+    bounded(ex.run(async {
+        let server = listen_tcp(common::any_port(), |_| Echo).unwrap();
+        let (factory, _) = recorder(0);
+        let client = loomwork_smol::connect_tcp_on(
+            &ex,
+            server.local_addr(),
+            factory,
+            ConnectorConfig::default(),
+            Config::default(),
+        );
+        let factory = client.join().await;
+        assert_eq!(factory.losses, vec![Reason::Done]);
+        server.shutdown(Duration::from_secs(5)).await;
+    }));
+}
+
+#[test]
+fn server_and_client_handles_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<loomwork_smol::Server<String>>();
+    assert_send::<loomwork_smol::Client<Recorder>>();
+}

@@ -121,7 +121,10 @@ fn abort_discards_the_queue_and_the_peer_sees_a_reset() {
             },
             ignore,
         );
-        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        // A blocking connect returns once the handshake is done, before the server can reset
+        // (an async connect might look at the socket only after the reset arrived).
+        let stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
+        let mut stream = TcpStream::try_from(stream).unwrap();
         let mut got = Vec::new();
         let err = stream.read_to_end(&mut got).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionReset);
@@ -277,6 +280,32 @@ fn slow_reader_keeps_the_server_queue_bounded_and_the_producer_paused() {
         assert!(max_queued <= high_water + CHUNK);
         assert!(stats.pauses.load(Ordering::SeqCst) >= 1);
         assert!(stats.resumes.load(Ordering::SeqCst) >= 1);
+        server.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+#[test]
+fn graceful_close_delivers_every_byte_even_with_unread_input() {
+    const LEN: usize = 4 * 1024 * 1024;
+    bounded(async {
+        let payload = Bytes::from(pattern(LEN, 11));
+        let sent = payload.clone();
+        // Closing stops reading at once (TR-3), so what the peer sent stays unread: the close
+        // must still end in FIN after the last byte, not in a reset that could destroy it.
+        let (server, _log, closed) = scripted_server(
+            move |tx| {
+                tx.write(sent.clone()).unwrap();
+                tx.lose_connection();
+            },
+            ignore,
+        );
+        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        stream.write_all(&[1; 64 * 1024]).await.unwrap();
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), LEN);
+        assert!(got == payload, "content differs");
+        assert_eq!(closed.recv().await.unwrap(), Reason::Done);
         server.shutdown(Duration::from_secs(5)).await;
     });
 }

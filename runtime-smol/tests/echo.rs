@@ -18,9 +18,9 @@ use smol::net::TcpStream;
 
 /// Sends `payload` and reads the same number of bytes back, writing and reading at once so a
 /// large payload cannot deadlock on full socket buffers.
-async fn echo_through(stream: TcpStream, payload: &[u8]) -> Vec<u8> {
+async fn echo_through(stream: &TcpStream, payload: &[u8]) -> Vec<u8> {
     let mut writer = stream.clone();
-    let mut reader = stream;
+    let mut reader = stream.clone();
     let write = async {
         writer.write_all(payload).await.unwrap();
     };
@@ -38,7 +38,7 @@ fn echo_round_trip() {
         let server = listen_tcp(any_port(), |_| Echo).unwrap();
         let stream = TcpStream::connect(server.local_addr()).await.unwrap();
         assert_eq!(
-            echo_through(stream, b"hello loomwork").await,
+            echo_through(&stream, b"hello loomwork").await,
             b"hello loomwork"
         );
         let report = server.shutdown(Duration::from_secs(5)).await;
@@ -59,7 +59,7 @@ fn thousand_concurrent_clients_each_echo_64_kib() {
                 smol::spawn(async move {
                     let payload = pattern(64 * 1024, i as u8);
                     let stream = TcpStream::connect(addr).await.unwrap();
-                    echo_through(stream, &payload).await == payload
+                    echo_through(&stream, &payload).await == payload
                 })
             })
             .collect();
@@ -87,7 +87,7 @@ fn new_client_is_answered_while_500_silent_connections_are_open() {
         }
         let started = Instant::now();
         let stream = TcpStream::connect(server.local_addr()).await.unwrap();
-        assert_eq!(echo_through(stream, b"ping").await, b"ping");
+        assert_eq!(echo_through(&stream, b"ping").await, b"ping");
         eprintln!(
             "answered with 500 silent connections open in {:?}",
             started.elapsed()
@@ -161,7 +161,7 @@ fn protocol_holding_rc_runs_on_local_executor() {
     .unwrap();
     bounded(ex.run(async {
         let stream = TcpStream::connect(server.local_addr()).await.unwrap();
-        assert_eq!(echo_through(stream, b"not send").await, b"not send");
+        assert_eq!(echo_through(&stream, b"not send").await, b"not send");
         let report = server.shutdown(Duration::from_secs(5)).await;
         assert_eq!(report.drained, 1);
     }));
@@ -175,7 +175,7 @@ fn user_executor_runs_the_server() {
     bounded(ex.run(async {
         let stream = TcpStream::connect(server.local_addr()).await.unwrap();
         assert_eq!(
-            echo_through(stream, b"user executor").await,
+            echo_through(&stream, b"user executor").await,
             b"user executor"
         );
         server.shutdown(Duration::from_secs(5)).await;
@@ -192,7 +192,7 @@ fn several_reuseport_listeners_share_one_address() {
         let server = listen_tcp_with(any_port(), |_| Echo, config).unwrap();
         for i in 0..32u8 {
             let stream = TcpStream::connect(server.local_addr()).await.unwrap();
-            assert_eq!(echo_through(stream, &[i; 100]).await, [i; 100]);
+            assert_eq!(echo_through(&stream, &[i; 100]).await, [i; 100]);
         }
         server.shutdown(Duration::from_secs(5)).await;
     });
@@ -223,5 +223,59 @@ fn refusing_factory_closes_at_once_without_callbacks() {
         assert_eq!(BUILT.load(Ordering::SeqCst), 1);
         assert_eq!(server.connection_count(), 0);
         server.shutdown(Duration::from_secs(1)).await;
+    });
+}
+
+#[test]
+fn echo_over_ipv6_loopback() {
+    bounded(async {
+        let server = listen_tcp("[::1]:0".parse().unwrap(), |_| Echo).unwrap();
+        assert!(server.local_addr().is_ipv6());
+        let stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        assert_eq!(echo_through(&stream, b"six").await, b"six");
+        server.shutdown(Duration::from_secs(5)).await;
+    });
+}
+
+#[test]
+fn stop_listening_refuses_new_clients_and_keeps_established_ones() {
+    bounded(async {
+        let mut server = listen_tcp(any_port(), |_| Echo).unwrap();
+        let stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        server.stop_listening().await;
+        let err = TcpStream::connect(server.local_addr()).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(echo_through(&stream, b"still here").await, b"still here");
+        let report = server.shutdown(Duration::from_secs(5)).await;
+        assert_eq!((report.drained, report.aborted), (1, 0));
+    });
+}
+
+#[test]
+fn dropped_server_stops_accepting_but_connections_go_on() {
+    bounded(async {
+        let server = listen_tcp(any_port(), |_| Echo).unwrap();
+        let addr = server.local_addr();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        while server.connection_count() < 1 {
+            smol::Timer::after(Duration::from_millis(1)).await;
+        }
+        let handle = server.handles().pop().unwrap();
+        drop(server);
+        // The listener closes once the executor has run the cancelled accept task.
+        loop {
+            match TcpStream::connect(addr).await {
+                Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => break,
+                _ => {
+                    smol::Timer::after(Duration::from_millis(1)).await;
+                }
+            }
+        }
+        assert_eq!(echo_through(&stream, b"orphan").await, b"orphan");
+        // A handle taken before still reaches the connection: abort resets the peer.
+        assert!(handle.abort());
+        let mut rest = Vec::new();
+        let err = stream.clone().read_to_end(&mut rest).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
     });
 }

@@ -5,9 +5,15 @@
 //! own. Each turn it: reads the clock; takes a capped batch from the mailbox; handles an expired
 //! deadline at once; reads (at most [`READS_PER_TURN`] reads of [`READ_SIZE`] bytes) while the
 //! connection wants input; writes with vectored sends until the queue is empty or the socket is
-//! full; carries out socket actions. Only when there is nothing left to do does it arm the
-//! poller for what it still waits on (readable if it wants input, writable if bytes are queued)
-//! and sleep until readiness, a mailbox notification, or the next deadline: no polling ticks.
+//! full; carries out socket actions. Only when there is nothing left to do does it sleep, until
+//! readiness, a mailbox notification, or the next deadline: no polling ticks.
+//!
+//! The socket is registered edge-triggered (see [`Registered`]), so the loop keeps its own
+//! `readable`/`writable` flags: each is cleared by a `WouldBlock` and set again by the poller.
+//! The loop never sleeps while a flag says "ready" for something the connection wants, which is
+//! what makes edge triggering safe, and it never waits on a readiness it does not want: while
+//! the protocol has paused reading, unread bytes stay in the kernel and TCP flow control pushes
+//! back on the peer.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read};
@@ -78,7 +84,7 @@ pub(crate) fn run<P: Protocol>(
 fn prepare(stream: TcpStream, poller: &Arc<Poller>) -> io::Result<Registered<TcpStream>> {
     stream.set_nonblocking(true)?;
     stream.set_nodelay(true)?;
-    Registered::new(Arc::clone(poller), stream)
+    Registered::new_edge(Arc::clone(poller), stream)
 }
 
 struct Driver<'a, P: Protocol> {
@@ -90,7 +96,7 @@ struct Driver<'a, P: Protocol> {
     batch: VecDeque<Delivery<P::Message>>,
     /// False after a read hit `WouldBlock`, until the poller reports readability.
     readable: bool,
-    /// False after a write hit `WouldBlock`, until the poller reports writability.
+    /// False after a write hit `WouldBlock` or was short, until the poller reports writability.
     writable: bool,
 }
 
@@ -133,16 +139,24 @@ impl<P: Protocol> Driver<'_, P> {
         if self.conn.next_timeout().is_some_and(|at| at <= now) {
             self.conn.handle_timeout(now);
         }
-        let unread = self.read();
+        self.read();
         self.write();
         if self.carry_out_actions() || self.conn.is_closed() {
             return Turn::Ended;
         }
-        if backlog || unread {
+        // Judged only now: a write that drained the queue may have resumed reading, with bytes
+        // already waiting in the kernel. Edge triggering will not report those again, so
+        // sleeping here would be a lost wake-up.
+        if backlog || self.ready_for_more() {
             Turn::Busy
         } else {
             Turn::Idle
         }
+    }
+
+    /// True when the connection wants something the socket is (as far as we know) ready for.
+    fn ready_for_more(&self) -> bool {
+        (self.readable && self.conn.wants_read()) || (self.writable && self.conn.wants_write())
     }
 
     /// Hands a capped batch of mailbox deliveries to the connection; true if more are waiting.
@@ -160,15 +174,17 @@ impl<P: Protocol> Driver<'_, P> {
         more
     }
 
-    /// Reads while the connection wants input; true if the socket may still hold more.
-    fn read(&mut self) -> bool {
+    /// Reads while the connection wants input, at most [`READS_PER_TURN`] times.
+    fn read(&mut self) {
         for _ in 0..READS_PER_TURN {
             if !(self.readable && self.conn.wants_read()) {
-                return false;
+                return;
             }
             match self.socket.socket().read(&mut self.read_buf) {
                 Ok(0) => self.conn.handle_read_closed(self.clock.now()),
                 Ok(n) => {
+                    // Reading goes on until `WouldBlock` even after a short read: a FIN that
+                    // arrived with the data raised no edge of its own, and must still be read.
                     let data = self.read_buf.get(..n).unwrap_or_default();
                     self.conn.handle_data(self.clock.now(), data);
                 }
@@ -177,7 +193,6 @@ impl<P: Protocol> Driver<'_, P> {
                 Err(err) => self.conn.handle_error(self.clock.now(), Reason::from(&err)),
             }
         }
-        self.readable && self.conn.wants_read()
     }
 
     /// Writes until the queue is empty or the socket is full.
@@ -190,8 +205,14 @@ impl<P: Protocol> Driver<'_, P> {
                 count += 1;
             }
             let slices = slices.get(..count).unwrap_or_default();
+            let offered: usize = slices.iter().map(|slice| slice.len()).sum();
             match SockRef::from(self.socket.socket()).send_vectored_with_flags(slices, SEND_FLAGS) {
-                Ok(n) => self.conn.handle_written(self.clock.now(), n),
+                Ok(n) => {
+                    // A short write filled the send buffer (and armed the kernel's write-space
+                    // wake-up), so the next edge will say when there is room again.
+                    self.writable = n == offered;
+                    self.conn.handle_written(self.clock.now(), n);
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.writable = false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => self.conn.handle_error(self.clock.now(), Reason::from(&err)),

@@ -36,7 +36,7 @@ pub struct ListenConfig {
     pub connection: Config,
     /// How many listening sockets to open on the address, each with its own accept thread.
     /// Above 1 they share the port through `SO_REUSEPORT`, and the kernel spreads incoming
-    /// connections over them (multi-core accepting; Unix only).
+    /// connections over them (multi-core accepting; Unix only). 0 is taken as 1.
     pub listeners: usize,
     /// The `listen(2)` backlog of each socket (Twisted's is 50, DF-8; busy servers want more).
     pub backlog: i32,

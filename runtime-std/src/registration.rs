@@ -4,35 +4,61 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 
-use polling::{Event, Poller};
+use polling::{Event, PollMode, Poller};
 
 /// The only key this runtime uses: every poller watches exactly one socket.
 const KEY: usize = 0;
 
-/// Owns a socket and its registration in a [`Poller`] (oneshot mode).
+/// Owns a socket and its registration in a [`Poller`].
 ///
 /// `Poller::add` is `unsafe` because the poller must forget a descriptor before it is closed
 /// (otherwise a reused descriptor number could be reported for the wrong socket). Owning both
 /// here makes that rule structural: `Drop` deletes the registration before the socket field is
 /// dropped, and [`into_inner`](Self::into_inner) deletes it before giving the socket away.
 ///
-/// Oneshot rather than level-triggered: epoll reports HUP/ERR even with an empty interest set, so
-/// a level registration on a paused, reset socket would wake its thread forever. A oneshot
-/// registration fires once and stays quiet until [`arm`](Self::arm) asks again.
+/// Never level-triggered: epoll reports HUP/ERR even with an empty interest set, so a level
+/// registration on a paused, reset socket would wake its thread forever. Two modes instead:
+/// - oneshot ([`new`](Self::new)): fires once, then stays quiet until [`arm`](Self::arm) asks
+///   again; one `epoll_ctl` per wait. For listeners and connection attempts.
+/// - edge ([`new_edge`](Self::new_edge)): registered once for both directions, reports each
+///   change of readiness, never re-armed. The owner must keep its own readiness flags and only
+///   wait after an operation returned `WouldBlock`, which the connection driver does. Saves a
+///   system call per wake-up on the busiest path.
 pub(crate) struct Registered<S: AsFd> {
     poller: Arc<Poller>,
     socket: Option<S>,
-    armed: Option<(bool, bool)>,
+    mode: Mode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Armed with this (read, write) interest; `None` once it fired.
+    Oneshot(Option<(bool, bool)>),
+    Edge,
 }
 
 impl<S: AsFd> Registered<S> {
-    /// Registers `socket` (which must be non-blocking) with no interest yet.
+    /// Registers `socket` (which must be non-blocking) in oneshot mode, with no interest yet.
     pub(crate) fn new(poller: Arc<Poller>, socket: S) -> io::Result<Self> {
-        add(&poller, &socket)?;
+        add(&poller, &socket, Event::none(KEY), PollMode::Oneshot)?;
         Ok(Registered {
             poller,
             socket: Some(socket),
-            armed: Some((false, false)),
+            mode: Mode::Oneshot(Some((false, false))),
+        })
+    }
+
+    /// Registers `socket` (which must be non-blocking) edge-triggered for both directions,
+    /// falling back to oneshot where the poller has no edge mode.
+    pub(crate) fn new_edge(poller: Arc<Poller>, socket: S) -> io::Result<Self> {
+        if !poller.supports_edge() {
+            return Self::new(poller, socket);
+        }
+        add(&poller, &socket, Event::all(KEY), PollMode::Edge)?;
+        Ok(Registered {
+            poller,
+            socket: Some(socket),
+            mode: Mode::Edge,
         })
     }
 
@@ -48,9 +74,9 @@ impl<S: AsFd> Registered<S> {
     }
 
     /// Asks for one readiness event for the given interest. Skips the system call when the
-    /// registration is already armed with exactly this interest.
+    /// registration is already armed with exactly this interest, or is edge-triggered.
     pub(crate) fn arm(&mut self, read: bool, write: bool) -> io::Result<()> {
-        if self.armed == Some((read, write)) {
+        if matches!(self.mode, Mode::Edge) || self.mode == Mode::Oneshot(Some((read, write))) {
             return Ok(());
         }
         let event = match (read, write) {
@@ -60,13 +86,15 @@ impl<S: AsFd> Registered<S> {
             (false, false) => Event::none(KEY),
         };
         self.poller.modify(self.socket(), event)?;
-        self.armed = Some((read, write));
+        self.mode = Mode::Oneshot(Some((read, write)));
         Ok(())
     }
 
     /// Records that an event fired: a oneshot registration is disarmed until the next `arm`.
     pub(crate) fn fired(&mut self) {
-        self.armed = None;
+        if let Mode::Oneshot(armed) = &mut self.mode {
+            *armed = None;
+        }
     }
 
     /// Deregisters and returns the socket.
@@ -86,9 +114,9 @@ impl<S: AsFd> Drop for Registered<S> {
 }
 
 #[allow(unsafe_code)]
-fn add<S: AsFd>(poller: &Poller, socket: &S) -> io::Result<()> {
+fn add<S: AsFd>(poller: &Poller, socket: &S, event: Event, mode: PollMode) -> io::Result<()> {
     // SAFETY: `polling` requires the source to be deleted from the poller before it is closed.
-    // The only caller, `Registered::new`, moves the socket into a `Registered`, whose `Drop`
-    // and `into_inner` delete it before the socket can be closed or handed out.
-    unsafe { poller.add(socket.as_fd().as_raw_fd(), Event::none(KEY)) }
+    // The only callers, `Registered::new` and `new_edge`, move the socket into a `Registered`,
+    // whose `Drop` and `into_inner` delete it before the socket can be closed or handed out.
+    unsafe { poller.add_with_mode(socket.as_fd().as_raw_fd(), event, mode) }
 }

@@ -10,9 +10,11 @@ use loomwork::connector::{ClientFactory, ConnectorConfig};
 use loomwork::stream::{Config, Protocol, ServerFactory};
 
 pub mod memory;
+pub mod netns;
 pub mod protocols;
 pub mod runtimes;
 pub mod scenarios;
+pub mod udp;
 
 /// A runtime under test, seen through the few operations the scenarios need.
 pub trait Harness {
@@ -94,6 +96,10 @@ macro_rules! conformance_suite {
             peer_reset_mid_stream_gives_exactly_one_connection_lost,
             server_shutdown_closes_everything_and_leaks_nothing,
             refusing_factory_closes_the_socket_without_callbacks,
+            peer_vanishing_while_the_server_queue_is_full_is_noticed_once,
+            reader_that_never_reads_is_bounded_then_aborted_at_the_drain_deadline,
+            framed_echo_every_framing_max_empty_and_thousands,
+            over_limit_frame_closes_only_its_own_connection,
             idle_connections_close_after_the_timeout_while_active_ones_stay,
             throttled_connections_keep_within_ten_percent_of_the_limit,
             per_peer_cap_refuses_the_extra_connection_and_accepts_again_after_one_closes,

@@ -107,6 +107,8 @@ pub enum ClientScript {
     Timers(Vec<Duration>),
     /// Connect and do nothing.
     Idle,
+    /// Never read; abort after the given time, if any (a peer that vanishes).
+    Stall(Option<Duration>),
 }
 
 /// A scripted client protocol.
@@ -148,6 +150,12 @@ impl Protocol for Client {
                     tx.call_later(*delay);
                 }
             }
+            ClientScript::Stall(abort_after) => {
+                tx.pause_reading();
+                if let Some(after) = abort_after {
+                    self.resume_timer = Some(tx.call_later(*after));
+                }
+            }
             ClientScript::ReadAll {
                 pause_first: None, ..
             }
@@ -182,7 +190,10 @@ impl Protocol for Client {
 
     fn timer_fired(&mut self, timer: TimerId, tx: &mut Transport<'_>) {
         if Some(timer) == self.resume_timer {
-            tx.resume_reading();
+            match self.script {
+                ClientScript::Stall(_) => tx.abort_connection(),
+                _ => tx.resume_reading(),
+            }
             return;
         }
         lock(&self.log).timers.push((timer.deadline(), tx.now()));

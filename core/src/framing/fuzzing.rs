@@ -14,7 +14,7 @@
 //!
 //! Checked: the decoder never panics, never leaves more than its bound buffered, leaves the
 //! buffer alone on "need more", and yields the same frames and errors however the input is
-//! chunked; in close mode these equal the [`reference`](super::reference) oracle's.
+//! chunked; in close mode these equal the [`reference`](mod@super::reference) oracle's.
 
 use alloc::format;
 use alloc::string::String;

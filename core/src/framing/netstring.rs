@@ -221,9 +221,10 @@ impl Decoder for NetstringCodec {
                     }
                     // One split of the whole netstring, then narrow the frame's own view to
                     // the payload: cheaper than three operations on the shared buffer.
-                    let mut payload = buf.split_to(end).freeze();
+                    let mut payload = buf.split_to(end);
                     payload.advance(header);
                     payload.truncate(len);
+                    let payload = payload.freeze();
                     self.state = START;
                     return Ok(Some(payload));
                 }

@@ -4,7 +4,11 @@
 //!
 //! ```sh
 //! echo_load --connect 127.0.0.1:1234 --connections 10000 --bytes 4096 --server-pid PID
+//! echo_load --connect 127.0.0.1:1234 --churn 50000 --server-pid PID
 //! ```
+//!
+//! `--churn N` instead runs N connect/exchange/close cycles (16 at a time) and checks that the
+//! server's descriptor and thread counts come back to their baseline.
 //!
 //! The client side is plain async-io (not loomwork), so it measures the server, not itself.
 //! Loopback only; bounded by `--timeout-s` overall.
@@ -21,6 +25,7 @@ struct Args {
     bytes: usize,
     server_pid: Option<u32>,
     timeout: Duration,
+    churn: Option<usize>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -30,6 +35,7 @@ fn parse() -> Result<Args, String> {
         bytes: 4096,
         server_pid: None,
         timeout: Duration::from_secs(120),
+        churn: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -40,6 +46,7 @@ fn parse() -> Result<Args, String> {
             "--connections" => args.connections = value.parse().map_err(|e| bad(&e))?,
             "--bytes" => args.bytes = value.parse().map_err(|e| bad(&e))?,
             "--server-pid" => args.server_pid = Some(value.parse().map_err(|e| bad(&e))?),
+            "--churn" => args.churn = Some(value.parse().map_err(|e| bad(&e))?),
             "--timeout-s" => {
                 args.timeout = Duration::from_secs(value.parse().map_err(|e| bad(&e))?)
             }
@@ -62,7 +69,13 @@ fn main() {
     };
     raise_fd_limit(args.connections as u64 + 1024);
     let deadline = Instant::now() + args.timeout;
-    let outcome = future::block_on(future::or(run(&args), async {
+    let work = async {
+        match args.churn {
+            Some(cycles) => churn(&args, cycles).await,
+            None => run(&args).await,
+        }
+    };
+    let outcome = future::block_on(future::or(work, async {
         Timer::at(deadline).await;
         Err("timed out".to_string())
     }));
@@ -147,6 +160,51 @@ async fn run(args: &Args) -> Result<(), String> {
     }
 }
 
+/// Connect, echo, close, `cycles` times, 16 connections at a time; then the server's
+/// descriptors and threads must be back where they started.
+async fn churn(args: &Args, cycles: usize) -> Result<(), String> {
+    let pid = args.server_pid;
+    let (fds_before, threads_before) = (pid.and_then(fd_count), pid.and_then(thread_count));
+    let started = Instant::now();
+    let mut failures = 0usize;
+    let mut first_failure = None;
+    for batch in (0..cycles).collect::<Vec<_>>().chunks(16) {
+        let results = join_all(batch.iter().map(|&i| async move {
+            let stream = connect(args.connect).await?;
+            echo(stream, i, args.bytes).await
+        }))
+        .await;
+        for err in results.into_iter().filter_map(Result::err) {
+            failures += 1;
+            first_failure.get_or_insert(err);
+        }
+    }
+    let elapsed = started.elapsed();
+    let (mut fds_after, mut threads_after) = (pid.and_then(fd_count), pid.and_then(thread_count));
+    for _ in 0..100 {
+        if fds_after <= fds_before && threads_after <= threads_before {
+            break;
+        }
+        Timer::after(Duration::from_millis(50)).await;
+        (fds_after, threads_after) = (pid.and_then(fd_count), pid.and_then(thread_count));
+    }
+    println!(
+        "churn: {cycles} connect/echo/close cycles in {elapsed:.2?} ({:.0}/s): {} ok, {failures} failed",
+        cycles as f64 / elapsed.as_secs_f64(),
+        cycles - failures
+    );
+    println!(
+        "server fds {fds_before:?} -> {fds_after:?}, threads {threads_before:?} -> {threads_after:?}"
+    );
+    if fds_after > fds_before || threads_after > threads_before {
+        return Err("server descriptors or threads did not return to baseline".into());
+    }
+    match first_failure {
+        Some(err) => Err(format!("{failures} cycles failed, first: {err}")),
+        None => Ok(()),
+    }
+}
+
 async fn connect(addr: SocketAddr) -> Result<Async<TcpStream>, String> {
     let mut last = String::new();
     for attempt in 0..20u64 {
@@ -218,6 +276,12 @@ fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn thread_count(pid: u32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()
+        .map(|d| d.count())
 }
 
 fn fd_count(pid: u32) -> Option<usize> {

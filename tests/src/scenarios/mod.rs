@@ -7,7 +7,9 @@ mod closing;
 mod connecting;
 mod drain;
 mod echo;
+mod faults;
 mod flow;
+mod framed;
 mod lifecycle;
 mod policies;
 
@@ -15,7 +17,9 @@ pub use closing::*;
 pub use connecting::*;
 pub use drain::*;
 pub use echo::*;
+pub use faults::*;
 pub use flow::*;
+pub use framed::*;
 pub use lifecycle::*;
 pub use policies::*;
 

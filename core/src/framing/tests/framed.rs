@@ -444,3 +444,49 @@ fn frames_in_out_and_rejected_are_counted_in_the_connection_stats() {
     assert_eq!(conn.stats().frames_rejected, 1);
     assert_eq!(conn.stats().frames_received, 2);
 }
+
+mod chunking {
+    use super::*;
+    use proptest::collection::vec as pvec;
+    use proptest::prelude::*;
+
+    fn codec(which: u8) -> AnyCodec {
+        match which % 4 {
+            0 => LineCodec::new().into(),
+            1 => NetstringCodec::new().into(),
+            2 => LengthCodec::int8().into(),
+            _ => LengthCodec::int32().into(),
+        }
+    }
+
+    proptest! {
+        /// PR-4 through the whole stack: an echo over a `Connection` answers with exactly the
+        /// bytes it was sent, however the peer's bytes were split into reads.
+        #[test]
+        fn framed_echo_is_chunking_independent(
+            which in 0u8..4,
+            payloads in pvec(pvec(prop::sample::select(&b"ab:,\r"[..]), 0..40), 0..20),
+            chunks in pvec(1usize..50, 1..10),
+        ) {
+            let mut encoder = codec(which);
+            let mut wire = BytesMut::new();
+            for p in &payloads {
+                use crate::framing::Encoder;
+                encoder.encode(Bytes::from(p.clone())).unwrap().write_to(&mut wire);
+            }
+            let mut conn = connect(codec(which), echo);
+            let mut rest = &wire[..];
+            let mut sizes = chunks.iter().cycle();
+            let mut t = 0;
+            while !rest.is_empty() {
+                let n = (*sizes.next().unwrap()).min(rest.len());
+                t += 1;
+                conn.handle_data(Instant::from_millis(t), &rest[..n]);
+                rest = &rest[n..];
+            }
+            prop_assert_eq!(flush(&mut conn, Instant::from_millis(t)), wire.to_vec());
+            prop_assert_eq!(conn.buffered_bytes(), 0);
+            prop_assert!(!conn.is_closed());
+        }
+    }
+}

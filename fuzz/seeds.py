@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seed inputs into corpus/<target>/ (the fuzzer's finds sit beside them).
+
+Layout of every input (see loomwork::framing::fuzzing): max, flags, two framing-specific
+bytes, four chunk sizes, then the stream.
+"""
+import os
+
+os.chdir(os.path.dirname(os.path.abspath(__file__)))
+
+
+def seed(target, name, max_, flags, extra, chunks, data):
+    os.makedirs(f"corpus/{target}", exist_ok=True)
+    with open(f"corpus/{target}/seed-{name}", "wb") as f:
+        f.write(bytes([max_, flags, extra[0], extra[1]] + chunks) + data)
+
+
+C = [2, 0, 6, 1]
+# Lines: flags bit 0 = skip, bits 1-2 = delimiter (0 CRLF, 1 LF, 2 NUL, 3 "aba").
+seed("line", "crlf-basic", 16, 0, (0, 0), C, b"hello\r\nworld\r\n\r\npartial")
+seed("line", "lr5-boundary", 5, 0, (0, 0), C, b"12345\r\n123456\r\n")
+seed("line", "lr5-unterminated", 5, 0, (0, 0), [0, 0, 0, 0], b"1234567")
+seed("line", "skip-long", 5, 1, (0, 0), C, b"12345\r\n1234567890\r\nok\r\n")
+seed("line", "lone-cr-lf", 8, 0, (0, 0), C, b"a\rb\nc\r\n\n\r\r\n")
+seed("line", "lf", 8, 2, (0, 0), C, b"one\ntwo\n\nthree")
+seed("line", "nul", 8, 4, (0, 0), C, b"one\0two\0\0")
+seed("line", "aba-overlap", 8, 6, (0, 0), C, b"xababa abaaba")
+seed("line", "aba-skip", 3, 7, (0, 0), C, b"abacdefgabaxyaba")
+# Netstrings: flags bit 0 = skip.
+seed("netstring", "basic", 99, 0, (0, 0), C, b"3:abc,0:,5:a:,\r\n,")
+seed("netstring", "leading-zero", 99, 0, (0, 0), C, b"03:abc,")
+seed("netstring", "early-reject", 99, 0, (0, 0), C, b"1000")
+seed("netstring", "missing-comma", 99, 0, (0, 0), C, b"3:abcX")
+seed("netstring", "missing-length", 99, 0, (0, 0), C, b":abc,")
+seed("netstring", "exact-max", 5, 0, (0, 0), C, b"5:12345,6:123456,")
+seed("netstring", "skip", 3, 1, (0, 0), C, b"2:ok,12:skipthispart,3:yes,")
+
+
+# Length-prefixed: flags bit 0 = skip, bit 1 = little-endian, bits 2-4 = width - 1,
+# bits 5-6 = offset; extra = (adjustment as i8 * 16, strip).
+def flags(skip=0, le=0, width=4, offset=0):
+    return skip | (le << 1) | ((width - 1) << 2) | (offset << 5)
+
+
+seed("length", "int8", 60, flags(width=1), (0, 1), C, b"\x02hi\x00\x05hello")
+seed("length", "int16", 60, flags(width=2), (0, 2), C, b"\x00\x02hi\x00\x00\x00\x05hello")
+seed("length", "int32", 60, flags(width=4), (0, 4), C, b"\x00\x00\x00\x02hi\x00\x00\x00\x00")
+seed("length", "int32-over", 10, flags(width=4), (0, 4), C, b"\x00\x00\x00\x01a\x00\x00\x00\xff")
+seed("length", "le3", 60, flags(le=1, width=3), (0, 3), C, b"\x03\x00\x00xyz")
+seed("length", "be8", 60, flags(width=8), (0, 8), C, b"\x00" * 7 + b"\x01q" + b"\xff" * 8)
+seed("length", "offset-adjust", 60, flags(width=2, offset=1), (0xD0, 0), C, b"T\x00\x05hiU\x00\x03")
+seed("length", "skip", 2, flags(skip=1, width=2), (0, 2), C,
+     b"\x00\x01a\x00\x20" + b"x" * 32 + b"\x00\x02ok")

@@ -1,0 +1,190 @@
+//! The endpoint task: sleep until the socket is readable, a message or stop request arrives,
+//! or the core's deadline passes; then feed the core and carry out its outputs.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering;
+
+use async_io::{Async, Timer};
+use futures_lite::future;
+use loomwork::datagram::{Config, DatagramProtocol, Endpoint, Output, Transmit};
+use loomwork::{MonotonicClock, Reason};
+use loomwork_std::udp::socket::{apply_command, RecvBuffer};
+
+use super::handle::{Mailbox, ABORT, CLOSE};
+
+/// Datagrams read per turn before messages and timers get theirs (see the std runtime).
+const READ_BUDGET: usize = 64;
+/// Messages handled per turn.
+const MESSAGE_BUDGET: usize = 64;
+/// Outputs carried out per turn.
+const OUTPUT_BUDGET: usize = 4096;
+
+/// What woke the task.
+enum Wake<M> {
+    Readable,
+    Message(M),
+    Other,
+}
+
+/// Runs `protocol` on `socket` until the endpoint closes; yields the protocol.
+pub(crate) async fn run<P: DatagramProtocol>(
+    socket: Async<UdpSocket>,
+    local: SocketAddr,
+    protocol: P,
+    config: Config,
+    mailbox: Mailbox<P::Message>,
+) -> P {
+    let clock = MonotonicClock::new();
+    let mut buffer = RecvBuffer::new(config.receive_size);
+    let mut endpoint = Endpoint::new(protocol, config);
+    endpoint.handle_started(clock.now(), local);
+    loop {
+        // `Close` may also have been pulled inside `read` or the message loop.
+        if carry_out(&socket, local, &mut endpoint, &clock).await || endpoint.is_closed() {
+            break;
+        }
+        match mailbox.stop.load(Ordering::Acquire) {
+            ABORT => endpoint.abort(clock.now()),
+            CLOSE => endpoint.close(clock.now()),
+            _ => {}
+        }
+        if !endpoint.is_open() {
+            continue; // drain to the final `Close`
+        }
+
+        // Everything that is ready now, without waiting, each source with a budget so none
+        // starves the others.
+        let mut busy = false;
+        for _ in 0..MESSAGE_BUDGET {
+            let Ok(message) = mailbox.messages.try_recv() else {
+                break;
+            };
+            busy = true;
+            endpoint.handle_message(clock.now(), message);
+            if carry_out(&socket, local, &mut endpoint, &clock).await {
+                break;
+            }
+        }
+        busy |= read(&socket, local, &mut endpoint, &mut buffer, &clock).await;
+        endpoint.handle_timeout(clock.now());
+        if busy || endpoint.queued() > 0 {
+            // Let other tasks run between turns under load.
+            future::yield_now().await;
+            continue;
+        }
+
+        // Nothing ready: sleep until something is.
+        let deadline = endpoint.next_timeout().map(|at| clock.to_std(at));
+        let readable = async {
+            // An error here (the socket is gone) shows up again on the next read.
+            let _ = socket.readable().await;
+            Wake::Readable
+        };
+        let message = async {
+            match mailbox.messages.recv().await {
+                Ok(message) => Wake::Message(message),
+                // Cannot happen while the poster lives in the handle; sleep on the rest.
+                Err(_) => future::pending().await,
+            }
+        };
+        let stop = async {
+            let _ = mailbox.wake.recv().await;
+            Wake::Other
+        };
+        let timer = async {
+            match deadline {
+                Some(at) => Timer::at(at).await,
+                None => Timer::never().await,
+            };
+            Wake::Other
+        };
+        let woke = future::or(future::or(stop, message), future::or(readable, timer)).await;
+        match woke {
+            Wake::Message(message) => endpoint.handle_message(clock.now(), message),
+            Wake::Readable | Wake::Other => {}
+        }
+        endpoint.handle_timeout(clock.now());
+    }
+    // Posting fails from now on.
+    mailbox.messages.close();
+    endpoint.into_protocol()
+}
+
+/// Reads what the socket holds, up to the budget; true when anything was read.
+async fn read<P: DatagramProtocol>(
+    socket: &Async<UdpSocket>,
+    local: SocketAddr,
+    endpoint: &mut Endpoint<P>,
+    buffer: &mut RecvBuffer,
+    clock: &MonotonicClock,
+) -> bool {
+    let mut any = false;
+    for _ in 0..READ_BUDGET {
+        if !endpoint.is_open() {
+            break;
+        }
+        match buffer.recv_from(socket.get_ref()) {
+            Ok(datagram) => {
+                any = true;
+                endpoint.handle_datagram(
+                    clock.now(),
+                    datagram.data,
+                    datagram.from,
+                    datagram.truncated,
+                );
+            }
+            Err(err) => match err.kind() {
+                io::ErrorKind::WouldBlock => break,
+                io::ErrorKind::Interrupted => continue,
+                // CU-3: the ICMP answer to an earlier datagram; the socket lives on (KW-7).
+                io::ErrorKind::ConnectionRefused => {
+                    any = true;
+                    endpoint.handle_refused(clock.now());
+                }
+                // Other pending socket errors also belong to an earlier send.
+                _ => {
+                    any = true;
+                    endpoint.handle_send_error(clock.now(), None, Reason::from(&err));
+                }
+            },
+        }
+        if carry_out(socket, local, endpoint, clock).await {
+            break;
+        }
+    }
+    any
+}
+
+/// Carries out the endpoint's outputs in order; true once it has closed.
+async fn carry_out<P: DatagramProtocol>(
+    socket: &Async<UdpSocket>,
+    local: SocketAddr,
+    endpoint: &mut Endpoint<P>,
+    clock: &MonotonicClock,
+) -> bool {
+    for _ in 0..OUTPUT_BUDGET {
+        match endpoint.poll_output() {
+            None => return false,
+            Some(Output::Close) => return true,
+            Some(Output::Send(transmit)) => {
+                if let Err(err) = send(socket, &transmit).await {
+                    endpoint.handle_send_error(clock.now(), transmit.to, Reason::from(&err));
+                }
+            }
+            Some(Output::Command(command)) => {
+                let result = apply_command(socket.get_ref(), local, &command)
+                    .map_err(|err| Reason::from(&err));
+                endpoint.handle_command_result(clock.now(), command, result);
+            }
+        }
+    }
+    endpoint.is_closed()
+}
+
+async fn send(socket: &Async<UdpSocket>, transmit: &Transmit) -> io::Result<usize> {
+    match transmit.to {
+        Some(to) => socket.send_to(&transmit.data, to).await,
+        None => socket.send(&transmit.data).await,
+    }
+}

@@ -1,0 +1,175 @@
+//! The handle `listen_udp` gives back: the bound address, messages, stop, and the protocol at
+//! the end.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use async_channel::{Receiver, Sender, TrySendError};
+use loomwork::datagram::DatagramProtocol;
+
+/// How many posted messages may wait for an endpoint; more are given back to the sender.
+pub(crate) const MAILBOX_CAPACITY: usize = 1024;
+
+/// Stop requests, strongest last, so a later abort overrides an earlier close.
+pub(crate) const CLOSE: u8 = 1;
+pub(crate) const ABORT: u8 = 2;
+
+/// The task's side of the mailbox.
+pub(crate) struct Mailbox<M> {
+    pub(crate) messages: Receiver<M>,
+    /// A token that wakes the task for a stop request; capacity one, as one wake is enough.
+    pub(crate) wake: Receiver<()>,
+    pub(crate) stop: Arc<AtomicU8>,
+}
+
+pub(crate) fn mailbox<M>() -> (UdpPoster<M>, Mailbox<M>) {
+    let (message_tx, messages) = async_channel::bounded(MAILBOX_CAPACITY);
+    let (wake_tx, wake) = async_channel::bounded(1);
+    let stop = Arc::new(AtomicU8::new(0));
+    let poster = UdpPoster {
+        messages: message_tx,
+        wake: wake_tx,
+        stop: Arc::clone(&stop),
+    };
+    (
+        poster,
+        Mailbox {
+            messages,
+            wake,
+            stop,
+        },
+    )
+}
+
+/// A cloneable, thread-safe way to reach a running endpoint: post messages, ask it to stop.
+pub struct UdpPoster<M> {
+    messages: Sender<M>,
+    wake: Sender<()>,
+    stop: Arc<AtomicU8>,
+}
+
+impl<M> UdpPoster<M> {
+    /// Posts a message for `DatagramProtocol::message`; gives it back when the endpoint has
+    /// ended or its mailbox is full.
+    pub fn send(&self, message: M) -> Result<(), M> {
+        self.messages.try_send(message).map_err(|err| match err {
+            TrySendError::Full(m) | TrySendError::Closed(m) => m,
+        })
+    }
+
+    /// Asks the endpoint to close gracefully: queued sends go out, then `stop_protocol`.
+    pub fn stop(&self) {
+        self.request(CLOSE);
+    }
+
+    /// Asks the endpoint to stop at once, dropping queued sends.
+    pub fn abort(&self) {
+        self.request(ABORT);
+    }
+
+    /// True once the endpoint has ended.
+    pub fn is_finished(&self) -> bool {
+        self.messages.is_closed()
+    }
+
+    fn request(&self, level: u8) {
+        self.stop.fetch_max(level, Ordering::AcqRel);
+        let _ = self.wake.try_send(());
+    }
+}
+
+impl<M> Clone for UdpPoster<M> {
+    fn clone(&self) -> Self {
+        UdpPoster {
+            messages: self.messages.clone(),
+            wake: self.wake.clone(),
+            stop: Arc::clone(&self.stop),
+        }
+    }
+}
+
+impl<M> std::fmt::Debug for UdpPoster<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpPoster")
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running datagram endpoint (a task on smol's global executor). Dropping the handle
+/// detaches the task: it runs until its protocol closes it.
+pub struct UdpHandle<P: DatagramProtocol> {
+    local: SocketAddr,
+    poster: UdpPoster<P::Message>,
+    task: Option<smol::Task<P>>,
+}
+
+impl<P: DatagramProtocol> UdpHandle<P> {
+    pub(crate) fn new(
+        local: SocketAddr,
+        poster: UdpPoster<P::Message>,
+        task: smol::Task<P>,
+    ) -> Self {
+        UdpHandle {
+            local,
+            poster,
+            task: Some(task),
+        }
+    }
+
+    /// The address the socket is bound to (Twisted `getHost`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Posts a message; see [`UdpPoster::send`].
+    pub fn send(&self, message: P::Message) -> Result<(), P::Message> {
+        self.poster.send(message)
+    }
+
+    /// A poster for other tasks and threads.
+    pub fn poster(&self) -> UdpPoster<P::Message> {
+        self.poster.clone()
+    }
+
+    /// Asks the endpoint to close gracefully (Twisted `stopListening`).
+    pub fn stop(&self) {
+        self.poster.stop();
+    }
+
+    /// Asks the endpoint to stop at once, dropping queued sends.
+    pub fn abort(&self) {
+        self.poster.abort();
+    }
+
+    /// True once the endpoint has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().map_or(true, |t| t.is_finished())
+    }
+
+    /// Waits for the endpoint to end and gives the protocol back, to read its results.
+    pub async fn join(mut self) -> P {
+        match self.task.take() {
+            Some(task) => task.await,
+            // `task` is only taken here, and `join` consumes the handle.
+            None => unreachable!("UdpHandle::join called twice"),
+        }
+    }
+}
+
+impl<P: DatagramProtocol> Drop for UdpHandle<P> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+}
+
+impl<P: DatagramProtocol> std::fmt::Debug for UdpHandle<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpHandle")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,158 @@
+//! Datagram endpoints as smol tasks: `listen_udp`, `listen_multicast` (TWISTED-SPEC §7–§9).
+//!
+//! Each endpoint is one task over `async_io::Async<UdpSocket>`, an `async_io::Timer` for the
+//! core's next deadline and a channel for messages. The task runs the core's [`Endpoint`] and
+//! nothing else. Sockets are set up exactly as in `loomwork-std` (the same
+//! [`loomwork_std::udp::socket`] code), so both runtimes behave alike.
+//!
+//! [`Endpoint`]: loomwork::datagram::Endpoint
+
+mod driver;
+mod handle;
+
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+
+use loomwork::datagram::{Config, DatagramProtocol};
+use loomwork_std::udp::socket;
+
+pub use handle::{UdpHandle, UdpPoster};
+
+/// Binds a UDP socket to `addr` and runs `protocol` on it as a task on smol's global executor
+/// (Twisted `listenUDP`, UD-1). Port 0 picks a free port: see [`UdpHandle::local_addr`].
+///
+/// ```
+/// use bytes::Bytes;
+/// use loomwork::datagram::{DatagramProtocol, DatagramTransport};
+///
+/// struct Echo;
+/// impl DatagramProtocol for Echo {
+///     type Message = ();
+///     fn datagram_received(&mut self, data: Bytes, from: std::net::SocketAddr, _: bool,
+///                          tx: &mut DatagramTransport<'_>) {
+///         let _ = tx.send_to(data, from);
+///     }
+/// }
+///
+/// smol::block_on(async {
+///     let server = loomwork_smol::listen_udp("127.0.0.1:0".parse().unwrap(), Echo).unwrap();
+///     let client = smol::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+///     client.send_to(b"ping", server.local_addr()).await.unwrap();
+///     let mut buf = [0; 16];
+///     let (n, _) = client.recv_from(&mut buf).await.unwrap();
+///     assert_eq!(&buf[..n], b"ping");
+///     server.stop();
+///     let _echo: Echo = server.join().await;
+/// });
+/// ```
+pub fn listen_udp<P>(addr: SocketAddr, protocol: P) -> io::Result<UdpHandle<P>>
+where
+    P: DatagramProtocol + Send + 'static,
+    P::Message: Send + 'static,
+{
+    listen_udp_with(addr, protocol, Config::default())
+}
+
+/// [`listen_udp`] with explicit limits.
+pub fn listen_udp_with<P>(addr: SocketAddr, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
+where
+    P: DatagramProtocol + Send + 'static,
+    P::Message: Send + 'static,
+{
+    spawn(socket::bind_udp(addr)?, protocol, config)
+}
+
+/// Binds a multicast receiver on `0.0.0.0:port`, shared with any other server on the port,
+/// and runs `protocol` on it (Twisted `listenMulticast(port, proto, listenMultiple=True)`).
+/// The protocol joins its groups itself, usually in `start_protocol`.
+pub fn listen_multicast<P>(port: u16, protocol: P) -> io::Result<UdpHandle<P>>
+where
+    P: DatagramProtocol + Send + 'static,
+    P::Message: Send + 'static,
+{
+    let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
+    listen_multicast_with(any, protocol, Config::default())
+}
+
+/// [`listen_multicast`] on an explicit bind address (`[::]:PORT` for IPv6 groups) with
+/// explicit limits.
+pub fn listen_multicast_with<P>(
+    bind: SocketAddr,
+    protocol: P,
+    config: Config,
+) -> io::Result<UdpHandle<P>>
+where
+    P: DatagramProtocol + Send + 'static,
+    P::Message: Send + 'static,
+{
+    spawn(socket::bind_multicast(bind)?, protocol, config)
+}
+
+/// Runs `protocol` on an already bound socket, for any executor: returns the endpoint's poster
+/// and the future that drives it (and yields the protocol at the end). Spawn it on a
+/// `LocalExecutor` when the protocol is not `Send`.
+///
+/// ```
+/// use bytes::Bytes;
+/// use loomwork::datagram::{Config, DatagramProtocol, DatagramTransport};
+///
+/// /// Not `Send`: it counts through an `Rc`.
+/// struct Counter(std::rc::Rc<std::cell::Cell<u32>>);
+/// impl DatagramProtocol for Counter {
+///     type Message = ();
+///     fn datagram_received(&mut self, _: Bytes, _: std::net::SocketAddr, _: bool,
+///                          tx: &mut DatagramTransport<'_>) {
+///         self.0.set(self.0.get() + 1);
+///         tx.close();
+///     }
+/// }
+///
+/// let socket = loomwork_std::udp::socket::bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let addr = socket.local_addr().unwrap();
+/// let count = std::rc::Rc::new(std::cell::Cell::new(0));
+/// let (_poster, run) = loomwork_smol::udp::endpoint(socket, Counter(count.clone()), Config::default()).unwrap();
+/// let local = smol::LocalExecutor::new();
+/// let task = local.spawn(run);
+/// std::net::UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"x", addr).unwrap();
+/// smol::block_on(local.run(task));
+/// assert_eq!(count.get(), 1);
+/// ```
+pub fn endpoint<P>(
+    socket: UdpSocket,
+    protocol: P,
+    config: Config,
+) -> io::Result<(UdpPoster<P::Message>, impl Future<Output = P>)>
+where
+    P: DatagramProtocol,
+{
+    let local = socket.local_addr()?;
+    let socket = async_io::Async::new(socket)?;
+    let (poster, mailbox) = handle::mailbox();
+    let run = driver::run(socket, local, protocol, config, mailbox);
+    Ok((poster, run))
+}
+
+/// Runs `protocol` on a socket bound elsewhere (Twisted `adoptDatagramPort`) as a task on
+/// smol's global executor. The socket is switched to non-blocking mode.
+///
+/// Datagrams already queued in the socket are delivered too; if the protocol connects in
+/// `start_protocol`, the core drops the ones from other senders, which the kernel would not.
+pub fn adopt_udp<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
+where
+    P: DatagramProtocol + Send + 'static,
+    P::Message: Send + 'static,
+{
+    spawn(socket, protocol, config)
+}
+
+fn spawn<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
+where
+    P: DatagramProtocol + Send + 'static,
+    P::Message: Send + 'static,
+{
+    let local = socket.local_addr()?;
+    let (poster, run) = endpoint(socket, protocol, config)?;
+    let task = smol::spawn(run);
+    Ok(UdpHandle::new(local, poster, task))
+}

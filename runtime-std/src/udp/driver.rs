@@ -1,0 +1,215 @@
+//! The endpoint thread: wait on the socket, the mailbox and the next deadline; feed the core;
+//! carry out its outputs.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use loomwork::datagram::{Config, DatagramProtocol, Endpoint, Output, Transmit};
+use loomwork::{MonotonicClock, Reason};
+use polling::{Event, Events, PollMode, Poller};
+
+use super::handle::{Shared, UdpPoster, ABORT, CLOSE};
+use super::socket::{apply_command, RecvBuffer};
+
+/// The poller key of the socket (the poller reserves `usize::MAX` for `notify`).
+const SOCKET_KEY: usize = 0;
+/// Datagrams read per wake-up before the mailbox and timers get a turn (Twisted reads up to
+/// 256 KiB per event, DF-13; a count keeps the turn short whatever the sizes).
+const READ_BUDGET: usize = 64;
+/// Messages handled per wake-up.
+const MESSAGE_BUDGET: usize = 64;
+/// Outputs carried out per turn, so a protocol that answers every send failure with another
+/// send cannot keep the thread from reading.
+const OUTPUT_BUDGET: usize = 4096;
+
+/// A socket registered with the poller; deregistered before the socket closes.
+pub(crate) struct Driver<M> {
+    socket: UdpSocket,
+    local: SocketAddr,
+    config: Config,
+    shared: Arc<Shared<M>>,
+}
+
+impl<M> Driver<M> {
+    pub(crate) fn new(
+        socket: UdpSocket,
+        local: SocketAddr,
+        config: Config,
+    ) -> io::Result<(Self, UdpPoster<M>)> {
+        let shared = Arc::new(Shared::new(Poller::new()?));
+        // SAFETY: `polling` requires a registered source to be deleted before it is closed.
+        // The socket is owned by this `Driver`, whose `Drop` deletes the registration before
+        // the socket field is dropped.
+        #[allow(unsafe_code)]
+        unsafe {
+            shared
+                .poller
+                .add_with_mode(&socket, Event::readable(SOCKET_KEY), PollMode::Level)?;
+        }
+        let poster = UdpPoster::new(Arc::clone(&shared));
+        let driver = Driver {
+            socket,
+            local,
+            config,
+            shared,
+        };
+        Ok((driver, poster))
+    }
+}
+
+impl<M> Drop for Driver<M> {
+    fn drop(&mut self) {
+        let _ = self.shared.poller.delete(&self.socket);
+    }
+}
+
+impl<M> Driver<M> {
+    /// Runs `protocol` until the endpoint closes; gives the protocol back.
+    pub(crate) fn run<P>(self, protocol: P) -> P
+    where
+        P: DatagramProtocol<Message = M>,
+    {
+        let clock = MonotonicClock::new();
+        let mut endpoint = Endpoint::new(protocol, self.config.clone());
+        let mut buffer = RecvBuffer::new(self.config.receive_size);
+        let mut events = Events::new();
+        endpoint.handle_started(clock.now(), self.local);
+        loop {
+            // `Close` may also have been pulled inside `read` or the message loop.
+            if self.carry_out(&mut endpoint, &clock) || endpoint.is_closed() {
+                break;
+            }
+            match self.shared.stop.load(Ordering::Acquire) {
+                ABORT => endpoint.abort(clock.now()),
+                CLOSE => endpoint.close(clock.now()),
+                _ => {}
+            }
+            if !endpoint.is_open() {
+                continue; // drain to the final `Close`
+            }
+            let messages = self.shared.take_messages(MESSAGE_BUDGET);
+            let had_messages = !messages.is_empty();
+            for message in messages {
+                endpoint.handle_message(clock.now(), message);
+                if self.carry_out(&mut endpoint, &clock) {
+                    break;
+                }
+            }
+            if had_messages || endpoint.queued() > 0 {
+                // More may be waiting; take another turn before sleeping.
+                self.read(&mut endpoint, &mut buffer, &clock);
+                endpoint.handle_timeout(clock.now());
+                continue;
+            }
+            let timeout = endpoint
+                .next_timeout()
+                .map(|deadline| clock.until(deadline));
+            if timeout != Some(Duration::ZERO) {
+                events.clear();
+                if let Err(err) = self.shared.poller.wait(&mut events, timeout) {
+                    if err.kind() != io::ErrorKind::Interrupted {
+                        endpoint.handle_error(clock.now(), Reason::from(&err));
+                        continue;
+                    }
+                }
+            }
+            self.read(&mut endpoint, &mut buffer, &clock);
+            endpoint.handle_timeout(clock.now());
+        }
+        self.shared.finished.store(true, Ordering::Release);
+        // Messages nobody will read are dropped with the endpoint, not left in the mailbox.
+        drop(self.shared.take_messages(usize::MAX));
+        endpoint.into_protocol()
+    }
+
+    /// Reads what the socket holds, up to the budget.
+    fn read<P>(&self, endpoint: &mut Endpoint<P>, buffer: &mut RecvBuffer, clock: &MonotonicClock)
+    where
+        P: DatagramProtocol<Message = M>,
+    {
+        for _ in 0..READ_BUDGET {
+            if !endpoint.is_open() {
+                return;
+            }
+            match buffer.recv_from(&self.socket) {
+                Ok(datagram) => endpoint.handle_datagram(
+                    clock.now(),
+                    datagram.data,
+                    datagram.from,
+                    datagram.truncated,
+                ),
+                Err(err) => match err.kind() {
+                    io::ErrorKind::WouldBlock => return,
+                    io::ErrorKind::Interrupted => continue,
+                    // CU-3: the ICMP answer to an earlier datagram; the socket lives on (KW-7).
+                    io::ErrorKind::ConnectionRefused => endpoint.handle_refused(clock.now()),
+                    // Other pending socket errors (host unreachable, ...) also belong to an
+                    // earlier send; reading clears them.
+                    _ => endpoint.handle_send_error(clock.now(), None, Reason::from(&err)),
+                },
+            }
+            if self.carry_out(endpoint, clock) {
+                return;
+            }
+        }
+    }
+
+    /// Carries out the endpoint's outputs in order; true once it has closed.
+    fn carry_out<P>(&self, endpoint: &mut Endpoint<P>, clock: &MonotonicClock) -> bool
+    where
+        P: DatagramProtocol<Message = M>,
+    {
+        for _ in 0..OUTPUT_BUDGET {
+            match endpoint.poll_output() {
+                None => return false,
+                Some(Output::Close) => return true,
+                Some(Output::Send(transmit)) => {
+                    if let Err(err) = self.send(&transmit) {
+                        endpoint.handle_send_error(clock.now(), transmit.to, Reason::from(&err));
+                    }
+                }
+                Some(Output::Command(command)) => {
+                    let result = apply_command(&self.socket, self.local, &command)
+                        .map_err(|err| Reason::from(&err));
+                    endpoint.handle_command_result(clock.now(), command, result);
+                }
+            }
+        }
+        endpoint.is_closed()
+    }
+
+    /// Sends one datagram, waiting for room in the socket's buffer when it is full.
+    fn send(&self, transmit: &Transmit) -> io::Result<()> {
+        let mut events = Events::new();
+        loop {
+            let sent = match transmit.to {
+                Some(to) => self.socket.send_to(&transmit.data, to),
+                None => self.socket.send(&transmit.data),
+            };
+            match sent {
+                Ok(_) => return Ok(()),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    let poller = &self.shared.poller;
+                    poller.modify_with_mode(
+                        &self.socket,
+                        Event::writable(SOCKET_KEY),
+                        PollMode::Level,
+                    )?;
+                    events.clear();
+                    let waited = poller.wait(&mut events, Some(Duration::from_secs(1)));
+                    poller.modify_with_mode(
+                        &self.socket,
+                        Event::readable(SOCKET_KEY),
+                        PollMode::Level,
+                    )?;
+                    waited?;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+}

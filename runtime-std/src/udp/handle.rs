@@ -1,0 +1,182 @@
+//! The handle `listen_udp` gives back: the bound address, messages, stop, and the protocol at
+//! the end.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use loomwork::datagram::DatagramProtocol;
+use polling::Poller;
+
+/// How many posted messages may wait for an endpoint; more are given back to the sender.
+pub(crate) const MAILBOX_CAPACITY: usize = 1024;
+
+/// Stop requests, strongest last, so a later abort overrides an earlier close.
+pub(crate) const RUN: u8 = 0;
+pub(crate) const CLOSE: u8 = 1;
+pub(crate) const ABORT: u8 = 2;
+
+/// What the endpoint's thread and everyone holding a poster share.
+#[derive(Debug)]
+pub(crate) struct Shared<M> {
+    pub(crate) poller: Poller,
+    pub(crate) messages: Mutex<VecDeque<M>>,
+    pub(crate) stop: AtomicU8,
+    pub(crate) finished: AtomicBool,
+}
+
+impl<M> Shared<M> {
+    pub(crate) fn new(poller: Poller) -> Self {
+        Shared {
+            poller,
+            messages: Mutex::new(VecDeque::new()),
+            stop: AtomicU8::new(RUN),
+            finished: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn take_messages(&self, max: usize) -> Vec<M> {
+        let mut queue = self.messages.lock().unwrap_or_else(|e| e.into_inner());
+        let n = queue.len().min(max);
+        queue.drain(..n).collect()
+    }
+}
+
+/// A cloneable, thread-safe way to reach a running endpoint: post messages, ask it to stop.
+pub struct UdpPoster<M> {
+    shared: Arc<Shared<M>>,
+}
+
+impl<M> UdpPoster<M> {
+    pub(crate) fn new(shared: Arc<Shared<M>>) -> Self {
+        UdpPoster { shared }
+    }
+
+    /// Posts a message for `DatagramProtocol::message`; gives it back when the endpoint has
+    /// ended or its mailbox is full.
+    pub fn send(&self, message: M) -> Result<(), M> {
+        if self.shared.finished.load(Ordering::Acquire) {
+            return Err(message);
+        }
+        {
+            let mut queue = self
+                .shared
+                .messages
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if queue.len() >= MAILBOX_CAPACITY {
+                return Err(message);
+            }
+            queue.push_back(message);
+        }
+        let _ = self.shared.poller.notify();
+        Ok(())
+    }
+
+    /// Asks the endpoint to close gracefully: queued sends go out, then `stop_protocol`.
+    pub fn stop(&self) {
+        self.request(CLOSE);
+    }
+
+    /// Asks the endpoint to stop at once, dropping queued sends.
+    pub fn abort(&self) {
+        self.request(ABORT);
+    }
+
+    /// True once the endpoint has ended.
+    pub fn is_finished(&self) -> bool {
+        self.shared.finished.load(Ordering::Acquire)
+    }
+
+    fn request(&self, level: u8) {
+        self.shared.stop.fetch_max(level, Ordering::AcqRel);
+        let _ = self.shared.poller.notify();
+    }
+}
+
+impl<M> Clone for UdpPoster<M> {
+    fn clone(&self) -> Self {
+        UdpPoster {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<M> std::fmt::Debug for UdpPoster<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpPoster")
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running datagram endpoint (one thread). Dropping the handle detaches the endpoint: it
+/// runs until its protocol closes it.
+pub struct UdpHandle<P: DatagramProtocol> {
+    local: SocketAddr,
+    poster: UdpPoster<P::Message>,
+    thread: JoinHandle<P>,
+}
+
+impl<P: DatagramProtocol> UdpHandle<P> {
+    pub(crate) fn new(
+        local: SocketAddr,
+        poster: UdpPoster<P::Message>,
+        thread: JoinHandle<P>,
+    ) -> Self {
+        UdpHandle {
+            local,
+            poster,
+            thread,
+        }
+    }
+
+    /// The address the socket is bound to (Twisted `getHost`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Posts a message; see [`UdpPoster::send`].
+    pub fn send(&self, message: P::Message) -> Result<(), P::Message> {
+        self.poster.send(message)
+    }
+
+    /// A poster for other threads.
+    pub fn poster(&self) -> UdpPoster<P::Message> {
+        self.poster.clone()
+    }
+
+    /// Asks the endpoint to close gracefully (Twisted `stopListening`).
+    pub fn stop(&self) {
+        self.poster.stop();
+    }
+
+    /// Asks the endpoint to stop at once, dropping queued sends.
+    pub fn abort(&self) {
+        self.poster.abort();
+    }
+
+    /// True once the endpoint has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits for the endpoint to end and gives the protocol back, to read its results.
+    /// A panic in the protocol is re-raised here.
+    pub fn join(self) -> P {
+        match self.thread.join() {
+            Ok(protocol) => protocol,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl<P: DatagramProtocol> std::fmt::Debug for UdpHandle<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpHandle")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,210 @@
+//! Socket plumbing for datagram endpoints: binding, multicast setup, carrying out the core's
+//! [`Command`]s, and receiving with truncation detection.
+//!
+//! Everything here works on a plain `std::net::UdpSocket`, so both runtimes use it: this one
+//! directly, `loomwork-smol` through `async_io::Async::get_ref`.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+
+use bytes::Bytes;
+use loomwork::datagram::{Command, Interface};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockRef, Socket, Type};
+
+/// Binds a plain UDP socket to `addr` (Twisted UD-1: no address reuse; port 0 picks a port).
+/// The socket is non-blocking: both runtimes wait for readiness themselves.
+pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Binds a multicast receiver to `addr`, normally the wildcard address and the group's port
+/// (Twisted MC-1 with `listenMultiple=True`).
+///
+/// - `SO_REUSEADDR` and `SO_REUSEPORT`, so several servers on one host share the port and each
+///   receives every group datagram;
+/// - on Linux `IP_MULTICAST_ALL` (`IPV6_MULTICAST_ALL`) off, so the socket hears only the
+///   groups it joined itself, not every group some other socket on the host joined (MC-5);
+/// - IPv6 sockets are IPv6-only, so an IPv4 server may share the port number.
+pub fn bind_multicast(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    match socket.set_reuse_port(true) {
+        // Twisted tolerates ENOPROTOOPT here (MC-1); so do we.
+        Err(err) if err.raw_os_error() != Some(libc::ENOPROTOOPT) => return Err(err),
+        _ => {}
+    }
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    #[cfg(target_os = "linux")]
+    if addr.is_ipv6() {
+        socket.set_multicast_all_v6(false)?;
+    } else {
+        socket.set_multicast_all_v4(false)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Carries out one socket command for an endpoint bound to `local`.
+pub fn apply_command(socket: &UdpSocket, local: SocketAddr, command: &Command) -> io::Result<()> {
+    let sock = SockRef::from(socket);
+    match *command {
+        Command::Connect(peer) => socket.connect(peer),
+        Command::Disconnect => disconnect(socket, local),
+        Command::JoinGroup { group, interface } => match group {
+            IpAddr::V4(group) => match v4_interface(interface) {
+                InterfaceIndexOrAddress::Address(addr) => sock.join_multicast_v4(&group, &addr),
+                index => sock.join_multicast_v4_n(&group, &index),
+            },
+            IpAddr::V6(group) => sock.join_multicast_v6(&group, v6_interface(interface)?),
+        },
+        Command::LeaveGroup { group, interface } => match group {
+            IpAddr::V4(group) => match v4_interface(interface) {
+                InterfaceIndexOrAddress::Address(addr) => sock.leave_multicast_v4(&group, &addr),
+                index => sock.leave_multicast_v4_n(&group, &index),
+            },
+            IpAddr::V6(group) => sock.leave_multicast_v6(&group, v6_interface(interface)?),
+        },
+        Command::JoinSourceGroup {
+            group,
+            source,
+            interface,
+        } => sock.join_ssm_v4(&source, &group, &interface),
+        Command::LeaveSourceGroup {
+            group,
+            source,
+            interface,
+        } => sock.leave_ssm_v4(&source, &group, &interface),
+        Command::SetTtl(ttl) if local.is_ipv4() => sock.set_multicast_ttl_v4(ttl),
+        Command::SetTtl(hops) => sock.set_multicast_hops_v6(hops),
+        Command::SetLoopback(on) if local.is_ipv4() => sock.set_multicast_loop_v4(on),
+        Command::SetLoopback(on) => sock.set_multicast_loop_v6(on),
+        Command::SetOutgoingInterface(interface) if local.is_ipv4() => match interface {
+            Interface::Any => sock.set_multicast_if_v4(&Ipv4Addr::UNSPECIFIED),
+            Interface::Address(addr) => sock.set_multicast_if_v4(&addr),
+            Interface::Index(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the IPv4 outgoing multicast interface is chosen by address, not by index",
+            )),
+        },
+        Command::SetOutgoingInterface(interface) => {
+            sock.set_multicast_if_v6(v6_interface(interface)?)
+        }
+        Command::SetBroadcast(on) => sock.set_broadcast(on),
+        // `Command` is non-exhaustive: a command this runtime does not know yet is refused,
+        // and the protocol hears about it through `command_failed`.
+        _ => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "socket command not supported by this runtime",
+        )),
+    }
+}
+
+/// Dissolves a UDP association so the socket receives from anyone again.
+///
+/// There is no safe API for this: it is `connect` with an `AF_UNSPEC` address. Linux also
+/// releases a port that was picked by the kernel (bound with port 0) on disconnect, so the
+/// socket is bound again to its original address, keeping the endpoint's address stable.
+#[allow(unsafe_code)]
+pub fn disconnect(socket: &UdpSocket, local: SocketAddr) -> io::Result<()> {
+    // SAFETY: `try_init` hands us a zeroed `sockaddr_storage`; zero is `AF_UNSPEC`, so the
+    // storage is already a valid unspecified address. We only shorten the length to the family
+    // field, which is all `connect` reads for `AF_UNSPEC`, and write nothing else.
+    let ((), unspecified) = unsafe {
+        SockAddr::try_init(|_storage, len| {
+            *len = std::mem::size_of::<libc::sa_family_t>() as libc::socklen_t;
+            Ok(())
+        })
+    }?;
+    let sock = SockRef::from(socket);
+    match sock.connect(&unspecified) {
+        // BSDs report EAFNOSUPPORT but dissolve the association all the same.
+        Err(err) if err.raw_os_error() != Some(libc::EAFNOSUPPORT) => return Err(err),
+        _ => {}
+    }
+    let now_bound = socket.local_addr().ok();
+    if now_bound.map(|a| a.port()) != Some(local.port()) {
+        sock.bind(&local.into())?;
+    }
+    Ok(())
+}
+
+/// A received datagram.
+#[derive(Debug)]
+pub struct Received {
+    /// The payload (at most the receive size).
+    pub data: Bytes,
+    /// The sender.
+    pub from: SocketAddr,
+    /// The datagram was longer than the receive size and `data` holds only its beginning.
+    pub truncated: bool,
+}
+
+/// A reusable receive buffer that detects truncation.
+///
+/// It is one byte longer than the largest datagram the endpoint accepts: a datagram that
+/// fills it was longer than that, so it is cut to the receive size and flagged, instead of
+/// being passed off as whole (Twisted KW-6). This needs no `MSG_TRUNC` flag, hence no
+/// uninitialised buffers, and works the same on every platform.
+#[derive(Debug)]
+pub struct RecvBuffer {
+    buf: Vec<u8>,
+    receive_size: usize,
+}
+
+impl RecvBuffer {
+    /// A buffer for datagrams of up to `receive_size` bytes.
+    pub fn new(receive_size: usize) -> Self {
+        RecvBuffer {
+            buf: vec![0; receive_size.saturating_add(1)],
+            receive_size,
+        }
+    }
+
+    /// Turns the result of one `recv_from` into this buffer into a [`Received`].
+    pub fn take(&self, n: usize, from: SocketAddr) -> Received {
+        let truncated = n > self.receive_size;
+        let len = n.min(self.receive_size);
+        Received {
+            data: Bytes::copy_from_slice(&self.buf[..len]),
+            from,
+            truncated,
+        }
+    }
+
+    /// The buffer to pass to `recv_from`.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// Receives one datagram from a non-blocking socket.
+    pub fn recv_from(&mut self, socket: &UdpSocket) -> io::Result<Received> {
+        let (n, from) = socket.recv_from(&mut self.buf)?;
+        Ok(self.take(n, from))
+    }
+}
+
+fn v4_interface(interface: Interface) -> InterfaceIndexOrAddress {
+    match interface {
+        Interface::Any => InterfaceIndexOrAddress::Address(Ipv4Addr::UNSPECIFIED),
+        Interface::Address(addr) => InterfaceIndexOrAddress::Address(addr),
+        Interface::Index(index) => InterfaceIndexOrAddress::Index(index),
+    }
+}
+
+fn v6_interface(interface: Interface) -> io::Result<u32> {
+    match interface {
+        Interface::Any => Ok(0),
+        Interface::Index(index) => Ok(index),
+        Interface::Address(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "IPv6 multicast names interfaces by index",
+        )),
+    }
+}
