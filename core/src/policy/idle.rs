@@ -22,6 +22,19 @@ pub trait OnIdle<P: Protocol> {
         timer: &mut IdleTimer,
         tx: &mut Transport<'_, P::Message>,
     );
+
+    /// Runs after every callback of the wrapped protocol: the place to carry out a change of
+    /// timeout the protocol asked for (pulled from its own state, sans-IO style), so a protocol
+    /// can lengthen, shorten or cancel its idle timeout from inside (TM-1). The default does
+    /// nothing and compiles away.
+    fn after_callback(
+        &mut self,
+        protocol: &mut P,
+        timer: &mut IdleTimer,
+        tx: &mut Transport<'_, P::Message>,
+    ) {
+        let _ = (protocol, timer, tx);
+    }
 }
 
 /// The default [`OnIdle`] hook: close gracefully with `Reason::TimedOut(Timeout::Idle)`.
@@ -58,6 +71,9 @@ where
 /// protocol queues, from any callback (Twisted resets on `write`, `writeSequence` and
 /// `dataReceived`, PO-6). The timer is a transport timer, so it ends with the connection and
 /// never fires into a closed one (PO-6's `AlreadyCalled` cannot happen).
+///
+/// What happens at the deadline, and any change of period the protocol asks for from inside,
+/// is up to the [`OnIdle`] hook (by default: close with `TimedOut(Idle)`).
 ///
 /// ```
 /// use core::time::Duration;
@@ -159,6 +175,8 @@ impl<P: Protocol, H: OnIdle<P>> IdleTimeout<P, H> {
         if self.reset_on_writes && tx.queued_bytes() > queued {
             self.timer.reset(tx);
         }
+        self.hook
+            .after_callback(&mut self.inner, &mut self.timer, tx);
     }
 }
 

@@ -147,3 +147,60 @@ fn writes_need_not_count_as_traffic() {
     conn.handle_timeout(ms(10_000));
     assert_eq!(conn.reason(), Some(&Reason::TimedOut(Timeout::Idle)));
 }
+
+#[test]
+fn the_protocol_changes_and_cancels_its_timeout_from_inside() {
+    use crate::policy::OnIdle;
+    use crate::stream::Protocol;
+    use bytes::BytesMut;
+
+    /// 5 s to log in, then 60 s of idleness allowed; `stay` turns the timeout off.
+    #[derive(Default)]
+    struct Login {
+        wanted: Option<Option<Duration>>,
+    }
+    impl Protocol for Login {
+        type Message = ();
+        fn data_received(&mut self, data: &mut BytesMut, _: &mut Transport<'_>) {
+            match &data.split()[..] {
+                b"login" => self.wanted = Some(Some(60 * SECOND)),
+                b"stay" => self.wanted = Some(None),
+                _ => {}
+            }
+        }
+    }
+    /// Carries out what the protocol asked for.
+    struct AsAsked;
+    impl OnIdle<Login> for AsAsked {
+        fn timed_out(&mut self, _: &mut Login, _: &mut IdleTimer, tx: &mut Transport<'_>) {
+            tx.lose_connection_with(Reason::TimedOut(Timeout::Idle));
+        }
+        fn after_callback(&mut self, p: &mut Login, timer: &mut IdleTimer, tx: &mut Transport<'_>) {
+            if let Some(period) = p.wanted.take() {
+                timer.set_timeout(period, tx);
+            }
+        }
+    }
+
+    let mut conn = connect(IdleTimeout::with_hook(
+        Login::default(),
+        Some(5 * SECOND),
+        AsAsked,
+    ));
+    conn.handle_data(ms(1_000), b"login");
+    conn.handle_timeout(ms(6_000));
+    assert!(!conn.is_closed(), "the login period no longer applies");
+    assert_eq!(conn.protocol().timer().deadline(), Some(ms(61_000)));
+    conn.handle_data(ms(7_000), b"stay");
+    assert_eq!(conn.next_timeout(), None, "cancelled from inside");
+    conn.handle_timeout(ms(1_000_000));
+    assert!(!conn.is_closed());
+
+    let mut slow = connect(IdleTimeout::with_hook(
+        Login::default(),
+        Some(5 * SECOND),
+        AsAsked,
+    ));
+    slow.handle_timeout(ms(5_000));
+    assert_eq!(slow.reason(), Some(&Reason::TimedOut(Timeout::Idle)));
+}
