@@ -159,3 +159,64 @@ fn nested_limits_release_their_own_counts() {
     assert_eq!(outer.inner().connection_count(), 1);
     let _ = connect(Probe::default());
 }
+
+mod props {
+    use alloc::collections::BTreeMap;
+    use alloc::format;
+
+    use proptest::prelude::*;
+
+    use super::{addr, factory};
+    use crate::policy::{ConnectionLimits, Limited};
+    use crate::reason::Reason;
+    use crate::stream::ServerFactory;
+
+    proptest! {
+        /// Any interleaving of accepts and closes from a few hosts: the caps always hold, the
+        /// counts always equal the admitted connections still open, and they return to zero
+        /// once everything has closed (PO-4, PO-5).
+        #[test]
+        fn counts_track_open_admitted_connections(
+            ops in proptest::collection::vec((any::<bool>(), 0u8..4, 0usize..8), 1..200),
+            max_total in 1usize..6,
+            max_per_peer in 1usize..4,
+        ) {
+            let limits = ConnectionLimits {
+                max_total: Some(max_total),
+                max_per_peer: Some(max_per_peer),
+                ..Default::default()
+            };
+            let mut f = factory(limits);
+            let mut open: BTreeMap<u16, (u8, bool)> = BTreeMap::new(); // port -> (host, admitted)
+            let mut next_port = 1u16;
+            for (accept, host, pick) in ops {
+                if accept || open.is_empty() {
+                    let port = next_port;
+                    next_port += 1;
+                    let peer = addr(&format!("10.0.0.{host}:{port}"));
+                    let admitted = matches!(f.build_protocol(peer), Some(Limited::Admitted(_)));
+                    open.insert(port, (host, admitted));
+                } else {
+                    let port = *open.keys().nth(pick % open.len()).unwrap();
+                    let (host, admitted) = open.remove(&port).unwrap();
+                    let reason = if admitted { Reason::Reset } else {
+                        Reason::LimitExceeded { limit: crate::Limit::Connections, max: 0, seen: 0 }
+                    };
+                    f.connection_closed(addr(&format!("10.0.0.{host}:{port}")), &reason);
+                }
+                let admitted = open.values().filter(|(_, a)| *a).count();
+                prop_assert_eq!(f.connection_count(), admitted);
+                prop_assert!(admitted <= max_total);
+                for h in 0..4u8 {
+                    let from_host = open.values().filter(|(x, a)| *x == h && *a).count();
+                    prop_assert_eq!(f.peer_count(addr(&format!("10.0.0.{h}:0"))), from_host);
+                    prop_assert!(from_host <= max_per_peer);
+                }
+            }
+            for (port, (host, _)) in core::mem::take(&mut open) {
+                f.connection_closed(addr(&format!("10.0.0.{host}:{port}")), &Reason::Done);
+            }
+            prop_assert_eq!(f.connection_count(), 0);
+        }
+    }
+}
