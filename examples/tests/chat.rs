@@ -119,6 +119,7 @@ fn names_are_unique(runtime: &str) {
     other.expect("Name taken, please choose another.");
     other.send("bob");
     other.expect("Welcome, bob!");
+    drop((_alice, other));
     server.stop();
 }
 
@@ -142,6 +143,7 @@ fn auth_success_and_failure(runtime: &str) {
     skipped.expect("ERROR bad credentials");
     skipped.expect_closed();
     assert_eq!(room.len(), 1);
+    drop((good, bad, skipped));
     server.stop();
 }
 
@@ -185,6 +187,8 @@ fn broadcast_reaches_every_other_chatter(runtime: &str) {
         .stats()
         .iter()
         .all(|s| s.bytes_received > 0 && s.bytes_sent > 0));
+    // Clients hang up first: a graceful close waits (bounded) for the peer's end of stream.
+    drop((a, b, c));
     server.stop();
 }
 
@@ -215,6 +219,7 @@ fn chatter_leaving_mid_broadcast(runtime: &str) {
     let mut back = Client::join(addr, "leaver");
     talker.send("welcome back");
     back.expect("talker: welcome back");
+    drop((talker, listeners, back));
     server.stop();
 }
 
@@ -265,6 +270,7 @@ fn idle_chatters_are_evicted(runtime: &str) {
     // Now quiet too: evicted in turn.
     active.expect_closed();
     wait_members(&room, 0);
+    drop((silent, active));
     server.stop();
 }
 
