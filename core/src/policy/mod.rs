@@ -37,6 +37,8 @@
 //! assert!(factory.build_protocol("127.0.0.1:9".parse().unwrap()).is_some());
 //! ```
 
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzzing;
 mod idle;
 mod idle_timer;
 mod limit;
