@@ -51,3 +51,16 @@ seed("length", "be8", 60, flags(width=8), (0, 8), C, b"\x00" * 7 + b"\x01q" + b"
 seed("length", "offset-adjust", 60, flags(width=2, offset=1), (0xD0, 0), C, b"T\x00\x05hiU\x00\x03")
 seed("length", "skip", 2, flags(skip=1, width=2), (0, 2), C,
      b"\x00\x01a\x00\x20" + b"x" * 32 + b"\x00\x02ok")
+
+# Policies: read rate, burst, write rate, idle period (x8 ms; 0 = off), then operations
+# (0/1 data chunk, 2 written, 3 time passes, 4 protocol writes, 5 EOF, 6 close, 7 abort/reset).
+def policy(name, head, ops):
+    os.makedirs("corpus/policy", exist_ok=True)
+    with open(f"corpus/policy/seed-{name}", "wb") as f:
+        f.write(bytes(head) + ops)
+
+
+policy("throttled-reads", [4, 16, 4, 0], bytes([0, 40]) + b"x" * 40 + bytes([3, 50, 3, 50, 0, 8]) + b"abcdefgh" + bytes([3, 200]))
+policy("write-then-drain", [1, 8, 1, 0], bytes([4, 60, 2, 30, 3, 100, 2, 30, 3, 250]))
+policy("idle-close", [8, 32, 8, 5], bytes([0, 3]) + b"abc" + bytes([3, 5, 3, 20, 3, 60]))
+policy("abort-mid-throttle", [0, 4, 0, 0], bytes([0, 20]) + b"y" * 20 + bytes([3, 1, 7, 0, 3, 50]))

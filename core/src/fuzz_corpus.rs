@@ -58,3 +58,8 @@ fn connector_corpus_replays_clean() {
 fn backoff_corpus_replays_clean() {
     replay("backoff", connector::fuzzing::check_backoff);
 }
+
+#[test]
+fn policy_corpus_replays_clean() {
+    replay("policy", crate::policy::fuzzing::check_policies);
+}

@@ -94,6 +94,7 @@ pub mod datagram;
 pub mod framing;
 #[cfg(test)]
 mod fuzz_corpus;
+pub mod policy;
 pub mod rand;
 mod reason;
 pub mod resolve;

@@ -1,6 +1,8 @@
 //! Shared plumbing for the example programs: the EXAMPLES.md command-line contract (flags, the
 //! `listening on` line, one-line errors with exit status 2, clean stop on SIGINT/SIGTERM).
 
+pub mod chat;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::mpsc;

@@ -86,6 +86,8 @@ pub(crate) async fn drive<P: Protocol>(
                 }
             }
         }
+        // Handles read the counters from here (`Handle::stats`).
+        inbox.publish(conn.stats());
         if conn.is_closed() {
             return finished(conn);
         }

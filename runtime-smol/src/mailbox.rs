@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
-use loomwork::stream::{Control, Handle, Mailbox};
+use loomwork::stream::{Control, Handle, Mailbox, Stats};
 
 /// What a handle can post to its connection's task.
 pub(crate) enum Envelope<M> {
@@ -29,6 +29,7 @@ pub(crate) fn new_handle<M: Send + 'static>(peer: SocketAddr) -> (Handle<M>, Inb
             waker: None,
             closed: false,
         }),
+        stats: Mutex::new(Stats::default()),
     });
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let handle = Handle::new(id, peer, Arc::clone(&shared) as Arc<dyn Mailbox<M>>);
@@ -48,6 +49,19 @@ impl<M> Inbox<M> {
     }
 
     /// True when nothing is queued.
+    /// Copies the connection's counters in for [`Handle::stats`]: one uncontended lock per
+    /// turn of the task's loop, and no copy when nothing changed.
+    pub(crate) fn publish(&self, stats: &Stats) {
+        let mut slot = self
+            .shared
+            .stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *slot != *stats {
+            slot.clone_from(stats);
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.shared.lock().queue.is_empty()
     }
@@ -88,6 +102,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 struct Shared<M> {
     state: Mutex<State<M>>,
+    /// The task's latest counters for `Handle::stats`; apart from the queue so publishing
+    /// never contends with posting.
+    stats: Mutex<Stats>,
 }
 
 struct State<M> {
@@ -134,5 +151,13 @@ impl<M: Send> Mailbox<M> for Shared<M> {
 
     fn control(&self, control: Control) -> bool {
         self.push(Envelope::Control(control)).is_ok()
+    }
+
+    fn stats(&self) -> Option<Stats> {
+        let stats = self
+            .stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Some(stats.clone())
     }
 }

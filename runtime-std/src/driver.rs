@@ -114,7 +114,10 @@ impl<P: Protocol> Driver<'_, P> {
     fn run(mut self) -> Reason {
         let mut events = Events::with_capacity(NonZeroUsize::MIN);
         loop {
-            match self.turn() {
+            let turn = self.turn();
+            // Handles read the counters from here (`Handle::stats`).
+            self.mailbox.publish(self.conn.stats());
+            match turn {
                 Turn::Ended => break,
                 Turn::Busy => continue,
                 Turn::Idle => {}

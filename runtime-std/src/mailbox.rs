@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use loomwork::stream::{Control, Mailbox};
+use loomwork::stream::{Control, Mailbox, Stats};
 use polling::Poller;
 
 /// One entry in a connection's inbox. Messages and controls share one queue so that a message
@@ -24,6 +24,9 @@ pub(crate) enum Delivery<M> {
 /// connection's descriptors open.
 pub(crate) struct ThreadMailbox<M> {
     inbox: Mutex<Inbox<M>>,
+    /// The driver's latest counters, for `Handle::stats`; apart from the inbox so publishing
+    /// never contends with posting.
+    stats: Mutex<Stats>,
 }
 
 struct Inbox<M> {
@@ -40,6 +43,7 @@ impl<M> ThreadMailbox<M> {
                 queue: VecDeque::new(),
                 waker: Some(poller),
             }),
+            stats: Mutex::new(Stats::default()),
         }
     }
 
@@ -54,6 +58,15 @@ impl<M> ThreadMailbox<M> {
     }
 
     /// Marks the connection as over: later posts fail, and anything still queued is dropped.
+    /// Copies the connection's counters in for [`Handle::stats`](loomwork::stream::Handle::stats):
+    /// one uncontended lock per turn of the driver's loop.
+    pub(crate) fn publish(&self, stats: &Stats) {
+        let mut slot = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        if *slot != *stats {
+            slot.clone_from(stats);
+        }
+    }
+
     pub(crate) fn close(&self) {
         let (leftover, waker) = {
             let mut inbox = self.lock();
@@ -92,6 +105,15 @@ impl<M: Send> Mailbox<M> for ThreadMailbox<M> {
 
     fn control(&self, control: Control) -> bool {
         self.push(control, Delivery::Control).is_ok()
+    }
+
+    fn stats(&self) -> Option<Stats> {
+        Some(
+            self.stats
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        )
     }
 }
 

@@ -251,6 +251,7 @@ impl<H: FrameHandler> Framed<H> {
                     match self.framing.codec.decode(buf) {
                         Ok(Some(frame)) => {
                             let progressed = buf.len() < before;
+                            tx.stats_mut().frames_received += 1;
                             self.handler.frame_received(
                                 frame,
                                 &mut FrameTransport {
@@ -267,6 +268,7 @@ impl<H: FrameHandler> Framed<H> {
                         }
                         Ok(None) => return,
                         Err(error) => {
+                            tx.stats_mut().frames_rejected += 1;
                             let mut ftx = FrameTransport {
                                 tx,
                                 framing: &mut self.framing,
@@ -385,6 +387,7 @@ impl<C: Decoder + Encoder, M> FrameTransport<'_, '_, C, M> {
         self.tx.write_slice(encoded.header.as_slice())?;
         self.tx.write(encoded.payload)?;
         self.tx.write(encoded.trailer)?;
+        self.tx.stats_mut().frames_sent += 1;
         Ok(())
     }
 

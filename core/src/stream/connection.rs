@@ -130,7 +130,7 @@ impl<P: Protocol> Connection<P> {
         }
         self.state.stats.bytes_received += data.len() as u64;
         self.state.recv.extend_from_slice(data);
-        if !self.state.reading_paused {
+        if !self.state.reading_blocked() {
             self.deliver();
         }
         self.check_receive_limit();
@@ -297,7 +297,7 @@ impl<P: Protocol> Connection<P> {
         }
         self.state.phase == Phase::Open
             && !self.state.read_eof
-            && !self.state.reading_paused
+            && !self.state.reading_blocked()
             && self.state.abort.is_none()
     }
 
@@ -430,7 +430,7 @@ impl<P: Protocol> Connection<P> {
             }
             let open = self.state.phase == Phase::Open;
             if open && mem::take(&mut self.state.redeliver) {
-                if !self.state.recv.is_empty() && !self.state.reading_paused {
+                if !self.state.recv.is_empty() && !self.state.reading_blocked() {
                     self.deliver();
                     self.check_receive_limit();
                 }

@@ -4,6 +4,8 @@ use alloc::sync::Arc;
 use core::fmt;
 use core::net::SocketAddr;
 
+use crate::stream::Stats;
+
 /// A request from a [`Handle`] to end its connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Control {
@@ -21,6 +23,13 @@ pub trait Mailbox<M>: Send + Sync {
     fn post(&self, message: M) -> Result<(), M>;
     /// Queues a close or abort; false if the connection is gone.
     fn control(&self, control: Control) -> bool;
+
+    /// The connection's latest traffic counters, if the runtime publishes them (it copies
+    /// [`Connection::stats`](crate::stream::Connection::stats) here once per turn of its
+    /// loop). The default publishes nothing.
+    fn stats(&self) -> Option<Stats> {
+        None
+    }
 }
 
 /// A cloneable, thread-safe handle to one connection, for posting messages to it from anywhere
@@ -54,6 +63,12 @@ impl<M> Handle<M> {
     /// Asks the connection to abort; false if it has already ended.
     pub fn abort(&self) -> bool {
         self.mailbox.control(Control::Abort)
+    }
+
+    /// The connection's traffic counters as of its runtime's last turn (bytes and frames in
+    /// and out, time paused and throttled); `None` if the runtime does not publish them.
+    pub fn stats(&self) -> Option<Stats> {
+        self.mailbox.stats()
     }
 
     /// A number unique among the runtime's live connections.

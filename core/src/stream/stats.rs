@@ -4,7 +4,11 @@ use core::time::Duration;
 
 /// Traffic counters for one connection, readable from the protocol (`Transport::stats`) and
 /// from the driver (`Connection::stats`).
+///
+/// The driver keeps the byte and backpressure counters; framers and policies add what only
+/// they can see through [`Transport::stats_mut`](crate::stream::Transport::stats_mut).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Bytes handed in by the runtime.
     pub bytes_received: u64,
@@ -14,4 +18,13 @@ pub struct Stats {
     pub pauses: u64,
     /// Total time spent paused by backpressure (updated when the pause ends).
     pub time_paused: Duration,
+    /// Frames decoded and delivered (counted by a framer).
+    pub frames_received: u64,
+    /// Frames encoded and queued (counted by a framer).
+    pub frames_sent: u64,
+    /// Frames refused as malformed or over-long (counted by a framer).
+    pub frames_rejected: u64,
+    /// Total time reading or producing was held back by a throttling policy (updated when
+    /// the hold ends).
+    pub time_throttled: Duration,
 }

@@ -96,6 +96,12 @@ impl<M> Transport<'_, M> {
         self.state.request_abort(Reason::Aborted);
     }
 
+    /// Aborts like [`abort_connection`](Self::abort_connection), but reports `reason` to
+    /// `connection_lost` and the factory (a policy giving up on a peer, say).
+    pub fn abort_connection_with(&mut self, reason: Reason) {
+        self.state.request_abort(reason);
+    }
+
     /// Shuts down our writing side once the queue has drained (half-close, Twisted TR-5);
     /// reading goes on. Later writes are refused with [`WriteError::Closed`].
     pub fn shutdown_write(&mut self) {
@@ -114,7 +120,7 @@ impl<M> Transport<'_, M> {
     pub fn resume_reading(&mut self) {
         if self.state.reading_paused {
             self.state.reading_paused = false;
-            self.state.redeliver = !self.state.recv.is_empty();
+            self.state.redeliver = !self.state.reading_blocked() && !self.state.recv.is_empty();
         }
     }
 
@@ -130,6 +136,33 @@ impl<M> Transport<'_, M> {
     /// True unless reading is paused by the protocol.
     pub fn is_reading(&self) -> bool {
         !self.state.reading_paused
+    }
+
+    /// Holds reading on behalf of a wrapper (a throttling policy, say), independently of the
+    /// protocol's own [`pause_reading`](Self::pause_reading): reading goes on only once every
+    /// hold is released *and* the protocol has not paused. Holds nest; release each one once
+    /// with [`release_reading`](Self::release_reading).
+    ///
+    /// Keeping this apart from `pause_reading` is what lets a wrapper stop reads without ever
+    /// undoing a pause that the protocol it wraps asked for, or the other way round.
+    pub fn hold_reading(&mut self) {
+        self.state.read_holds = self.state.read_holds.saturating_add(1);
+    }
+
+    /// Releases one [`hold_reading`](Self::hold_reading). When the last hold goes and the
+    /// protocol has not paused, buffered bytes are offered again right after this callback.
+    pub fn release_reading(&mut self) {
+        if self.state.read_holds > 0 {
+            self.state.read_holds -= 1;
+            if !self.state.reading_blocked() && !self.state.recv.is_empty() {
+                self.state.redeliver = true;
+            }
+        }
+    }
+
+    /// How many wrapper holds are on reading (see [`hold_reading`](Self::hold_reading)).
+    pub fn read_holds(&self) -> u32 {
+        self.state.read_holds
     }
 
     /// Calls [`Protocol::timer_fired`](crate::stream::Protocol::timer_fired) after `delay`.
@@ -178,6 +211,13 @@ impl<M> Transport<'_, M> {
     /// Traffic counters for this connection.
     pub fn stats(&self) -> &Stats {
         &self.state.stats
+    }
+
+    /// Traffic counters, mutably: for framers and policies that count what the driver cannot
+    /// see (frames in and out, frames rejected, time held by throttling). The byte counters
+    /// are the driver's; leave them alone.
+    pub fn stats_mut(&mut self) -> &mut Stats {
+        &mut self.state.stats
     }
 
     /// This connection's handle, when the runtime gives out handles: clone it and hand it to
@@ -235,6 +275,8 @@ pub(crate) struct TransportState {
     pub(crate) config: Config,
     pub(crate) write_side: WriteSide,
     pub(crate) reading_paused: bool,
+    /// Holds on reading taken by wrappers (`hold_reading`), apart from the protocol's pause.
+    pub(crate) read_holds: u32,
     pub(crate) redeliver: bool,
     pub(crate) read_eof: bool,
     pub(crate) producer_paused: bool,
@@ -255,12 +297,18 @@ impl TransportState {
             config,
             write_side: WriteSide::Open,
             reading_paused: false,
+            read_holds: 0,
             redeliver: false,
             read_eof: false,
             producer_paused: false,
             abort: None,
             stats: Stats::default(),
         }
+    }
+
+    /// True while the protocol has paused reading or a wrapper holds it.
+    pub(crate) fn reading_blocked(&self) -> bool {
+        self.reading_paused || self.read_holds > 0
     }
 
     fn check_writable(&self, len: usize) -> Result<(), WriteError> {

@@ -5,19 +5,23 @@
 
 mod closing;
 mod connecting;
+mod drain;
 mod echo;
 mod faults;
 mod flow;
 mod framed;
 mod lifecycle;
+mod policies;
 
 pub use closing::*;
 pub use connecting::*;
+pub use drain::*;
 pub use echo::*;
 pub use faults::*;
 pub use flow::*;
 pub use framed::*;
 pub use lifecycle::*;
+pub use policies::*;
 
 use std::time::Duration;
 

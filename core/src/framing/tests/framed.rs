@@ -428,6 +428,26 @@ fn clear_buffer_from_a_timer_takes_the_connections_buffer() {
     assert_eq!(conn.protocol().handler().frames, ["a\r\npart", "x"]);
 }
 
+#[test]
+fn frames_in_out_and_rejected_are_counted_in_the_connection_stats() {
+    let codec = LineCodec::new().with_max_length(8);
+    let mut conn = connect(codec, echo);
+    conn.handle_data(Instant::ZERO, b"one\r\ntwo\r\n");
+    assert_eq!(flush(&mut conn, Instant::ZERO), b"one\r\ntwo\r\n");
+    let stats = conn.stats();
+    assert_eq!(
+        (
+            stats.frames_received,
+            stats.frames_sent,
+            stats.frames_rejected
+        ),
+        (2, 2, 0)
+    );
+    conn.handle_data(Instant::ZERO, b"much too long for eight\r\n");
+    assert_eq!(conn.stats().frames_rejected, 1);
+    assert_eq!(conn.stats().frames_received, 2);
+}
+
 mod chunking {
     use super::*;
     use proptest::collection::vec as pvec;
