@@ -18,6 +18,9 @@ fn closes_exactly_at_the_deadline_with_the_idle_reason() {
     conn.handle_timeout(ms(10_000));
     assert_eq!(conn.reason(), Some(&Reason::TimedOut(Timeout::Idle)));
     assert_eq!(conn.protocol().inner().lost, 1);
+    // The socket lingers for the peer's EOF (`Config::close_linger`); no protocol timer does.
+    conn.handle_read_closed(ms(10_000));
+    assert!(conn.is_closed());
     assert_eq!(
         conn.next_timeout(),
         None,
@@ -47,7 +50,7 @@ fn traffic_out_moves_the_deadline() {
     assert!(!conn.is_closed());
     assert_eq!(conn.next_timeout(), Some(ms(16_000)));
     conn.handle_timeout(ms(16_000));
-    assert!(conn.is_closed());
+    assert!(conn.is_lost());
 }
 
 #[test]
@@ -55,7 +58,7 @@ fn activity_after_the_timeout_is_harmless() {
     // PO-6: Twisted raises AlreadyCalled when traffic follows the expiry.
     let mut conn = connect(IdleTimeout::new(Probe::default(), SECOND));
     conn.handle_timeout(ms(1_000));
-    assert!(conn.is_closed());
+    assert!(conn.is_lost());
     conn.handle_data(ms(1_001), b"late");
     conn.handle_message(ms(1_002), b"late");
     conn.handle_timeout(ms(5_000));
