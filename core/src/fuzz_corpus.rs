@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use std::{fs, path::PathBuf};
 
 use crate::framing::fuzzing;
-use crate::{connector, stream};
+use crate::{connector, datagram, stream};
 
 fn replay(target: &str, check: fn(&[u8]) -> Result<(), String>) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -62,4 +62,9 @@ fn backoff_corpus_replays_clean() {
 #[test]
 fn policy_corpus_replays_clean() {
     replay("policy", crate::policy::fuzzing::check_policies);
+}
+
+#[test]
+fn endpoint_corpus_replays_clean() {
+    replay("endpoint", datagram::fuzzing::check_endpoint);
 }

@@ -43,6 +43,8 @@ mod command;
 mod config;
 mod endpoint;
 mod error;
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzzing;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod network;

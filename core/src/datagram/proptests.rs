@@ -177,3 +177,15 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// The fuzz target's check (see `fuzzing`), driven by proptest on every `cargo test`.
+    #[test]
+    fn endpoint_fuzz_check_holds(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        if let Err(violation) = super::fuzzing::check_endpoint(&data) {
+            prop_assert!(false, "{}", violation);
+        }
+    }
+}
