@@ -43,7 +43,7 @@ pub fn check_endpoint(data: &[u8]) -> Result<(), String> {
     let mut now = Instant::ZERO;
     let mut closes = 0usize;
     let mut last_command = Command::SetTtl(1);
-    let mut next = |ops: &mut &[u8]| -> u8 {
+    let next = |ops: &mut &[u8]| -> u8 {
         let (first, rest) = ops.split_first().map_or((0, &[][..]), |(f, r)| (*f, r));
         *ops = rest;
         first
