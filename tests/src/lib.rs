@@ -102,6 +102,7 @@ macro_rules! conformance_suite {
             framed_echo_every_framing_max_empty_and_thousands,
             over_limit_frame_closes_only_its_own_connection,
             malformed_input_on_one_connection_loses_nothing_for_100_others,
+            slow_loris_is_evicted_by_the_request_timeout_while_others_are_served,
             idle_connections_close_after_the_timeout_while_active_ones_stay,
             throttled_connections_keep_within_ten_percent_of_the_limit,
             per_peer_cap_refuses_the_extra_connection_and_accepts_again_after_one_closes,

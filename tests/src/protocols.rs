@@ -111,6 +111,13 @@ pub enum ClientScript {
     Stall(Option<Duration>),
     /// Send `payload` (which the server never reads), then read everything until EOF.
     SendThenReadAll(Bytes),
+    /// Send one byte (never a line delimiter) every `every`, `count` times (a slow-loris).
+    Dribble {
+        /// Time between bytes.
+        every: Duration,
+        /// Bytes to send at most.
+        count: usize,
+    },
 }
 
 /// A scripted client protocol.
@@ -158,6 +165,10 @@ impl Protocol for Client {
                     self.resume_timer = Some(tx.call_later(*after));
                 }
             }
+            ClientScript::Dribble { every, count } => {
+                self.timers_left = *count;
+                tx.call_later(*every);
+            }
             ClientScript::ReadAll {
                 pause_first: None, ..
             }
@@ -199,6 +210,14 @@ impl Protocol for Client {
             return;
         }
         lock(&self.log).timers.push((timer.deadline(), tx.now()));
+        if let ClientScript::Dribble { every, .. } = self.script {
+            self.timers_left = self.timers_left.saturating_sub(1);
+            let _ = tx.write_slice(b"z");
+            if self.timers_left > 0 {
+                tx.call_later(every);
+            }
+            return;
+        }
         self.timers_left = self.timers_left.saturating_sub(1);
         if self.timers_left == 0 {
             tx.lose_connection();

@@ -230,3 +230,68 @@ pub fn malformed_input_on_one_connection_loses_nothing_for_100_others<H: Harness
         H::NAME
     );
 }
+
+/// A line echo whose idle timer counts only complete lines: a slow-loris peer dribbling a line
+/// byte by byte never completes one, so it is closed at the deadline with `TimedOut(Idle)`
+/// however steadily it sends, while a well-behaved client is served meanwhile.
+struct LineEchoWithRequestTimeout {
+    idle: loomwork::policy::IdleTimer,
+}
+
+impl FrameHandler for LineEchoWithRequestTimeout {
+    type Codec = AnyCodec;
+    type Message = ();
+    fn connection_made(&mut self, tx: &mut FrameTransport<'_, '_, AnyCodec>) {
+        self.idle.set_timeout(Some(Duration::from_millis(400)), tx);
+    }
+    fn frame_received(&mut self, frame: Bytes, tx: &mut FrameTransport<'_, '_, AnyCodec>) {
+        self.idle.reset(tx);
+        let _ = tx.send_frame(frame);
+    }
+    fn timer_fired(&mut self, timer: loomwork::TimerId, tx: &mut FrameTransport<'_, '_, AnyCodec>) {
+        if self.idle.expired(timer, tx) {
+            tx.lose_connection_with(Reason::TimedOut(loomwork::Timeout::Idle));
+        }
+    }
+}
+
+/// See [`LineEchoWithRequestTimeout`]: the slow-loris is evicted, the others are not.
+pub fn slow_loris_is_evicted_by_the_request_timeout_while_others_are_served<H: Harness>(h: &H) {
+    let codec: AnyCodec = LineCodec::new().into();
+    let server_codec = codec.clone();
+    let (factory, server_log) = LoggingFactory::new(move || {
+        let handler = LineEchoWithRequestTimeout {
+            idle: loomwork::policy::IdleTimer::new(),
+        };
+        Some(Framed::new(handler, server_codec.clone()))
+    });
+    let server = h.listen(any_port(), factory, Config::default());
+    // One byte every 50 ms, never a delimiter: 40 bytes over 2 s if nobody stops it.
+    let (spec, loris) = ClientSpec::new(ClientScript::Dribble {
+        every: Duration::from_millis(50),
+        count: 40,
+    });
+    let loris_client = h.connect(server.local_addr(), spec, connector());
+    h.sleep(Duration::from_millis(100));
+    let sent = wire(&codec, &[Bytes::from_static(b"served meanwhile")]);
+    let (spec, good) = ClientSpec::new(ClientScript::Exchange(sent.clone()));
+    h.connect(server.local_addr(), spec, connector()).join();
+    assert_eq!(lock(&good).received, sent.to_vec(), "{}", H::NAME);
+    loris_client.join();
+    let loris = lock(&loris);
+    assert_eq!(loris.lost.len(), 1, "{}: {:?}", H::NAME, loris.lost);
+    assert!(
+        loris.timers.len() < 40,
+        "{}: evicted before it finished dribbling",
+        H::NAME
+    );
+    drop(loris);
+    server.shutdown(Duration::from_secs(5));
+    let closed = lock(&server_log).closed.clone();
+    assert!(
+        closed.contains(&Reason::TimedOut(loomwork::Timeout::Idle)),
+        "{}: {closed:?}",
+        H::NAME
+    );
+    assert!(closed.contains(&Reason::Done), "{}: {closed:?}", H::NAME);
+}
