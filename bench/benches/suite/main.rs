@@ -25,6 +25,12 @@ use load::Run;
 use report::{Measurement, Table};
 use servers::{FramedServer, Framing, Tcp, Udp};
 
+/// One timed run of a contender for the given time.
+type Measure<'a> = Box<dyn FnMut(Duration) -> Run + 'a>;
+
+/// A server's name and how to measure it.
+type Contender<'a> = (&'a str, Measure<'a>);
+
 /// How long the suite runs.
 struct Plan {
     /// Length of one timed run.
@@ -90,10 +96,14 @@ fn main() {
 }
 
 /// Runs each contender once untimed, then `rounds` times in turn, rotating who goes first.
-fn interleave(
-    plan: &Plan,
-    contenders: &mut [(&str, Box<dyn FnMut(Duration) -> Run + '_>)],
-) -> Vec<Vec<Run>> {
+///
+/// `LOOMWORK_SUITE_SERVER=name` runs only that server (to profile it under `perf`).
+fn interleave(plan: &Plan, contenders: &mut [Contender<'_>]) -> Vec<Vec<Run>> {
+    if let Ok(only) = std::env::var("LOOMWORK_SUITE_SERVER") {
+        for (_, run) in contenders.iter_mut().filter(|(name, _)| *name != only) {
+            *run = Box::new(|_| Run::default());
+        }
+    }
     for (_, run) in contenders.iter_mut() {
         let _ = run(Duration::from_millis(100));
     }
@@ -121,12 +131,12 @@ fn tcp_echo(plan: &Plan, table: &mut Table) {
     let names: Vec<_> = Tcp::ALL.iter().map(|t| t.name()).collect();
     let pattern = vec![b'e'; 16 * 1024];
     for connections in [1, 32] {
-        let mut contenders: Vec<(&str, Box<dyn FnMut(Duration) -> Run>)> = names
+        let mut contenders: Vec<Contender> = names
             .iter()
             .zip(&addrs)
             .map(|(&name, &addr)| {
                 let pattern = pattern.clone();
-                let run: Box<dyn FnMut(Duration) -> Run> = Box::new(move |d| {
+                let run: Measure = Box::new(move |d| {
                     load::stream_echo(addr, connections, &pattern, d).scaled(1.0 / (1 << 20) as f64)
                 });
                 (name, run)
@@ -142,11 +152,11 @@ fn tcp_request_response(plan: &Plan, table: &mut Table) {
     let addrs: Vec<_> = Tcp::ALL.iter().map(|t| t.start()).collect();
     let names: Vec<_> = Tcp::ALL.iter().map(|t| t.name()).collect();
     for connections in [1, 32] {
-        let mut contenders: Vec<(&str, Box<dyn FnMut(Duration) -> Run>)> = names
+        let mut contenders: Vec<Contender> = names
             .iter()
             .zip(&addrs)
             .map(|(&name, &addr)| {
-                let run: Box<dyn FnMut(Duration) -> Run> =
+                let run: Measure =
                     Box::new(move |d| load::request_response(addr, connections, 32, d));
                 (name, run)
             })
@@ -163,12 +173,12 @@ fn framed(plan: &Plan, table: &mut Table) {
         let addrs: Vec<_> = FramedServer::ALL.iter().map(|s| s.start(framing)).collect();
         for frame in [64usize, 1024] {
             let pattern = frames(framing, frame, 256 * 1024);
-            let mut contenders: Vec<(&str, Box<dyn FnMut(Duration) -> Run>)> = names
+            let mut contenders: Vec<Contender> = names
                 .iter()
                 .zip(&addrs)
                 .map(|(&name, &addr)| {
                     let pattern = pattern.clone();
-                    let run: Box<dyn FnMut(Duration) -> Run> = Box::new(move |d| {
+                    let run: Measure = Box::new(move |d| {
                         load::stream_echo(addr, 1, &pattern, d).scaled(1.0 / frame as f64)
                     });
                     (name, run)
@@ -205,11 +215,11 @@ fn udp(plan: &Plan, table: &mut Table) {
     let addrs: Vec<_> = Udp::ALL.iter().map(|u| u.start()).collect();
     let names: Vec<_> = Udp::ALL.iter().map(|u| u.name()).collect();
     for pipelined in [false, true] {
-        let mut contenders: Vec<(&str, Box<dyn FnMut(Duration) -> Run>)> = names
+        let mut contenders: Vec<Contender> = names
             .iter()
             .zip(&addrs)
             .map(|(&name, &addr)| {
-                let run: Box<dyn FnMut(Duration) -> Run> = if pipelined {
+                let run: Measure = if pipelined {
                     Box::new(move |d| load::udp_pipelined(addr, 64, 64, d))
                 } else {
                     Box::new(move |d| load::udp_request_response(addr, 64, d))
@@ -230,12 +240,11 @@ fn udp(plan: &Plan, table: &mut Table) {
 fn connection_setup(plan: &Plan, table: &mut Table) {
     let addrs: Vec<_> = Tcp::ALL.iter().map(|t| t.start()).collect();
     let names: Vec<_> = Tcp::ALL.iter().map(|t| t.name()).collect();
-    let mut contenders: Vec<(&str, Box<dyn FnMut(Duration) -> Run>)> = names
+    let mut contenders: Vec<Contender> = names
         .iter()
         .zip(&addrs)
         .map(|(&name, &addr)| {
-            let run: Box<dyn FnMut(Duration) -> Run> =
-                Box::new(move |d| load::connection_setup(addr, d));
+            let run: Measure = Box::new(move |d| load::connection_setup(addr, d));
             (name, run)
         })
         .collect();

@@ -27,18 +27,41 @@ fn cores() -> usize {
     thread::available_parallelism().map_or(2, |n| n.get())
 }
 
+/// Threads driving the smol executor: one per core, or `LOOMWORK_SUITE_SMOL_THREADS`.
+fn smol_threads() -> usize {
+    std::env::var("LOOMWORK_SUITE_SMOL_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(cores)
+}
+
 /// The executor all smol servers run on, with one thread per core driving it (and the reactor).
 pub(crate) fn smol_executor() -> &'static Arc<Executor<'static>> {
     static EXECUTOR: OnceLock<Arc<Executor<'static>>> = OnceLock::new();
     EXECUTOR.get_or_init(|| {
         let ex = Arc::new(Executor::new());
-        for i in 0..cores() {
+        for i in 0..smol_threads() {
             let ex = Arc::clone(&ex);
             thread::Builder::new()
                 .name(format!("smol-{i}"))
                 .spawn(move || async_io::block_on(ex.run(futures_lite::future::pending::<()>())))
                 .expect("spawn smol executor thread");
         }
+        ex
+    })
+}
+
+/// A second smol executor driven by a single thread, for `loomwork-smol/1t`: no task ever hops
+/// threads, which trades throughput under load for latency at low load.
+pub(crate) fn smol_single_thread() -> &'static Arc<Executor<'static>> {
+    static EXECUTOR: OnceLock<Arc<Executor<'static>>> = OnceLock::new();
+    EXECUTOR.get_or_init(|| {
+        let ex = Arc::new(Executor::new());
+        let runner = Arc::clone(&ex);
+        thread::Builder::new()
+            .name("smol-1t".into())
+            .spawn(move || async_io::block_on(runner.run(futures_lite::future::pending::<()>())))
+            .expect("spawn smol executor thread");
         ex
     })
 }
@@ -60,6 +83,8 @@ pub(crate) fn tokio_runtime() -> &'static tokio::runtime::Runtime {
 pub(crate) enum Tcp {
     /// loomwork on `loomwork-smol`.
     LoomworkSmol,
+    /// loomwork on `loomwork-smol`, on an executor of its own with a single thread.
+    LoomworkSmolOneThread,
     /// loomwork on `loomwork-std`.
     LoomworkStd,
     /// Plain smol: `smol::io::copy` per connection.
@@ -72,8 +97,9 @@ pub(crate) enum Tcp {
 
 impl Tcp {
     /// Every TCP echo server, loomwork's first.
-    pub(crate) const ALL: [Tcp; 5] = [
+    pub(crate) const ALL: [Tcp; 6] = [
         Tcp::LoomworkSmol,
+        Tcp::LoomworkSmolOneThread,
         Tcp::LoomworkStd,
         Tcp::PlainSmol,
         Tcp::PlainStd,
@@ -84,6 +110,7 @@ impl Tcp {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Tcp::LoomworkSmol => "loomwork-smol",
+            Tcp::LoomworkSmolOneThread => "loomwork-smol/1t",
             Tcp::LoomworkStd => "loomwork-std",
             Tcp::PlainSmol => "smol",
             Tcp::PlainStd => "std",
@@ -99,9 +126,14 @@ impl Tcp {
     /// Starts this echo server; it runs until the process ends.
     pub(crate) fn start(self) -> SocketAddr {
         match self {
-            Tcp::LoomworkSmol => {
+            Tcp::LoomworkSmol | Tcp::LoomworkSmolOneThread => {
+                let executor = if self == Tcp::LoomworkSmol {
+                    smol_executor()
+                } else {
+                    smol_single_thread()
+                };
                 let server = loomwork_smol::listen_tcp_on(
-                    smol_executor(),
+                    executor,
                     loopback(),
                     |_| Echo,
                     loomwork_smol::ListenConfig::default(),
