@@ -10,12 +10,16 @@ use std::time::{Duration, Instant};
 
 use crate::servers::Tcp;
 
+/// Connections opened before waiting for the server to accept them.
+const BATCH: usize = 64;
+
 /// The variable that turns this binary into a server child.
 pub(crate) const CHILD_VAR: &str = "LOOMWORK_SUITE_SERVE";
 
 /// In a child: start the named echo server, print its address, and serve until stdin closes.
 pub(crate) fn serve_child(name: &str, connections: u64) -> ! {
-    raise_fd_limit(connections + 1024);
+    // loomwork-std gives each connection a poller of its own (an epoll and a wake-up fd).
+    raise_fd_limit(connections * 4 + 1024);
     let kind = Tcp::from_name(name).unwrap_or_else(|| panic!("unknown server {name}"));
     let addr = kind.start();
     println!("{addr}");
@@ -58,6 +62,16 @@ fn measure(child: &mut Child, connections: usize) -> Result<f64, String> {
         match TcpStream::connect(addr) {
             Ok(stream) => streams.push(stream),
             Err(_) => thread::sleep(Duration::from_millis(5)),
+        }
+        // Pace to the server's accepting (a thread-per-connection server accepts slowly): a
+        // full listen backlog drops SYNs, and each dropped one stalls a connect for a second.
+        if streams.len() % BATCH == 0 {
+            let caught_up = Instant::now() + Duration::from_secs(2);
+            while fd_count(pid).unwrap_or(usize::MAX) + BATCH < fds_before + streams.len()
+                && Instant::now() < caught_up
+            {
+                thread::sleep(Duration::from_millis(1));
+            }
         }
     }
     // Wait until the server holds every connection (or 10 s), then let it settle.
