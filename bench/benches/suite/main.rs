@@ -1,0 +1,286 @@
+//! The side-by-side suite of issue 7: loomwork on both runtimes against tokio, tokio-util, plain
+//! smol and plain std servers, over loopback, interleaved round by round so every ratio comes
+//! from one run on the same (noisy, shared) machine. Prints one markdown table of medians,
+//! min–max and the ratio of each loomwork server to each peer. Asserts nothing about speed.
+//!
+//! ```sh
+//! cargo bench -p loomwork-bench --bench suite              # everything, a few minutes
+//! cargo bench -p loomwork-bench --bench suite -- --quick   # shorter runs, 1,000 idle conns
+//! LOOMWORK_SUITE_ONLY=udp cargo bench -p loomwork-bench --bench suite   # sections by name
+//! ```
+//!
+//! Every server runs in this process (smol servers on one executor with a thread per core,
+//! tokio servers on a multi-thread runtime with a worker per core) except for the memory
+//! measurement, which starts each server alone in a child process. The load generator is plain
+//! blocking std sockets on its own threads. Every load loop is bounded in count and time.
+
+mod load;
+mod report;
+mod rss;
+mod servers;
+
+use std::time::Duration;
+
+use load::Run;
+use report::{Measurement, Table};
+use servers::{FramedServer, Framing, Tcp, Udp};
+
+/// One timed run of a contender for the given time.
+type Measure<'a> = Box<dyn FnMut(Duration) -> Run + 'a>;
+
+/// A server's name and how to measure it.
+type Contender<'a> = (&'a str, Measure<'a>);
+
+/// How long the suite runs.
+struct Plan {
+    /// Length of one timed run.
+    run: Duration,
+    /// Interleaved rounds per measurement.
+    rounds: usize,
+    /// Idle connections in the memory measurement.
+    idle_connections: usize,
+}
+
+fn main() {
+    if let Ok(name) = std::env::var(rss::CHILD_VAR) {
+        let connections = std::env::var("LOOMWORK_SUITE_CONNECTIONS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        rss::serve_child(&name, connections);
+    }
+    let quick = std::env::args().any(|a| a == "--quick");
+    let plan = if quick {
+        Plan {
+            run: Duration::from_millis(200),
+            rounds: 3,
+            idle_connections: 1_000,
+        }
+    } else {
+        Plan {
+            run: Duration::from_millis(400),
+            rounds: 5,
+            idle_connections: 10_000,
+        }
+    };
+    let only = std::env::var("LOOMWORK_SUITE_ONLY").unwrap_or_default();
+    let wanted = |section: &str| only.is_empty() || section.contains(only.as_str());
+    let mut table = Table::default();
+    let started = std::time::Instant::now();
+
+    if wanted("tcp echo") {
+        tcp_echo(&plan, &mut table);
+    }
+    if wanted("tcp request/response") {
+        tcp_request_response(&plan, &mut table);
+    }
+    if wanted("framed") {
+        framed(&plan, &mut table);
+    }
+    if wanted("udp") {
+        udp(&plan, &mut table);
+    }
+    if wanted("connection setup") {
+        connection_setup(&plan, &mut table);
+    }
+    if wanted("idle memory") {
+        idle_memory(&plan, &mut table);
+    }
+    table.print(&format!(
+        "{} rounds of {:?} per contender, interleaved; {} cores; took {:.0?}",
+        plan.rounds,
+        plan.run,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        started.elapsed()
+    ));
+}
+
+/// Runs each contender once untimed, then `rounds` times in turn, rotating who goes first.
+///
+/// `LOOMWORK_SUITE_SERVER=name` runs only that server (to profile it under `perf`).
+fn interleave(plan: &Plan, contenders: &mut [Contender<'_>]) -> Vec<Vec<Run>> {
+    if let Ok(only) = std::env::var("LOOMWORK_SUITE_SERVER") {
+        for (_, run) in contenders.iter_mut().filter(|(name, _)| *name != only) {
+            *run = Box::new(|_| Run::default());
+        }
+    }
+    for (_, run) in contenders.iter_mut() {
+        let _ = run(Duration::from_millis(100));
+    }
+    let mut runs = vec![Vec::new(); contenders.len()];
+    for round in 0..plan.rounds {
+        for i in 0..contenders.len() {
+            let k = (i + round) % contenders.len();
+            runs[k].push((contenders[k].1)(plan.run));
+        }
+    }
+    runs
+}
+
+fn record(table: &mut Table, title: &str, unit: &'static str, names: &[&str], runs: Vec<Vec<Run>>) {
+    let mut m = Measurement::new(title, unit);
+    for (name, runs) in names.iter().zip(runs) {
+        m.add(name, runs);
+    }
+    eprintln!("done: {title}");
+    table.push(m);
+}
+
+fn tcp_echo(plan: &Plan, table: &mut Table) {
+    let addrs: Vec<_> = Tcp::ALL.iter().map(|t| t.start()).collect();
+    let names: Vec<_> = Tcp::ALL.iter().map(|t| t.name()).collect();
+    let pattern = vec![b'e'; 16 * 1024];
+    for connections in [1, 32] {
+        let mut contenders: Vec<Contender> = names
+            .iter()
+            .zip(&addrs)
+            .map(|(&name, &addr)| {
+                let pattern = pattern.clone();
+                let run: Measure = Box::new(move |d| {
+                    load::stream_echo(addr, connections, &pattern, d).scaled(1.0 / (1 << 20) as f64)
+                });
+                (name, run)
+            })
+            .collect();
+        let runs = interleave(plan, &mut contenders);
+        let title = format!("TCP echo, {connections} conn, 16 KiB writes");
+        record(table, &title, "MiB/s", &names, runs);
+    }
+}
+
+fn tcp_request_response(plan: &Plan, table: &mut Table) {
+    let addrs: Vec<_> = Tcp::ALL.iter().map(|t| t.start()).collect();
+    let names: Vec<_> = Tcp::ALL.iter().map(|t| t.name()).collect();
+    for connections in [1, 32] {
+        let mut contenders: Vec<Contender> = names
+            .iter()
+            .zip(&addrs)
+            .map(|(&name, &addr)| {
+                let run: Measure =
+                    Box::new(move |d| load::request_response(addr, connections, 32, d));
+                (name, run)
+            })
+            .collect();
+        let runs = interleave(plan, &mut contenders);
+        let title = format!("TCP request/response, {connections} conn, 32 B");
+        record(table, &title, "req/s", &names, runs);
+    }
+}
+
+fn framed(plan: &Plan, table: &mut Table) {
+    let names: Vec<_> = FramedServer::ALL.iter().map(|s| s.name()).collect();
+    for framing in [Framing::Line, Framing::Int32] {
+        let addrs: Vec<_> = FramedServer::ALL.iter().map(|s| s.start(framing)).collect();
+        for frame in [64usize, 1024] {
+            let pattern = frames(framing, frame, 256 * 1024);
+            let mut contenders: Vec<Contender> = names
+                .iter()
+                .zip(&addrs)
+                .map(|(&name, &addr)| {
+                    let pattern = pattern.clone();
+                    let run: Measure = Box::new(move |d| {
+                        load::stream_echo(addr, 1, &pattern, d).scaled(1.0 / frame as f64)
+                    });
+                    (name, run)
+                })
+                .collect();
+            let runs = interleave(plan, &mut contenders);
+            let kind = match framing {
+                Framing::Line => "line",
+                Framing::Int32 => "int32",
+            };
+            let title = format!("framed {kind} echo, 1 conn, {frame} B frames, pipelined");
+            record(table, &title, "frames/s", &names, runs);
+        }
+    }
+}
+
+/// About `total` bytes of `frame`-byte frames (on the wire) of `framing`.
+fn frames(framing: Framing, frame: usize, total: usize) -> Vec<u8> {
+    let mut one = Vec::with_capacity(frame);
+    match framing {
+        Framing::Line => {
+            one.resize(frame - 1, b'l');
+            one.push(b'\n');
+        }
+        Framing::Int32 => {
+            one.extend_from_slice(&((frame - 4) as u32).to_be_bytes());
+            one.resize(frame, b'i');
+        }
+    }
+    one.repeat(total / frame)
+}
+
+fn udp(plan: &Plan, table: &mut Table) {
+    let addrs: Vec<_> = Udp::ALL.iter().map(|u| u.start()).collect();
+    let names: Vec<_> = Udp::ALL.iter().map(|u| u.name()).collect();
+    for pipelined in [false, true] {
+        let mut contenders: Vec<Contender> = names
+            .iter()
+            .zip(&addrs)
+            .map(|(&name, &addr)| {
+                let run: Measure = if pipelined {
+                    Box::new(move |d| load::udp_pipelined(addr, 64, 64, d))
+                } else {
+                    Box::new(move |d| load::udp_request_response(addr, 64, d))
+                };
+                (name, run)
+            })
+            .collect();
+        let runs = interleave(plan, &mut contenders);
+        let title = if pipelined {
+            "UDP pipelined (64 in flight), 64 B"
+        } else {
+            "UDP request/response, 64 B"
+        };
+        record(table, title, "pkt/s", &names, runs);
+    }
+}
+
+fn connection_setup(plan: &Plan, table: &mut Table) {
+    let addrs: Vec<_> = Tcp::ALL.iter().map(|t| t.start()).collect();
+    let names: Vec<_> = Tcp::ALL.iter().map(|t| t.name()).collect();
+    let mut contenders: Vec<Contender> = names
+        .iter()
+        .zip(&addrs)
+        .map(|(&name, &addr)| {
+            let run: Measure = Box::new(move |d| load::connection_setup(addr, d));
+            (name, run)
+        })
+        .collect();
+    let runs = interleave(plan, &mut contenders);
+    record(
+        table,
+        "TCP connection setup (connect, 1 B echo, close), 2 clients",
+        "conn/s",
+        &names,
+        runs,
+    );
+}
+
+fn idle_memory(plan: &Plan, table: &mut Table) {
+    let n = plan.idle_connections;
+    let names: Vec<_> = Tcp::ALL.iter().map(|t| t.name()).collect();
+    let mut runs = Vec::new();
+    // A thread per connection runs into vm.max_map_count (65,530 mappings) near 6,000
+    // loomwork-std connections, so both thread-per-connection servers get fewer.
+    let threaded = n.min(5_000);
+    for kind in Tcp::ALL {
+        let count = match kind {
+            Tcp::LoomworkStd | Tcp::PlainStd => threaded,
+            _ => n,
+        };
+        let bytes = rss::per_idle_connection(kind, count).unwrap_or_else(|e| {
+            eprintln!("warning: idle memory of {}: {e}", kind.name());
+            f64::NAN
+        });
+        runs.push(vec![Run {
+            rate: bytes,
+            ..Run::default()
+        }]);
+    }
+    let title = format!(
+        "server RSS per idle connection, {n} conns ({threaded} for std kinds; lower is better)"
+    );
+    record(table, &title, "bytes", &names, runs);
+}

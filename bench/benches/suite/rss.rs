@@ -1,0 +1,125 @@
+//! Server memory per idle connection: each server runs alone in a child process (this same
+//! binary, started with `LOOMWORK_SUITE_SERVE=<name>`), the parent opens N connections to it and
+//! reads the child's VmRSS from /proc before and after (the method of `tests/src/bin/echo_load`).
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::servers::Tcp;
+
+/// Connections opened before waiting for the server to accept them.
+const BATCH: usize = 64;
+
+/// The variable that turns this binary into a server child.
+pub(crate) const CHILD_VAR: &str = "LOOMWORK_SUITE_SERVE";
+
+/// In a child: start the named echo server, print its address, and serve until stdin closes.
+pub(crate) fn serve_child(name: &str, connections: u64) -> ! {
+    // loomwork-std gives each connection a poller of its own (an epoll and a wake-up fd).
+    raise_fd_limit(connections * 4 + 1024);
+    let kind = Tcp::from_name(name).unwrap_or_else(|| panic!("unknown server {name}"));
+    let addr = kind.start();
+    println!("{addr}");
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    std::process::exit(0)
+}
+
+/// Bytes of server RSS per idle connection with `connections` open, for `kind`.
+pub(crate) fn per_idle_connection(kind: Tcp, connections: usize) -> Result<f64, String> {
+    raise_fd_limit(connections as u64 + 1024);
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .env(CHILD_VAR, kind.name())
+        .env("LOOMWORK_SUITE_CONNECTIONS", connections.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let result = measure(&mut child, connections);
+    drop(child.stdin.take()); // the child exits when its stdin closes
+    let _ = child.wait();
+    result
+}
+
+fn measure(child: &mut Child, connections: usize) -> Result<f64, String> {
+    let pid = child.id();
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let addr: SocketAddr = line.trim().parse().map_err(|e| format!("{line:?}: {e}"))?;
+    // Let the runtime's threads and first allocations settle before the baseline.
+    thread::sleep(Duration::from_millis(300));
+    let before = rss_kib(pid).ok_or("no /proc status")?;
+    let fds_before = fd_count(pid).unwrap_or(0);
+    let mut streams = Vec::with_capacity(connections);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while streams.len() < connections && Instant::now() < deadline {
+        match TcpStream::connect(addr) {
+            Ok(stream) => streams.push(stream),
+            Err(_) => thread::sleep(Duration::from_millis(5)),
+        }
+        // Pace to the server's accepting (a thread-per-connection server accepts slowly): a
+        // full listen backlog drops SYNs, and each dropped one stalls a connect for a second.
+        if streams.len() % BATCH == 0 {
+            let caught_up = Instant::now() + Duration::from_secs(2);
+            while fd_count(pid).unwrap_or(usize::MAX) + BATCH < fds_before + streams.len()
+                && Instant::now() < caught_up
+            {
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    // Wait until the server holds every connection (or 10 s), then let it settle.
+    let settle = Instant::now() + Duration::from_secs(10);
+    while fd_count(pid).unwrap_or(0) < fds_before + streams.len() && Instant::now() < settle {
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(1000));
+    let idle = rss_kib(pid).ok_or("no /proc status")?;
+    if streams.len() < connections {
+        return Err(format!("only {} connections opened", streams.len()));
+    }
+    Ok(idle.saturating_sub(before) as f64 * 1024.0 / connections as f64)
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn fd_count(pid: u32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|d| d.count())
+}
+
+/// Raises the soft (and, as root, the hard) descriptor limit to at least `want`.
+fn raise_fd_limit(want: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= want {
+            return;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: want.max(limit.rlim_max),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+            let soft = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &soft);
+        }
+    }
+}
