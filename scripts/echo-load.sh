@@ -10,9 +10,11 @@ cd "$(dirname "$0")/.."
 rt=${1:?runtime: std or smol}; n=${2:?connections}; bytes=${3:-4096}
 cargo build --quiet --release --example echo_server -p loomwork-examples
 cargo build --quiet --release --bin echo_load -p loomwork-conformance
+# loomwork-std holds four descriptors per connection (socket, epoll, eventfd, timerfd).
 # Root may raise the hard limit; others keep what they have.
-ulimit -Hn $((n + 4096)) 2>/dev/null || true
-ulimit -n $((n + 4096)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+want=$((4 * n + 4096))
+ulimit -Hn "$want" 2>/dev/null || true
+ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 out=$(mktemp)
 target/release/examples/echo_server --runtime "$rt" --listen 127.0.0.1:0 >"$out" &
 pid=$!

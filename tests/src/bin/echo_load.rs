@@ -103,6 +103,7 @@ async fn run(args: &Args) -> Result<(), String> {
         }
     }
     let connect_time = started.elapsed();
+    eprintln!("{} connections open in {connect_time:.2?}", streams.len());
     // Let the server finish accepting and settle before reading its memory.
     Timer::after(Duration::from_millis(1500)).await;
     let rss_idle = pid.and_then(rss_kib);
