@@ -255,7 +255,8 @@ impl FrameHandler for LineEchoWithRequestTimeout {
     }
 }
 
-/// See [`LineEchoWithRequestTimeout`]: the slow-loris is evicted, the others are not.
+/// A line echo whose idle timer counts only complete lines: the slow-loris is evicted, the
+/// others are not.
 pub fn slow_loris_is_evicted_by_the_request_timeout_while_others_are_served<H: Harness>(h: &H) {
     let codec: AnyCodec = LineCodec::new().into();
     let server_codec = codec.clone();
