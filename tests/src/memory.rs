@@ -64,8 +64,6 @@ struct Link {
     down: Wire,
     client_reported: bool,
     server_reported: bool,
-    /// Shutdown gave up on this connection.
-    aborted_by_shutdown: bool,
 }
 
 /// Type-erased server factory.
@@ -218,7 +216,6 @@ impl World {
             down,
             client_reported: false,
             server_reported: false,
-            aborted_by_shutdown: false,
         });
     }
 
@@ -394,7 +391,6 @@ impl ServerUnderTest for MemoryServer {
             .iter_mut()
             .filter(|l| l.belongs_to(id) && !l.server_reported)
         {
-            link.aborted_by_shutdown = true;
             if let Some(server) = link.server.as_mut() {
                 server.abort(now);
             }

@@ -7,8 +7,8 @@ use loomwork::bytes::{Bytes, BytesMut};
 use loomwork::stream::{Config, Protocol, Transport};
 use loomwork::{Reason, TimerId};
 
-use super::policies::{wait_for, OneShot};
-use super::{any_port, connector};
+use super::policies::OneShot;
+use super::{any_port, connector, wait_for};
 use crate::protocols::{fnv1a, lock, pattern, LoggingFactory, Shared};
 use crate::Harness;
 

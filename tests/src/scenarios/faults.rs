@@ -6,7 +6,7 @@ use std::time::Duration;
 use loomwork::stream::Config;
 use loomwork::Reason;
 
-use super::{any_port, connector};
+use super::{any_port, connector, wait_for};
 use crate::protocols::{lock, ClientScript, ClientSpec, Firehose, LoggingFactory};
 use crate::Harness;
 
@@ -31,12 +31,7 @@ pub fn peer_vanishing_while_the_server_queue_is_full_is_noticed_once<H: Harness>
         "{}: client side",
         H::NAME
     );
-    for _ in 0..100 {
-        if !lock(&server_log).closed.is_empty() {
-            break;
-        }
-        h.sleep(Duration::from_millis(20));
-    }
+    wait_for(h, || !lock(&server_log).closed.is_empty());
     server.shutdown(Duration::from_secs(1));
     assert_eq!(
         lock(&server_log).closed,
@@ -70,12 +65,7 @@ pub fn reader_that_never_reads_is_bounded_then_aborted_at_the_drain_deadline<H: 
     // a reset only at its next read or write).
     let (spec, log) = ClientSpec::new(ClientScript::Stall(Some(Duration::from_secs(5))));
     let client = h.connect(server.local_addr(), spec, connector());
-    for _ in 0..250 {
-        if lock(&firehose_log).pauses > 0 {
-            break;
-        }
-        h.sleep(Duration::from_millis(20));
-    }
+    wait_for(h, || lock(&firehose_log).pauses > 0);
     h.sleep(Duration::from_millis(300));
     let (drained, aborted) = server.shutdown(Duration::from_millis(300));
     assert_eq!((drained, aborted), (0, 1), "{}", H::NAME);

@@ -9,7 +9,7 @@ use loomwork::framing::{LengthCodec, LineCodec, NetstringCodec};
 use loomwork::stream::Config;
 use loomwork::{Limit, Reason};
 
-use super::{any_port, connector};
+use super::{any_port, connector, wait_for};
 use crate::protocols::{lock, ClientScript, ClientSpec, LoggingFactory};
 use crate::Harness;
 
@@ -105,12 +105,7 @@ pub fn over_limit_frame_closes_only_its_own_connection<H: Harness>(h: &H) {
         let (idle_spec, idle_log) = ClientSpec::new(ClientScript::Idle);
         let bystander = h.connect(server.local_addr(), idle_spec, connector());
         // Bounded wait (about 5 s) until the server has accepted the bystander.
-        for _ in 0..500 {
-            if server.connection_count() >= 1 {
-                break;
-            }
-            h.sleep(Duration::from_millis(10));
-        }
+        wait_for(h, || server.connection_count() >= 1);
         assert_eq!(
             server.connection_count(),
             1,

@@ -6,7 +6,7 @@ use loomwork::bytes::Bytes;
 use loomwork::stream::Config;
 use loomwork::Reason;
 
-use super::{any_port, connector};
+use super::{any_port, connector, wait_for};
 use crate::protocols::{lock, ClientScript, ClientSpec, Echo, LoggingFactory};
 use crate::Harness;
 
@@ -48,12 +48,7 @@ pub fn peer_reset_mid_stream_gives_exactly_one_connection_lost<H: Harness>(h: &H
         H::NAME
     );
     // The reset may still be in flight: wait (bounded) for the server to notice.
-    for _ in 0..100 {
-        if !lock(&server_log).closed.is_empty() {
-            break;
-        }
-        h.sleep(Duration::from_millis(20));
-    }
+    wait_for(h, || !lock(&server_log).closed.is_empty());
     server.shutdown(Duration::from_secs(5));
     assert_eq!(
         lock(&server_log).closed,
@@ -77,12 +72,7 @@ pub fn server_shutdown_closes_everything_and_leaks_nothing<H: Harness>(h: &H) {
             (h.connect(server.local_addr(), spec, connector()), log)
         })
         .collect();
-    for _ in 0..250 {
-        if server.connection_count() == CLIENTS {
-            break;
-        }
-        h.sleep(Duration::from_millis(20));
-    }
+    wait_for(h, || server.connection_count() == CLIENTS);
     assert_eq!(
         server.connection_count(),
         CLIENTS,

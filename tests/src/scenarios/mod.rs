@@ -47,3 +47,13 @@ pub(crate) fn connector() -> ConnectorConfig {
 pub(crate) fn any_port() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], 0))
 }
+
+/// Waits (bounded: 5 s) until `done` holds.
+pub(crate) fn wait_for<H: crate::Harness>(h: &H, done: impl Fn() -> bool) {
+    for _ in 0..250 {
+        if done() {
+            return;
+        }
+        h.sleep(Duration::from_millis(20));
+    }
+}

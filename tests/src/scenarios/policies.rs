@@ -12,7 +12,7 @@ use loomwork::policy::{
 use loomwork::stream::{Config, Protocol, ServerFactory, Transport};
 use loomwork::{Instant, Limit, Reason, Timeout, TimerId};
 
-use super::{any_port, connector};
+use super::{any_port, connector, wait_for};
 use crate::protocols::{
     fnv1a, lock, pattern, ClientScript, ClientSpec, Echo, Firehose, LoggingFactory, Shared,
 };
@@ -221,16 +221,6 @@ pub fn per_peer_cap_refuses_the_extra_connection_and_accepts_again_after_one_clo
         "{}: every admitted connection released once",
         H::NAME
     );
-}
-
-/// Waits (bounded: 5 s) until `done` holds.
-pub(crate) fn wait_for<H: Harness>(h: &H, done: impl Fn() -> bool) {
-    for _ in 0..250 {
-        if done() {
-            return;
-        }
-        h.sleep(Duration::from_millis(20));
-    }
 }
 
 /// A client factory that hands out one prepared protocol, once.
