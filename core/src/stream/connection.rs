@@ -66,7 +66,6 @@ pub struct Connection<P: Protocol> {
     shutdown_pending: bool,
     terminal: Option<Action>,
     reason: Option<Reason>,
-    paused_since: Option<Instant>,
     handle: Option<Handle<P::Message>>,
 }
 
@@ -79,7 +78,6 @@ impl<P: Protocol> Connection<P> {
             shutdown_pending: false,
             terminal: None,
             reason: None,
-            paused_since: None,
             handle: None,
         }
     }
@@ -160,12 +158,11 @@ impl<P: Protocol> Connection<P> {
         self.state.now = now;
         let n = self.state.queue.advance(n);
         self.state.stats.bytes_sent += n as u64;
-        let resume = self.state.producer_paused
+        let resume = self.state.producer_paused_since.is_some()
             && self.state.phase == Phase::Open
             && self.state.queue.len() <= self.state.config.low_water;
         if resume {
-            self.state.producer_paused = false;
-            if let Some(since) = self.paused_since.take() {
+            if let Some(since) = self.state.producer_paused_since.take() {
                 self.state.stats.time_paused += now - since;
             }
             self.protocol.resume_producing(&mut Transport {
@@ -437,12 +434,11 @@ impl<P: Protocol> Connection<P> {
                 continue;
             }
             if open
-                && !self.state.producer_paused
+                && self.state.producer_paused_since.is_none()
                 && self.state.queue.len() > self.state.config.high_water
             {
-                self.state.producer_paused = true;
                 self.state.stats.pauses += 1;
-                self.paused_since = Some(self.state.now);
+                self.state.producer_paused_since = Some(self.state.now);
                 self.protocol.pause_producing(&mut Transport {
                     state: &mut self.state,
                     handle: self.handle.as_ref(),
@@ -510,7 +506,7 @@ impl<P: Protocol> Connection<P> {
             self.state.queue.clear();
             self.shutdown_pending = false;
         }
-        if let Some(since) = self.paused_since.take() {
+        if let Some(since) = self.state.producer_paused_since.take() {
             self.state.stats.time_paused += self.state.now - since;
         }
         self.protocol.connection_lost(&reason);

@@ -279,7 +279,8 @@ pub(crate) struct TransportState {
     pub(crate) read_holds: u32,
     pub(crate) redeliver: bool,
     pub(crate) read_eof: bool,
-    pub(crate) producer_paused: bool,
+    /// When the protocol was told to pause producing; `None` while it produces.
+    pub(crate) producer_paused_since: Option<Instant>,
     pub(crate) abort: Option<Reason>,
     pub(crate) stats: Stats,
 }
@@ -300,7 +301,7 @@ impl TransportState {
             read_holds: 0,
             redeliver: false,
             read_eof: false,
-            producer_paused: false,
+            producer_paused_since: None,
             abort: None,
             stats: Stats::default(),
         }
