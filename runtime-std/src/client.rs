@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::net::{SocketAddr, TcpStream};
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle, Thread};
@@ -10,10 +9,10 @@ use std::thread::{self, JoinHandle, Thread};
 use loomwork::connector::{ClientFactory, Connector, ConnectorAction, ConnectorConfig};
 use loomwork::stream::{Config, Connection, Handle, Protocol};
 use loomwork::{MonotonicClock, Reason};
-use polling::{Events, Poller};
 
 use crate::dial::{Dial, Pending};
 use crate::mailbox::ThreadMailbox;
+use crate::wait::{self, Wakeup};
 use crate::{driver, next_connection_id};
 
 /// The message type of a client factory's protocol.
@@ -89,14 +88,14 @@ where
     F::Protocol: Send + 'static,
     ClientMessage<F>: Send + 'static,
 {
-    // A missing poller is reported to the factory as the failure of every attempt, rather
-    // than making this function fallible for a resource problem the factory can retry on.
-    let poller = Poller::new()
+    // A missing wake-up descriptor is reported to the factory as the failure of every attempt,
+    // rather than making this function fallible for a resource problem the factory can retry on.
+    let wakeup = Wakeup::new()
         .map(Arc::new)
         .map_err(|err| Reason::from(&err));
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
-        waker: poller.as_ref().ok().cloned(),
+        waker: wakeup.as_ref().ok().cloned(),
         thread: Mutex::new(None),
         current: Mutex::new(None),
     });
@@ -104,7 +103,7 @@ where
         addr,
         connector: Connector::new(factory, connector),
         config: connection,
-        poller,
+        wakeup,
         shared: Arc::clone(&shared),
         clock: MonotonicClock::new(),
         stop_applied: false,
@@ -184,7 +183,7 @@ impl<F: ClientFactory> fmt::Debug for Client<F> {
 struct Shared<M> {
     stop: AtomicBool,
     /// Wakes the thread while it waits on a connection attempt or a connection.
-    waker: Option<Arc<Poller>>,
+    waker: Option<Arc<Wakeup>>,
     /// Wakes the thread while it sleeps between attempts.
     thread: Mutex<Option<Thread>>,
     current: Mutex<Option<Handle<M>>>,
@@ -192,8 +191,8 @@ struct Shared<M> {
 
 impl<M> Shared<M> {
     fn wake(&self) {
-        if let Some(poller) = &self.waker {
-            let _ = poller.notify();
+        if let Some(wakeup) = &self.waker {
+            wakeup.notify();
         }
         if let Some(thread) = lock(&self.thread).as_ref() {
             thread.unpark();
@@ -206,7 +205,7 @@ struct Run<F: ClientFactory> {
     addr: SocketAddr,
     connector: Connector<F>,
     config: Config,
-    poller: Result<Arc<Poller>, Reason>,
+    wakeup: Result<Arc<Wakeup>, Reason>,
     shared: Arc<Shared<ClientMessage<F>>>,
     clock: MonotonicClock,
     stop_applied: bool,
@@ -219,7 +218,6 @@ where
 {
     fn run(mut self) -> F {
         let mut attempt: Option<Pending> = None;
-        let mut events = Events::with_capacity(NonZeroUsize::MIN);
         self.connector.connect(self.clock.now());
         loop {
             let now = self.clock.now();
@@ -241,22 +239,18 @@ where
             if deadline.is_some_and(|at| at <= self.clock.now()) {
                 continue;
             }
-            match (attempt.take(), &self.poller) {
-                (Some(mut pending), Ok(poller)) => {
-                    let poller = Arc::clone(poller);
-                    events.clear();
-                    let waited = match deadline {
-                        Some(at) => poller.wait_deadline(&mut events, self.clock.to_std(at)),
-                        None => poller.wait(&mut events, None),
-                    };
-                    let ready = !events.is_empty();
-                    match waited.and_then(|_| pending.after_wake(ready)) {
+            match (attempt.take(), &self.wakeup) {
+                (Some(pending), Ok(wakeup)) => {
+                    let wakeup = Arc::clone(wakeup);
+                    let timeout = deadline.map(|at| self.clock.until(at));
+                    let slept = wait::sleep(&wakeup, Some((pending.fd(), false, true)), timeout);
+                    match slept {
                         Err(err) => self.failed(&err),
-                        Ok(()) if ready => match pending.finish() {
-                            Ok(stream) => self.connected(stream, &poller),
+                        Ok(ready) if ready.writable => match pending.finish() {
+                            Ok(stream) => self.connected(stream, &wakeup),
                             Err(err) => self.failed(&err),
                         },
-                        Ok(()) => attempt = Some(pending),
+                        Ok(_) => attempt = Some(pending),
                     }
                 }
                 // Between attempts: sleep until the retry is due or `stop_trying` unparks us.
@@ -271,8 +265,8 @@ where
 
     /// Starts an attempt; a connection made at once is run to its end before returning.
     fn dial(&mut self) -> Option<Pending> {
-        let poller = match &self.poller {
-            Ok(poller) => Arc::clone(poller),
+        let wakeup = match &self.wakeup {
+            Ok(wakeup) => Arc::clone(wakeup),
             Err(reason) => {
                 let reason = reason.clone();
                 self.connector
@@ -280,10 +274,10 @@ where
                 return None;
             }
         };
-        match Dial::start(self.addr, &poller) {
+        match Dial::start(self.addr) {
             Ok(Dial::Pending(pending)) => Some(pending),
             Ok(Dial::Connected(stream)) => {
-                self.connected(stream, &poller);
+                self.connected(stream, &wakeup);
                 None
             }
             Err(err) => {
@@ -299,19 +293,19 @@ where
     }
 
     /// Runs an established connection until it ends, then reports it to the connector.
-    fn connected(&mut self, stream: TcpStream, poller: &Arc<Poller>) {
+    fn connected(&mut self, stream: TcpStream, wakeup: &Arc<Wakeup>) {
         let peer = stream.peer_addr().unwrap_or(self.addr);
         let Some(protocol) = self.connector.handle_connected(self.clock.now(), peer) else {
             // Refused by the factory (Twisted PR-3): the connector already counted it as lost
             // with `Reason::Rejected`; dropping the stream closes it.
             return;
         };
-        let mailbox = Arc::new(ThreadMailbox::new(Arc::clone(poller)));
+        let mailbox = Arc::new(ThreadMailbox::new(Arc::clone(wakeup)));
         let handle = Handle::new(next_connection_id(), peer, Arc::clone(&mailbox) as _);
         let mut connection = Connection::new(protocol, self.config.clone());
         connection.set_handle(handle.clone());
         *lock(&self.shared.current) = Some(handle);
-        let reason = driver::run(&mut connection, stream, poller, &mailbox, &self.clock);
+        let reason = driver::run(&mut connection, stream, wakeup, &mailbox, &self.clock);
         *lock(&self.shared.current) = None;
         mailbox.close();
         drop(connection);

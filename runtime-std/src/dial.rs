@@ -1,14 +1,11 @@
-//! A non-blocking TCP connection attempt that a poller can wait on, so that the attempt can be
-//! timed out or stopped without a thread blocked in `connect(2)`.
+//! A non-blocking TCP connection attempt that a thread can sleep on beside its wake-up, so that
+//! the attempt can be timed out or stopped without a thread blocked in `connect(2)`.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::os::fd::{AsFd, BorrowedFd};
 
-use polling::Poller;
 use socket2::{Domain, Protocol as IpProtocol, Socket, Type};
-
-use crate::registration::Registered;
 
 /// How a dial started.
 pub(crate) enum Dial {
@@ -18,14 +15,14 @@ pub(crate) enum Dial {
     Pending(Pending),
 }
 
-/// A connection attempt in progress, registered for writability.
+/// A connection attempt in progress: writable (or in error) once it is over.
 pub(crate) struct Pending {
-    socket: Registered<Socket>,
+    socket: Socket,
 }
 
 impl Dial {
     /// Starts connecting to `addr`.
-    pub(crate) fn start(addr: SocketAddr, poller: &Arc<Poller>) -> io::Result<Dial> {
+    pub(crate) fn start(addr: SocketAddr) -> io::Result<Dial> {
         let socket = Socket::new(
             Domain::for_address(addr),
             Type::STREAM,
@@ -34,31 +31,21 @@ impl Dial {
         socket.set_nonblocking(true)?;
         match socket.connect(&addr.into()) {
             Ok(()) => Ok(Dial::Connected(socket.into())),
-            Err(err) if in_progress(&err) => {
-                let mut socket = Registered::new(Arc::clone(poller), socket)?;
-                socket.arm(false, true)?;
-                Ok(Dial::Pending(Pending { socket }))
-            }
+            Err(err) if in_progress(&err) => Ok(Dial::Pending(Pending { socket })),
             Err(err) => Err(err),
         }
     }
 }
 
 impl Pending {
-    /// After a wake-up of the poller: records that the socket fired (the attempt is over), or
-    /// makes sure it is still armed when the wake-up was about something else.
-    pub(crate) fn after_wake(&mut self, fired: bool) -> io::Result<()> {
-        if fired {
-            self.socket.fired();
-            Ok(())
-        } else {
-            self.socket.arm(false, true)
-        }
+    /// The socket to sleep on for writability.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
     }
 
-    /// The attempt's outcome, once the socket has been reported writable.
+    /// The attempt's outcome, once the socket has been reported writable or in error.
     pub(crate) fn finish(self) -> io::Result<TcpStream> {
-        let socket = self.socket.into_inner();
+        let socket = self.socket;
         if let Some(err) = socket.take_error()? {
             return Err(err);
         }

@@ -1,39 +1,37 @@
 //! The per-connection loop: moves bytes, time and mailbox traffic between one socket and one
 //! [`Connection`].
 //!
-//! One thread runs this loop for one connection over a non-blocking socket and a `Poller` of its
-//! own. Each turn it: reads the clock; takes a capped batch from the mailbox; handles an expired
-//! deadline at once; reads (at most [`READS_PER_TURN`] reads of [`READ_SIZE`] bytes) while the
-//! connection wants input; writes with vectored sends until the queue is empty or the socket is
-//! full; carries out socket actions. Only when there is nothing left to do does it sleep, until
+//! One thread runs this loop for one connection over a non-blocking socket. Each turn it: reads
+//! the clock; takes a capped batch from the mailbox; handles an expired deadline at once; reads
+//! (at most [`READS_PER_TURN`] reads of [`READ_SIZE`] bytes) while the connection wants input;
+//! writes with vectored sends until the queue is empty or the socket is full; carries out socket
+//! actions. Only when there is nothing left to do does it sleep (see [`crate::wait`]), until
 //! readiness, a mailbox notification, or the next deadline: no polling ticks.
 //!
-//! The socket is registered edge-triggered (see [`Registered`]), so the loop keeps its own
-//! `readable`/`writable` flags: each is cleared by a `WouldBlock` and set again by the poller.
-//! The loop never sleeps while a flag says "ready" for something the connection wants, which is
-//! what makes edge triggering safe, and it never waits on a readiness it does not want: while
-//! the protocol has paused reading, unread bytes stay in the kernel and TCP flow control pushes
-//! back on the peer.
+//! The loop keeps its own `readable`/`writable` flags: each is cleared by a short read or write
+//! (or a `WouldBlock`) and set again by the level-triggered `poll`, so an idle socket costs one
+//! `poll` instead of a read that fails with `WouldBlock` plus a wait. It never waits on a
+//! readiness it does not want: while the protocol has paused reading, unread bytes stay in the
+//! kernel and TCP flow control pushes back on the peer. A reset is still noticed at once, since
+//! `poll` reports errors whatever the interest.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, TcpStream};
-use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use loomwork::stream::{Action, Connection, Protocol};
 use loomwork::{MonotonicClock, Reason};
-use polling::{Events, Poller};
 use socket2::SockRef;
 
 use crate::mailbox::{Delivery, ThreadMailbox};
-use crate::registration::Registered;
+use crate::wait::{self, Wakeup};
 
 /// Bytes asked for per read (Twisted DF-9: one `recv(65536)` per readable event).
 pub(crate) const READ_SIZE: usize = 64 * 1024;
 /// Reads per turn before the loop looks at its mailbox and deadlines again.
-const READS_PER_TURN: usize = 4;
+const READS_PER_TURN: usize = 1;
 /// Write-queue chunks handed to one vectored send.
 const MAX_IOSLICES: usize = 64;
 /// Mailbox deliveries handled per turn.
@@ -49,21 +47,21 @@ const SEND_FLAGS: libc::c_int = 0;
 
 /// Runs `conn` over `stream` until the connection is over; returns why it ended.
 ///
-/// The caller has given the connection its handle (backed by `mailbox`, which wakes `poller`).
+/// The caller has given the connection its handle (backed by `mailbox`, which notifies
+/// `wakeup`).
 /// Errors while setting the socket up end the connection before `connection_made`, with no
 /// protocol callback, and are returned as the reason.
 pub(crate) fn run<P: Protocol>(
     conn: &mut Connection<P>,
-    stream: TcpStream,
-    poller: &Arc<Poller>,
+    socket: TcpStream,
+    wakeup: &Wakeup,
     mailbox: &ThreadMailbox<P::Message>,
     clock: &MonotonicClock,
 ) -> Reason {
-    let socket = match prepare(stream, poller) {
-        Ok(socket) => socket,
-        Err(err) => return Reason::from(&err),
-    };
-    let (local, peer) = match (socket.socket().local_addr(), socket.socket().peer_addr()) {
+    if let Err(err) = prepare(&socket) {
+        return Reason::from(&err);
+    }
+    let (local, peer) = match (socket.local_addr(), socket.peer_addr()) {
         (Ok(local), Ok(peer)) => (local, peer),
         (Err(err), _) | (_, Err(err)) => return Reason::from(&err),
     };
@@ -71,33 +69,39 @@ pub(crate) fn run<P: Protocol>(
     Driver {
         conn,
         socket,
+        wakeup,
         mailbox,
         clock,
         read_buf: vec![0; READ_SIZE],
         batch: VecDeque::new(),
         readable: true,
         writable: true,
+        hung_up: false,
     }
     .run()
 }
 
-fn prepare(stream: TcpStream, poller: &Arc<Poller>) -> io::Result<Registered<TcpStream>> {
-    stream.set_nonblocking(true)?;
-    stream.set_nodelay(true)?;
-    Registered::new_edge(Arc::clone(poller), stream)
+fn prepare(socket: &TcpStream) -> io::Result<()> {
+    socket.set_nonblocking(true)?;
+    socket.set_nodelay(true)
 }
 
 struct Driver<'a, P: Protocol> {
     conn: &'a mut Connection<P>,
-    socket: Registered<TcpStream>,
+    socket: TcpStream,
+    wakeup: &'a Wakeup,
     mailbox: &'a ThreadMailbox<P::Message>,
     clock: &'a MonotonicClock,
     read_buf: Vec<u8>,
     batch: VecDeque<Delivery<P::Message>>,
-    /// False after a read hit `WouldBlock`, until the poller reports readability.
+    /// False after a read came back short or hit `WouldBlock`, until `poll` reports
+    /// readability.
     readable: bool,
-    /// False after a write hit `WouldBlock` or was short, until the poller reports writability.
+    /// False after a write was short or hit `WouldBlock`, until `poll` reports writability.
     writable: bool,
+    /// Both directions of the socket are shut: `poll` would report that on every call, so the
+    /// socket is left out of sleeps that want neither direction.
+    hung_up: bool,
 }
 
 /// What one turn of the loop left behind.
@@ -112,7 +116,6 @@ enum Turn {
 
 impl<P: Protocol> Driver<'_, P> {
     fn run(mut self) -> Reason {
-        let mut events = Events::with_capacity(NonZeroUsize::MIN);
         loop {
             let turn = self.turn();
             // Handles read the counters from here (`Handle::stats`).
@@ -122,7 +125,7 @@ impl<P: Protocol> Driver<'_, P> {
                 Turn::Busy => continue,
                 Turn::Idle => {}
             }
-            if let Err(err) = self.wait(&mut events) {
+            if let Err(err) = self.wait() {
                 self.conn.handle_error(self.clock.now(), Reason::from(&err));
                 if self.carry_out_actions() {
                     break;
@@ -144,9 +147,7 @@ impl<P: Protocol> Driver<'_, P> {
         if self.carry_out_actions() || self.conn.is_closed() {
             return Turn::Ended;
         }
-        // Judged only now: a write that drained the queue may have resumed reading, with bytes
-        // already waiting in the kernel. Edge triggering will not report those again, so
-        // sleeping here would be a lost wake-up.
+        // Judged only now: a write that drained the queue may have resumed reading.
         if backlog || self.ready_for_more() {
             Turn::Busy
         } else {
@@ -180,11 +181,12 @@ impl<P: Protocol> Driver<'_, P> {
             if !(self.readable && self.conn.wants_read()) {
                 return;
             }
-            match self.socket.socket().read(&mut self.read_buf) {
+            match (&self.socket).read(&mut self.read_buf) {
                 Ok(0) => self.conn.handle_read_closed(self.clock.now()),
                 Ok(n) => {
-                    // Reading goes on until `WouldBlock` even after a short read: a FIN that
-                    // arrived with the data raised no edge of its own, and must still be read.
+                    // A short read emptied the kernel's buffer. Anything that arrived since,
+                    // an end of stream included, makes the next `poll` return at once.
+                    self.readable = n == self.read_buf.len();
                     let data = self.read_buf.get(..n).unwrap_or_default();
                     self.conn.handle_data(self.clock.now(), data);
                 }
@@ -206,10 +208,9 @@ impl<P: Protocol> Driver<'_, P> {
             }
             let slices = slices.get(..count).unwrap_or_default();
             let offered: usize = slices.iter().map(|slice| slice.len()).sum();
-            match SockRef::from(self.socket.socket()).send_vectored_with_flags(slices, SEND_FLAGS) {
+            match SockRef::from(&self.socket).send_vectored_with_flags(slices, SEND_FLAGS) {
                 Ok(n) => {
-                    // A short write filled the send buffer (and armed the kernel's write-space
-                    // wake-up), so the next edge will say when there is room again.
+                    // A short write filled the send buffer: wait for `poll` to report room.
                     self.writable = n == offered;
                     self.conn.handle_written(self.clock.now(), n);
                 }
@@ -225,7 +226,7 @@ impl<P: Protocol> Driver<'_, P> {
         while let Some(action) = self.conn.poll_action() {
             match action {
                 Action::ShutdownWrite => {
-                    if let Err(err) = self.socket.socket().shutdown(Shutdown::Write) {
+                    if let Err(err) = self.socket.shutdown(Shutdown::Write) {
                         self.conn.handle_error(self.clock.now(), Reason::from(&err));
                     }
                 }
@@ -233,7 +234,7 @@ impl<P: Protocol> Driver<'_, P> {
                 Action::Close => return true,
                 Action::Abort => {
                     // SO_LINGER 0: close() sends RST and discards unsent data (Twisted TR-4).
-                    let _ = SockRef::from(self.socket.socket()).set_linger(Some(Duration::ZERO));
+                    let _ = SockRef::from(&self.socket).set_linger(Some(Duration::ZERO));
                     return true;
                 }
             }
@@ -242,26 +243,31 @@ impl<P: Protocol> Driver<'_, P> {
     }
 
     /// Sleeps until readiness, a mailbox notification or the next deadline.
-    fn wait(&mut self, events: &mut Events) -> io::Result<()> {
+    fn wait(&mut self) -> io::Result<()> {
         let want_read = self.conn.wants_read();
         let want_write = self.conn.wants_write();
-        self.socket.arm(want_read, want_write)?;
         let deadline = self.conn.next_timeout();
         // The clock is compared with the deadline right before sleeping: one that has already
         // passed is handled on the next turn instead of costing a system call.
-        if deadline.is_some_and(|at| at <= self.clock.now()) {
-            return Ok(());
-        }
-        events.clear();
-        let poller = Arc::clone(self.socket.poller());
-        match deadline {
-            Some(at) => poller.wait_deadline(events, self.clock.to_std(at))?,
-            None => poller.wait(events, None)?,
+        let timeout = match deadline {
+            Some(at) if at <= self.clock.now() => return Ok(()),
+            Some(at) => Some(self.clock.until(at)),
+            None => None,
         };
-        for event in events.iter() {
-            self.socket.fired();
-            self.readable |= event.readable;
-            self.writable |= event.writable;
+        let watched = !self.hung_up || want_read || want_write;
+        let socket = watched.then(|| (self.socket.as_fd(), want_read, want_write));
+        let ready = wait::sleep(self.wakeup, socket, timeout)?;
+        self.readable |= ready.readable;
+        self.writable |= ready.writable;
+        if !want_read && !want_write {
+            // Nobody is going to read or write and trip over these, so act on them here: a
+            // reset ends a paused connection now rather than when it resumes.
+            if ready.error {
+                if let Some(err) = self.socket.take_error()? {
+                    self.conn.handle_error(self.clock.now(), Reason::from(&err));
+                }
+            }
+            self.hung_up |= ready.hangup;
         }
         Ok(())
     }

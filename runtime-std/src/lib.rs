@@ -99,6 +99,7 @@ mod registration;
 mod registry;
 mod resolve;
 mod serve;
+mod wait;
 mod server;
 
 use std::sync::atomic::{AtomicU64, Ordering};

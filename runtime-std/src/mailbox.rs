@@ -4,7 +4,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use loomwork::stream::{Control, Mailbox, Stats};
-use polling::Poller;
+
+use crate::wait::Wakeup;
 
 /// One entry in a connection's inbox. Messages and controls share one queue so that a message
 /// posted before a close is delivered before that close.
@@ -15,13 +16,13 @@ pub(crate) enum Delivery<M> {
     Control(Control),
 }
 
-/// A queue in front of one connection's driver thread, plus the poller that thread sleeps in.
+/// A queue in front of one connection's driver thread, plus the [`Wakeup`] that thread sleeps on.
 ///
-/// Posting wakes the driver with [`Poller::notify`], so a message is handled as soon as the
-/// thread is scheduled, never on a polling tick. When the connection ends the driver calls
-/// [`close`](Self::close): later posts are refused (their message is given back), and the poller
-/// reference is dropped so that a `Handle` kept alive by the application does not keep the
-/// connection's descriptors open.
+/// Posting notifies the wake-up, so a message is handled as soon as the thread is scheduled,
+/// never on a polling tick. When the connection ends the driver calls [`close`](Self::close):
+/// later posts are refused (their message is given back), and the wake-up reference is dropped
+/// so that a `Handle` kept alive by the application does not keep the connection's descriptors
+/// open.
 pub(crate) struct ThreadMailbox<M> {
     inbox: Mutex<Inbox<M>>,
     /// The driver's latest counters, for `Handle::stats`; apart from the inbox so publishing
@@ -32,16 +33,16 @@ pub(crate) struct ThreadMailbox<M> {
 struct Inbox<M> {
     queue: VecDeque<Delivery<M>>,
     /// `None` once the connection is over.
-    waker: Option<Arc<Poller>>,
+    waker: Option<Arc<Wakeup>>,
 }
 
 impl<M> ThreadMailbox<M> {
-    /// An open mailbox that wakes `poller` when something is posted.
-    pub(crate) fn new(poller: Arc<Poller>) -> Self {
+    /// An open mailbox that notifies `wakeup` when something is posted.
+    pub(crate) fn new(wakeup: Arc<Wakeup>) -> Self {
         ThreadMailbox {
             inbox: Mutex::new(Inbox {
                 queue: VecDeque::new(),
-                waker: Some(poller),
+                waker: Some(wakeup),
             }),
             stats: Mutex::new(Stats::default()),
         }
@@ -91,9 +92,7 @@ impl<M> ThreadMailbox<M> {
         };
         inbox.queue.push_back(wrap(item));
         drop(inbox);
-        // A failed notify means the poller itself is broken; the driver will find the message
-        // on its next wake-up for any other reason, which is the best that can be done.
-        let _ = waker.notify();
+        waker.notify();
         Ok(())
     }
 }
@@ -123,7 +122,7 @@ mod tests {
 
     #[test]
     fn deliveries_keep_their_order_and_batches_are_capped() {
-        let mailbox = ThreadMailbox::new(Arc::new(Poller::new().unwrap()));
+        let mailbox = ThreadMailbox::new(Arc::new(Wakeup::new().unwrap()));
         mailbox.post(1).unwrap();
         assert!(mailbox.control(Control::Close));
         mailbox.post(2).unwrap();
@@ -138,7 +137,7 @@ mod tests {
 
     #[test]
     fn a_closed_mailbox_gives_messages_back() {
-        let mailbox = ThreadMailbox::new(Arc::new(Poller::new().unwrap()));
+        let mailbox = ThreadMailbox::new(Arc::new(Wakeup::new().unwrap()));
         mailbox.post("queued").unwrap();
         mailbox.close();
         assert_eq!(mailbox.post("late"), Err("late"));

@@ -14,27 +14,17 @@ const KEY: usize = 0;
 /// `Poller::add` is `unsafe` because the poller must forget a descriptor before it is closed
 /// (otherwise a reused descriptor number could be reported for the wrong socket). Owning both
 /// here makes that rule structural: `Drop` deletes the registration before the socket field is
-/// dropped, and [`into_inner`](Self::into_inner) deletes it before giving the socket away.
+/// dropped.
 ///
-/// Never level-triggered: epoll reports HUP/ERR even with an empty interest set, so a level
-/// registration on a paused, reset socket would wake its thread forever. Two modes instead:
-/// - oneshot ([`new`](Self::new)): fires once, then stays quiet until [`arm`](Self::arm) asks
-///   again; one `epoll_ctl` per wait. For listeners and connection attempts.
-/// - edge ([`new_edge`](Self::new_edge)): registered once for both directions, reports each
-///   change of readiness, never re-armed. The owner must keep its own readiness flags and only
-///   wait after an operation returned `WouldBlock`, which the connection driver does. Saves a
-///   system call per wake-up on the busiest path.
+/// Oneshot, never level-triggered: epoll reports HUP/ERR even with an empty interest set, so a
+/// level registration on a socket in error would wake its thread forever. A registration fires
+/// once, then stays quiet until [`arm`](Self::arm) asks again. Used for listeners; connections
+/// sleep in [`crate::wait`] instead.
 pub(crate) struct Registered<S: AsFd> {
     poller: Arc<Poller>,
     socket: Option<S>,
-    mode: Mode,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
     /// Armed with this (read, write) interest; `None` once it fired.
-    Oneshot(Option<(bool, bool)>),
-    Edge,
+    armed: Option<(bool, bool)>,
 }
 
 impl<S: AsFd> Registered<S> {
@@ -44,27 +34,13 @@ impl<S: AsFd> Registered<S> {
         Ok(Registered {
             poller,
             socket: Some(socket),
-            mode: Mode::Oneshot(Some((false, false))),
-        })
-    }
-
-    /// Registers `socket` (which must be non-blocking) edge-triggered for both directions,
-    /// falling back to oneshot where the poller has no edge mode.
-    pub(crate) fn new_edge(poller: Arc<Poller>, socket: S) -> io::Result<Self> {
-        if !poller.supports_edge() {
-            return Self::new(poller, socket);
-        }
-        add(&poller, &socket, Event::all(KEY), PollMode::Edge)?;
-        Ok(Registered {
-            poller,
-            socket: Some(socket),
-            mode: Mode::Edge,
+            armed: Some((false, false)),
         })
     }
 
     /// The socket.
     pub(crate) fn socket(&self) -> &S {
-        // `socket` is `None` only inside `into_inner` and `drop`, which consume `self`.
+        // `socket` is `None` only inside `drop`.
         self.socket.as_ref().unwrap_or_else(|| unreachable!())
     }
 
@@ -74,9 +50,9 @@ impl<S: AsFd> Registered<S> {
     }
 
     /// Asks for one readiness event for the given interest. Skips the system call when the
-    /// registration is already armed with exactly this interest, or is edge-triggered.
+    /// registration is already armed with exactly this interest.
     pub(crate) fn arm(&mut self, read: bool, write: bool) -> io::Result<()> {
-        if matches!(self.mode, Mode::Edge) || self.mode == Mode::Oneshot(Some((read, write))) {
+        if self.armed == Some((read, write)) {
             return Ok(());
         }
         let event = match (read, write) {
@@ -86,22 +62,13 @@ impl<S: AsFd> Registered<S> {
             (false, false) => Event::none(KEY),
         };
         self.poller.modify(self.socket(), event)?;
-        self.mode = Mode::Oneshot(Some((read, write)));
+        self.armed = Some((read, write));
         Ok(())
     }
 
-    /// Records that an event fired: a oneshot registration is disarmed until the next `arm`.
+    /// Records that an event fired: the registration is disarmed until the next `arm`.
     pub(crate) fn fired(&mut self) {
-        if let Mode::Oneshot(armed) = &mut self.mode {
-            *armed = None;
-        }
-    }
-
-    /// Deregisters and returns the socket.
-    pub(crate) fn into_inner(mut self) -> S {
-        let socket = self.socket.take().unwrap_or_else(|| unreachable!());
-        let _ = self.poller.delete(&socket);
-        socket
+        self.armed = None;
     }
 }
 
@@ -116,7 +83,7 @@ impl<S: AsFd> Drop for Registered<S> {
 #[allow(unsafe_code)]
 fn add<S: AsFd>(poller: &Poller, socket: &S, event: Event, mode: PollMode) -> io::Result<()> {
     // SAFETY: `polling` requires the source to be deleted from the poller before it is closed.
-    // The only callers, `Registered::new` and `new_edge`, move the socket into a `Registered`,
-    // whose `Drop` and `into_inner` delete it before the socket can be closed or handed out.
+    // The only caller, `Registered::new`, moves the socket into a `Registered`, whose `Drop`
+    // deletes it before the socket can be closed.
     unsafe { poller.add_with_mode(socket.as_fd().as_raw_fd(), event, mode) }
 }

@@ -8,10 +8,10 @@ use std::thread;
 
 use loomwork::stream::{Config, Connection, Handle, Protocol, ServerFactory};
 use loomwork::{MonotonicClock, Reason};
-use polling::Poller;
 
 use crate::mailbox::ThreadMailbox;
 use crate::registry::Registry;
+use crate::wait::Wakeup;
 use crate::{driver, next_connection_id};
 
 /// The message type of a server factory's protocol.
@@ -41,20 +41,20 @@ where
     }
 
     /// Handles one accepted socket. An error means the system is short of resources (no
-    /// poller, no thread); the socket has been closed and the accept loop should back off.
+    /// wake-up descriptor, no thread); the socket has been closed and the accept loop should back off.
     pub(crate) fn start(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
         let Some(protocol) = self.factory().build_protocol(peer) else {
             // Refused (Twisted PR-2): dropping the stream closes it; no callback runs.
             return Ok(());
         };
-        let poller = match Poller::new() {
-            Ok(poller) => Arc::new(poller),
+        let wakeup = match Wakeup::new() {
+            Ok(wakeup) => Arc::new(wakeup),
             Err(err) => {
                 self.factory().connection_closed(peer, &Reason::from(&err));
                 return Err(err);
             }
         };
-        let mailbox = Arc::new(ThreadMailbox::new(Arc::clone(&poller)));
+        let mailbox = Arc::new(ThreadMailbox::new(Arc::clone(&wakeup)));
         let id = next_connection_id();
         let handle = Handle::new(id, peer, Arc::clone(&mailbox) as _);
         self.registry.arrive(handle.clone());
@@ -64,7 +64,7 @@ where
             .name(format!("loomwork-conn-{id}"))
             .spawn(move || {
                 let connection = Connection::new(protocol, shared.config.clone());
-                shared.serve(connection, handle, stream, &poller, &thread_mailbox);
+                shared.serve(connection, handle, stream, &wakeup, &thread_mailbox);
             });
         match spawned {
             Ok(thread) => {
@@ -87,7 +87,7 @@ where
         mut connection: Connection<F::Protocol>,
         handle: Handle<ServerMessage<F>>,
         stream: TcpStream,
-        poller: &Arc<Poller>,
+        wakeup: &Wakeup,
         mailbox: &ThreadMailbox<ServerMessage<F>>,
     ) {
         let (id, peer) = (handle.id(), handle.peer());
@@ -98,7 +98,7 @@ where
             id,
         };
         connection.set_handle(handle);
-        let reason = driver::run(&mut connection, stream, poller, mailbox, &self.clock);
+        let reason = driver::run(&mut connection, stream, wakeup, mailbox, &self.clock);
         drop(connection);
         mailbox.close();
         self.factory().connection_closed(peer, &reason);

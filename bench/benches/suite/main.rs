@@ -63,6 +63,13 @@ fn main() {
             idle_connections: 10_000,
         }
     };
+    let mut plan = plan;
+    if let Some(rounds) = std::env::var("LOOMWORK_SUITE_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        plan.rounds = rounds;
+    }
     let only = std::env::var("LOOMWORK_SUITE_ONLY").unwrap_or_default();
     let wanted = |section: &str| only.is_empty() || section.contains(only.as_str());
     let mut table = Table::default();
@@ -97,10 +104,15 @@ fn main() {
 
 /// Runs each contender once untimed, then `rounds` times in turn, rotating who goes first.
 ///
-/// `LOOMWORK_SUITE_SERVER=name` runs only that server (to profile it under `perf`).
+/// `LOOMWORK_SUITE_SERVER=name[,name...]` runs only those servers (to profile one under `perf`,
+/// or to compare two with less noise).
 fn interleave(plan: &Plan, contenders: &mut [Contender<'_>]) -> Vec<Vec<Run>> {
     if let Ok(only) = std::env::var("LOOMWORK_SUITE_SERVER") {
-        for (_, run) in contenders.iter_mut().filter(|(name, _)| *name != only) {
+        let only: Vec<&str> = only.split(',').collect();
+        for (_, run) in contenders
+            .iter_mut()
+            .filter(|(name, _)| !only.contains(name))
+        {
             *run = Box::new(|_| Run::default());
         }
     }
@@ -119,7 +131,12 @@ fn interleave(plan: &Plan, contenders: &mut [Contender<'_>]) -> Vec<Vec<Run>> {
 
 fn record(table: &mut Table, title: &str, unit: &'static str, names: &[&str], runs: Vec<Vec<Run>>) {
     let mut m = Measurement::new(title, unit);
+    let verbose = std::env::var_os("LOOMWORK_SUITE_VERBOSE").is_some();
     for (name, runs) in names.iter().zip(runs) {
+        if verbose && runs.iter().any(|run| run.rate > 0.0) {
+            let rates: Vec<String> = runs.iter().map(|run| format!("{:.0}", run.rate)).collect();
+            eprintln!("{title} | {name}: {}", rates.join(" "));
+        }
         m.add(name, runs);
     }
     eprintln!("done: {title}");

@@ -1,0 +1,251 @@
+//! Where a connection's thread sleeps: one `poll(2)` over its socket and its wake-up descriptor.
+//!
+//! A thread here watches exactly one socket, so a `poll(2)` of two descriptors is all the event
+//! machinery it needs. It costs one system call per sleep, where a `polling::Poller` costs
+//! five on Linux (arming its timerfd twice, `epoll_wait`, then draining and re-arming its
+//! notification eventfd), and two descriptors per connection instead of four. Because `poll`
+//! is level-triggered, the driver may take a short read or write as "drained" and sleep at
+//! once: data (or an end of stream) that is still waiting makes the next `poll` return
+//! immediately, so there is no need to read until `WouldBlock` as edge triggering requires.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+
+/// Wakes the thread that owns it out of [`sleep`]; shared with mailboxes and stop flags.
+///
+/// Notifying is cheap when repeated: only the first notification after a wake-up touches the
+/// descriptor, the rest see the `pending` flag and return.
+pub(crate) struct Wakeup {
+    fd: WakeFd,
+    /// Set by the first [`notify`](Self::notify) after the last [`clear`](Self::clear).
+    pending: AtomicBool,
+}
+
+impl Wakeup {
+    /// A wake-up with nothing pending.
+    pub(crate) fn new() -> io::Result<Self> {
+        Ok(Wakeup {
+            fd: WakeFd::new()?,
+            pending: AtomicBool::new(false),
+        })
+    }
+
+    /// Makes the owner's current or next [`sleep`] return.
+    pub(crate) fn notify(&self) {
+        // AcqRel pairs with `clear`: whatever the notifier did before (say, queueing a
+        // message) is visible to the owner once it has cleared this notification.
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            self.fd.signal();
+        }
+    }
+
+    /// Consumes a notification; the owner looks for what it announced only afterwards, so
+    /// that a notification racing with this call is either seen now or wakes the next sleep.
+    fn clear(&self) {
+        if self.pending.swap(false, Ordering::AcqRel) {
+            self.fd.drain();
+        }
+    }
+}
+
+/// What [`sleep`] found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Readiness {
+    /// The socket can be read (or the read would report its end or an error).
+    pub readable: bool,
+    /// The socket can be written (or the write would report an error).
+    pub writable: bool,
+    /// The socket has a pending error (`SO_ERROR`); reported whatever the interest.
+    pub error: bool,
+    /// Both directions of the socket are shut; reported whatever the interest.
+    pub hangup: bool,
+}
+
+/// Sleeps until `socket` is ready for the given interest, `wakeup` is notified, or `timeout`
+/// passes (`None`: no timeout). With `socket` absent, only the wake-up and the timeout count.
+///
+/// Interrupted sleeps and timeouts return an empty [`Readiness`]: the caller re-examines its
+/// state on every return anyway.
+pub(crate) fn sleep(
+    wakeup: &Wakeup,
+    socket: Option<(BorrowedFd<'_>, bool, bool)>,
+    timeout: Option<Duration>,
+) -> io::Result<Readiness> {
+    let wake = PollFd::new(&wakeup.fd, PollFlags::IN);
+    let mut fds = [wake, PollFd::new(&wakeup.fd, PollFlags::empty())];
+    let count = match socket {
+        Some((fd, read, write)) => {
+            let mut flags = PollFlags::empty();
+            flags.set(PollFlags::IN, read);
+            flags.set(PollFlags::OUT, write);
+            fds[1] = PollFd::from_borrowed_fd(fd, flags);
+            2
+        }
+        None => 1,
+    };
+    let timeout = timeout.map(|t| Timespec {
+        tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: t.subsec_nanos().into(),
+    });
+    match rustix::event::poll(&mut fds[..count], timeout.as_ref()) {
+        Ok(_) => {}
+        Err(rustix::io::Errno::INTR) => return Ok(Readiness::default()),
+        Err(err) => return Err(err.into()),
+    }
+    if !fds[0].revents().is_empty() {
+        wakeup.clear();
+    }
+    if count < 2 {
+        return Ok(Readiness::default());
+    }
+    let revents = fds[1].revents();
+    let error = revents.contains(PollFlags::ERR);
+    let hangup = revents.contains(PollFlags::HUP);
+    Ok(Readiness {
+        readable: revents.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR),
+        writable: revents.intersects(PollFlags::OUT | PollFlags::ERR),
+        error,
+        hangup,
+    })
+}
+
+/// The descriptor a [`Wakeup`] signals: an eventfd where there is one.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+struct WakeFd(std::os::fd::OwnedFd);
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+impl WakeFd {
+    fn new() -> io::Result<Self> {
+        use rustix::event::{eventfd, EventfdFlags};
+        Ok(WakeFd(eventfd(
+            0,
+            EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK,
+        )?))
+    }
+
+    fn signal(&self) {
+        // Fails only if the counter would overflow, which a pending signal never lets happen.
+        let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
+    }
+
+    fn drain(&self) {
+        // Reading an eventfd resets its counter in one call.
+        let _ = rustix::io::read(&self.0, &mut [0u8; 8]);
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+impl AsFd for WakeFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// The descriptor a [`Wakeup`] signals: the reading end of a socket pair elsewhere.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+struct WakeFd {
+    reader: std::os::unix::net::UnixStream,
+    writer: std::os::unix::net::UnixStream,
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+impl WakeFd {
+    fn new() -> io::Result<Self> {
+        let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+        Ok(WakeFd { reader, writer })
+    }
+
+    fn signal(&self) {
+        use std::io::Write;
+        // A full pipe already guarantees a wake-up.
+        let _ = (&self.writer).write(&[1]);
+    }
+
+    fn drain(&self) {
+        use std::io::Read;
+        let mut buf = [0u8; 64];
+        while matches!((&self.reader).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+impl AsFd for WakeFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.reader.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    #[test]
+    fn a_timeout_with_nothing_ready_returns_empty() {
+        let wakeup = Wakeup::new().unwrap();
+        let began = Instant::now();
+        let ready = sleep(&wakeup, None, Some(Duration::from_millis(20))).unwrap();
+        assert_eq!(ready, Readiness::default());
+        assert!(began.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn notifications_before_a_sleep_wake_it_once() {
+        let wakeup = Wakeup::new().unwrap();
+        wakeup.notify();
+        wakeup.notify();
+        let began = Instant::now();
+        sleep(&wakeup, None, Some(Duration::from_secs(10))).unwrap();
+        assert!(began.elapsed() < Duration::from_secs(5), "woken at once");
+        let began = Instant::now();
+        sleep(&wakeup, None, Some(Duration::from_millis(20))).unwrap();
+        assert!(
+            began.elapsed() >= Duration::from_millis(20),
+            "nothing left over for a second sleep"
+        );
+    }
+
+    #[test]
+    fn a_notification_from_another_thread_wakes_a_sleep() {
+        let wakeup = Arc::new(Wakeup::new().unwrap());
+        let notifier = Arc::clone(&wakeup);
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            notifier.notify();
+        });
+        let began = Instant::now();
+        sleep(&wakeup, None, Some(Duration::from_secs(10))).unwrap();
+        assert!(began.elapsed() < Duration::from_secs(5));
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn reports_readiness_and_a_reset_without_interest() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let wakeup = Wakeup::new().unwrap();
+        let short = Some(Duration::from_millis(10));
+        let ready = sleep(&wakeup, Some((server.as_fd(), true, true)), short).unwrap();
+        assert!(ready.writable && !ready.readable);
+        client.write_all(b"x").unwrap();
+        let ready = sleep(&wakeup, Some((server.as_fd(), true, false)), None).unwrap();
+        assert!(ready.readable && !ready.error);
+        // A reset is reported even to a socket that asked for nothing (a paused reader).
+        socket2::SockRef::from(&client)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(client);
+        let ready = sleep(&wakeup, Some((server.as_fd(), false, false)), None).unwrap();
+        assert!(ready.error && ready.hangup, "{ready:?}");
+    }
+}
