@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 rt=${1:?runtime: std or smol}; n=${2:?connections}; bytes=${3:-4096}
 cargo build --quiet --release --example echo_server -p loomwork-examples
 cargo build --quiet --release --bin echo_load -p loomwork-conformance
-# loomwork-std holds four descriptors per connection (socket, epoll, eventfd, timerfd).
+# loomwork-std holds two descriptors per connection (socket, eventfd); the margin is for the load tool.
 # Root may raise the hard limit; others keep what they have.
 want=$((4 * n + 4096))
 ulimit -Hn "$want" 2>/dev/null || true

@@ -61,28 +61,34 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ## Design: one thread, one non-blocking socket, one poller per connection
+//! ## Design: one thread, one non-blocking socket, one `poll` per connection
 //!
-//! Each connection runs on its own named thread, which owns a non-blocking socket and a
-//! `polling::Poller` watching only that socket. The alternative, blocking reads on a reader
-//! thread beside a writer/driver thread, needs two or three threads per connection, a channel
-//! per direction, and still cannot interrupt a blocking `write` to a peer that stopped reading
-//! (so close deadlines and shutdown aborts would wait on the peer). With a poller per thread:
+//! Each connection runs on its own named thread, which owns a non-blocking socket and an
+//! eventfd that its mailbox signals, and sleeps in one `poll(2)` over the two. The alternative,
+//! blocking reads on a reader thread beside a writer/driver thread, needs two or three threads
+//! per connection, a channel per direction, and still cannot interrupt a blocking `write` to a
+//! peer that stopped reading (so close deadlines and shutdown aborts would wait on the peer).
+//! With one `poll` per thread:
 //!
 //! - the thread sleeps in exactly one place, until the socket is ready for what the connection
-//!   wants, the connection's next deadline, or a [`Poller::notify`](polling::Poller::notify)
-//!   from its mailbox: messages, closes and aborts posted through a handle are handled at once,
-//!   and nothing ever wakes on a tick;
+//!   wants, the connection's next deadline, or a notification from its mailbox: messages,
+//!   closes and aborts posted through a handle are handled at once, and nothing ever wakes on a
+//!   tick;
+//! - a sleep is one system call, and a read that comes back short is taken as "drained" (the
+//!   level-triggered `poll` reports anything that arrives later), so a burst of traffic costs
+//!   a `recv`, a `sendmsg` and a `poll`, against a `read` and a `write` for a plain blocking
+//!   echo loop; bytes are received straight into the connection's buffer, with no copy;
 //! - backpressure is exact: when the connection does not want to read, read interest is
-//!   simply not armed, the kernel buffer fills and TCP flow control pushes back on the peer;
+//!   simply not asked for, the kernel buffer fills and TCP flow control pushes back on the peer;
+//!   a reset is still noticed at once;
 //! - a slow or stalled peer blocks only its own thread, and never blocks it in a system call:
 //!   graceful-close deadlines and shutdown aborts always get through;
 //! - everything else is the sans-IO core's business; this crate only moves bytes and time.
 //!
-//! The cost is a thread and four descriptors per connection (the socket, and the poller's
-//! epoll instance, wake-up eventfd and timerfd) and about 26 KiB of resident memory (measured
-//! with 1,000 idle connections), which suits this runtime's purpose: simple, blocking style, a
-//! few thousand connections. For more, use `loomwork-smol`.
+//! The cost is a thread and two descriptors per connection (the socket and the eventfd; a
+//! socket pair instead of the eventfd where there is none) and tens of KiB of resident memory,
+//! mostly the thread's stack, which suits this runtime's purpose: simple, blocking style, a few
+//! thousand connections. For more, use `loomwork-smol`.
 //!
 //! Every thread is named (`loomwork-accept-PORT-N`, `loomwork-conn-ID`, `loomwork-client-ADDR`)
 //! and joined: [`Server::shutdown`] returns only after all of the server's threads have exited,
@@ -99,8 +105,8 @@ mod registration;
 mod registry;
 mod resolve;
 mod serve;
-mod wait;
 mod server;
+mod wait;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

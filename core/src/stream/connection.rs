@@ -117,22 +117,80 @@ impl<P: Protocol> Connection<P> {
     /// protocol has paused reading (then they wait for `resume_reading`). Ignored once the
     /// connection is closing: a closing connection reads nothing more (Twisted TR-3).
     pub fn handle_data(&mut self, now: Instant, data: &[u8]) {
+        self.handle_data_with(now, |buf| {
+            buf.extend_from_slice(data);
+            Ok::<(), core::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {});
+    }
+
+    /// Bytes are read straight into the receive buffer, saving the copy [`handle_data`]
+    /// makes: `read` gets the buffer and appends to it (for example by receiving into its
+    /// spare capacity); whatever it appended is then handled exactly as `handle_data` would
+    /// handle it. `read`'s result is returned as it is.
+    ///
+    /// `read` must only append: the bytes already in the buffer are input the protocol has not
+    /// consumed yet. Appending nothing is allowed (a read that would block, or failed); report
+    /// an end of stream or an error with [`handle_read_closed`] or [`handle_error`] as usual.
+    ///
+    /// [`handle_data`]: Self::handle_data
+    /// [`handle_read_closed`]: Self::handle_read_closed
+    /// [`handle_error`]: Self::handle_error
+    ///
+    /// ```
+    /// use loomwork::bytes::{BufMut, BytesMut};
+    /// use loomwork::stream::{Config, Connection, Protocol, Transport};
+    /// use loomwork::Instant;
+    ///
+    /// struct Echo;
+    /// impl Protocol for Echo {
+    ///     type Message = ();
+    ///     fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+    ///         let _ = tx.write(data.split().freeze());
+    ///     }
+    /// }
+    ///
+    /// let mut conn = Connection::new(Echo, Config::default());
+    /// let addr = "127.0.0.1:7".parse().unwrap();
+    /// conn.handle_connected(Instant::ZERO, addr, addr);
+    /// // A runtime would `recv` into `buf.spare_capacity_mut()` here.
+    /// let read = conn.handle_data_with(Instant::ZERO, |buf| {
+    ///     buf.put_slice(b"ping");
+    ///     Ok::<usize, std::io::Error>(4)
+    /// });
+    /// assert_eq!(read.unwrap(), 4);
+    /// assert_eq!(conn.write_chunks().next(), Some(&b"ping"[..]));
+    /// ```
+    pub fn handle_data_with<R, E>(
+        &mut self,
+        now: Instant,
+        read: impl FnOnce(&mut BytesMut) -> Result<R, E>,
+    ) -> Result<R, E> {
         self.state.now = now;
+        let before = self.state.recv.len();
+        let result = read(&mut self.state.recv);
+        // The buffer's growth is what was read, whatever `read` claims.
+        let appended = self.state.recv.len().saturating_sub(before);
+        if appended == 0 {
+            return result;
+        }
         if let Phase::Lingering { .. } = self.state.phase {
             // Drained only so that the eventual close is not a reset; nobody reads it.
-            self.state.stats.bytes_received += data.len() as u64;
-            return;
+            self.state.stats.bytes_received += appended as u64;
+            self.state.recv.truncate(before);
+            return result;
         }
-        if self.state.phase != Phase::Open || self.state.read_eof || data.is_empty() {
-            return;
+        if self.state.phase != Phase::Open || self.state.read_eof {
+            self.state.recv.truncate(before);
+            return result;
         }
-        self.state.stats.bytes_received += data.len() as u64;
-        self.state.recv.extend_from_slice(data);
+        self.state.stats.bytes_received += appended as u64;
         if !self.state.reading_blocked() {
             self.deliver();
         }
         self.check_receive_limit();
         self.settle();
+        result
     }
 
     /// The peer shut down its writing side (read returned 0): runs `read_closed`.

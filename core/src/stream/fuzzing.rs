@@ -64,7 +64,15 @@ pub fn check_connection(data: &[u8]) -> Result<(), String> {
                 let len = usize::from(operand(&mut ops)) % (MAX_CHUNK + 1);
                 let (chunk, rest) = ops.split_at(len.min(ops.len()));
                 ops = rest;
-                conn.handle_data(now, chunk);
+                if op % 9 == 0 {
+                    conn.handle_data(now, chunk);
+                } else {
+                    // In place, as runtime-std reads; a failing read may still have appended.
+                    let _ = conn.handle_data_with(now, |buf| {
+                        buf.extend_from_slice(chunk);
+                        Err::<(), ()>(())
+                    });
+                }
             }
             2 => conn.handle_read_closed(now),
             3 => {

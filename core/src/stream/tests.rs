@@ -373,6 +373,86 @@ fn a_protocol_that_never_consumes_hits_the_receive_limit() {
 }
 
 #[test]
+fn reading_in_place_delivers_what_was_appended_and_returns_the_result() {
+    let mut c = open(
+        Scripted {
+            echo: true,
+            ..Default::default()
+        },
+        Config::default(),
+    );
+    let read = c.handle_data_with(t(1), |buf| {
+        buf.extend_from_slice(b"abc");
+        Ok::<usize, ()>(3)
+    });
+    assert_eq!(read, Ok(3));
+    assert_eq!(drain_writes(&mut c, t(1)), b"abc");
+    // A read that appended nothing (would block, failed) changes nothing.
+    assert_eq!(
+        c.handle_data_with(t(2), |_| Err::<usize, &str>("EAGAIN")),
+        Err("EAGAIN")
+    );
+    assert_eq!(c.protocol().log, ["made", "data 3"]);
+    assert_eq!(c.stats().bytes_received, 3);
+}
+
+#[test]
+fn reading_in_place_after_close_keeps_nothing() {
+    let mut c = open(
+        Scripted {
+            close_on_data: true,
+            ..Default::default()
+        },
+        Config {
+            close_linger: None,
+            ..Config::default()
+        },
+    );
+    c.handle_data(t(1), b"bye");
+    let mut queued = 0;
+    let _ = c.handle_data_with(t(2), |buf| {
+        buf.extend_from_slice(b"late");
+        queued = buf.len();
+        Ok::<(), ()>(())
+    });
+    assert_eq!(queued, 4, "the buffer was lent out as usual");
+    assert_eq!(
+        c.buffered_bytes(),
+        0,
+        "and what was appended after the close dropped"
+    );
+    assert_eq!(c.protocol().log, ["made", "data 3", "lost Done"]);
+}
+
+#[test]
+fn reading_in_place_is_bounded_by_the_receive_limit() {
+    let config = Config {
+        max_receive_buffer: Some(10),
+        ..Config::default()
+    };
+    let mut c = open(
+        Scripted {
+            hoard: true,
+            ..Default::default()
+        },
+        config,
+    );
+    let _ = c.handle_data_with(t(1), |buf| {
+        buf.extend_from_slice(b"0123456789x");
+        Ok::<(), ()>(())
+    });
+    assert!(matches!(
+        c.reason(),
+        Some(Reason::LimitExceeded {
+            limit: Limit::ReceiveBuffer,
+            seen: 11,
+            ..
+        })
+    ));
+    assert_eq!(c.buffered_bytes(), 0);
+}
+
+#[test]
 fn timers_fire_in_deadline_order_and_never_early() {
     struct Timers;
     impl Protocol for Timers {
