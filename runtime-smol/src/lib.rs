@@ -38,11 +38,6 @@
 //! `Arc<async_executor::Executor>`), [`LocalSpawner`] a thread's `Rc<LocalExecutor>`. The
 //! server's accept tasks keep a clone of the spawner until the [`Server`] is shut down or
 //! dropped.
-//!
-//! To run an executor on your own threads, prefer [`run`] / [`run_local`] over
-//! `async_io::block_on(ex.run(..))`: they look at the reactor every [`TASKS_PER_IO_CHECK`]
-//! tasks rather than every 200 while the executor is busy, which keeps the tail latency of a
-//! loaded server down.
 
 mod client;
 mod config;
@@ -51,7 +46,6 @@ mod listener;
 mod mailbox;
 mod registry;
 mod resolve;
-mod run;
 mod server;
 mod socket;
 mod spawn;
@@ -61,7 +55,6 @@ pub mod udp;
 pub use client::{connect_tcp, connect_tcp_local, connect_tcp_on, connect_tcp_with, Client};
 pub use config::ListenConfig;
 pub use resolve::resolve;
-pub use run::{run, run_local, TASKS_PER_IO_CHECK};
 pub use server::{
     listen_tcp, listen_tcp_local, listen_tcp_on, listen_tcp_with, Server, ShutdownReport,
 };

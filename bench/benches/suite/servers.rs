@@ -35,8 +35,7 @@ fn smol_threads() -> usize {
         .unwrap_or_else(cores)
 }
 
-/// The executor all smol servers run on, with one thread per core driving it (and the reactor)
-/// through `loomwork_smol::run`, for the plain smol server as for loomwork-smol.
+/// The executor all smol servers run on, with one thread per core driving it (and the reactor).
 pub(crate) fn smol_executor() -> &'static Arc<Executor<'static>> {
     static EXECUTOR: OnceLock<Arc<Executor<'static>>> = OnceLock::new();
     EXECUTOR.get_or_init(|| {
@@ -45,7 +44,7 @@ pub(crate) fn smol_executor() -> &'static Arc<Executor<'static>> {
             let ex = Arc::clone(&ex);
             thread::Builder::new()
                 .name(format!("smol-{i}"))
-                .spawn(move || loomwork_smol::run(&ex, futures_lite::future::pending::<()>()))
+                .spawn(move || async_io::block_on(ex.run(futures_lite::future::pending::<()>())))
                 .expect("spawn smol executor thread");
         }
         ex
@@ -61,7 +60,7 @@ pub(crate) fn smol_single_thread() -> &'static Arc<Executor<'static>> {
         let runner = Arc::clone(&ex);
         thread::Builder::new()
             .name("smol-1t".into())
-            .spawn(move || loomwork_smol::run(&runner, futures_lite::future::pending::<()>()))
+            .spawn(move || async_io::block_on(runner.run(futures_lite::future::pending::<()>())))
             .expect("spawn smol executor thread");
         ex
     })
