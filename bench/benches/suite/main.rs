@@ -59,7 +59,7 @@ fn main() {
     } else {
         Plan {
             run: Duration::from_millis(400),
-            rounds: 5,
+            rounds: 9,
             idle_connections: 10_000,
         }
     };
