@@ -51,11 +51,6 @@ pub(crate) async fn drive<P: Protocol>(
     // wait for readiness instead of paying for a syscall that would only say EAGAIN.
     let mut read_blocked = false;
     let mut write_blocked = false;
-    // Set by a read that emptied the socket: before asking the reactor for readiness (a
-    // re-arming system call, then a wake-up through the reactor), yield once and read again,
-    // since under load the peer's next bytes have usually arrived by then. Cleared by that
-    // retry, so an idle connection pays one empty read per wake-up, never a spin.
-    let mut may_retry_read = false;
     let mut rounds = 0;
     loop {
         let now = clock.now();
@@ -64,10 +59,10 @@ pub(crate) async fn drive<P: Protocol>(
             conn.handle_timeout(now);
         }
         if conn.wants_read() && !read_blocked {
-            (read_blocked, may_retry_read) = match socket::read_into(stream.get_ref(), conn, now) {
-                ReadOutcome::Data { drained } => (drained, drained),
-                ReadOutcome::WouldBlock => (true, false),
-                ReadOutcome::Eof | ReadOutcome::Failed => (false, false),
+            read_blocked = match socket::read_into(stream.get_ref(), conn, now) {
+                ReadOutcome::Data { drained } => drained,
+                ReadOutcome::WouldBlock => true,
+                ReadOutcome::Eof | ReadOutcome::Failed => false,
             };
         }
         if conn.wants_write() && !write_blocked {
@@ -111,12 +106,6 @@ pub(crate) async fn drive<P: Protocol>(
             continue;
         }
         rounds = 0;
-        if may_retry_read && conn.wants_read() {
-            may_retry_read = false;
-            future::yield_now().await;
-            read_blocked = false;
-            continue;
-        }
 
         // Re-arming a timer costs a trip to the reactor's timer table: only when it changed.
         if deadline != armed {

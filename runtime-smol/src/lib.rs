@@ -21,12 +21,6 @@
 //! every 16 rounds so one busy peer cannot starve the others; otherwise it sleeps until the
 //! socket is ready, a message arrives or the next deadline passes. There is no polling tick.
 //!
-//! One exception to sleeping at once: after a read that emptied the socket, the task yields to
-//! the executor and tries one more read before it asks the reactor for readiness. On a busy
-//! server the peer's next request has usually arrived by then (88% of the time with 32
-//! request/response connections), which saves async-io's re-arming system call and a wake-up
-//! through the reactor; on an idle one it costs a read that finds nothing.
-//!
 //! ## Memory
 //! Reads go into one 64 KiB buffer per thread and are handed to the connection as a slice;
 //! no I/O buffer lives in a connection. A connection task's future is about 500 bytes, its state

@@ -3,19 +3,17 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use loomwork::datagram::{Config, DatagramProtocol, Endpoint, Output, Transmit};
 use loomwork::{MonotonicClock, Reason};
-use polling::{Event, Events, PollMode, Poller};
 
 use super::handle::{Shared, UdpPoster, ABORT, CLOSE};
 use super::socket::{apply_command, RecvBuffer};
-
-/// The poller key of the socket (the poller reserves `usize::MAX` for `notify`).
-const SOCKET_KEY: usize = 0;
+use crate::wait::{self, Wakeup};
 /// Datagrams read per wake-up before the mailbox and timers get a turn (Twisted reads up to
 /// 256 KiB per event, DF-13; a count keeps the turn short whatever the sizes).
 const READ_BUDGET: usize = 64;
@@ -25,7 +23,8 @@ const MESSAGE_BUDGET: usize = 64;
 /// send cannot keep the thread from reading.
 const OUTPUT_BUDGET: usize = 4096;
 
-/// A socket registered with the poller; deregistered before the socket closes.
+/// An endpoint's socket and what its thread shares with posters. The thread sleeps in one
+/// `poll(2)` over the socket and the wake-up (see [`crate::wait`]).
 pub(crate) struct Driver<M> {
     socket: UdpSocket,
     local: SocketAddr,
@@ -39,16 +38,7 @@ impl<M> Driver<M> {
         local: SocketAddr,
         config: Config,
     ) -> io::Result<(Self, UdpPoster<M>)> {
-        let shared = Arc::new(Shared::new(Poller::new()?));
-        // SAFETY: `polling` requires a registered source to be deleted before it is closed.
-        // The socket is owned by this `Driver`, whose `Drop` deletes the registration before
-        // the socket field is dropped.
-        #[allow(unsafe_code)]
-        unsafe {
-            shared
-                .poller
-                .add_with_mode(&socket, Event::readable(SOCKET_KEY), PollMode::Level)?;
-        }
+        let shared = Arc::new(Shared::new(Wakeup::new()?));
         let poster = UdpPoster::new(Arc::clone(&shared));
         let driver = Driver {
             socket,
@@ -57,12 +47,6 @@ impl<M> Driver<M> {
             shared,
         };
         Ok((driver, poster))
-    }
-}
-
-impl<M> Drop for Driver<M> {
-    fn drop(&mut self) {
-        let _ = self.shared.poller.delete(&self.socket);
     }
 }
 
@@ -75,7 +59,6 @@ impl<M> Driver<M> {
         let clock = MonotonicClock::new();
         let mut endpoint = Endpoint::new(protocol, self.config.clone());
         let mut buffer = RecvBuffer::new(self.config.receive_size);
-        let mut events = Events::new();
         endpoint.handle_started(clock.now(), self.local);
         loop {
             // `Close` may also have been pulled inside `read` or the message loop.
@@ -108,12 +91,10 @@ impl<M> Driver<M> {
                 .next_timeout()
                 .map(|deadline| clock.until(deadline));
             if timeout != Some(Duration::ZERO) {
-                events.clear();
-                if let Err(err) = self.shared.poller.wait(&mut events, timeout) {
-                    if err.kind() != io::ErrorKind::Interrupted {
-                        endpoint.handle_error(clock.now(), Reason::from(&err));
-                        continue;
-                    }
+                let socket = Some((self.socket.as_fd(), true, false));
+                if let Err(err) = wait::sleep(&self.shared.wakeup, socket, timeout) {
+                    endpoint.handle_error(clock.now(), Reason::from(&err));
+                    continue;
                 }
             }
             self.read(&mut endpoint, &mut buffer, &clock);
@@ -183,7 +164,6 @@ impl<M> Driver<M> {
 
     /// Sends one datagram, waiting for room in the socket's buffer when it is full.
     fn send(&self, transmit: &Transmit) -> io::Result<()> {
-        let mut events = Events::new();
         loop {
             let sent = match transmit.to {
                 Some(to) => self.socket.send_to(&transmit.data, to),
@@ -193,20 +173,8 @@ impl<M> Driver<M> {
                 Ok(_) => return Ok(()),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    let poller = &self.shared.poller;
-                    poller.modify_with_mode(
-                        &self.socket,
-                        Event::writable(SOCKET_KEY),
-                        PollMode::Level,
-                    )?;
-                    events.clear();
-                    let waited = poller.wait(&mut events, Some(Duration::from_secs(1)));
-                    poller.modify_with_mode(
-                        &self.socket,
-                        Event::readable(SOCKET_KEY),
-                        PollMode::Level,
-                    )?;
-                    waited?;
+                    let socket = Some((self.socket.as_fd(), false, true));
+                    wait::sleep(&self.shared.wakeup, socket, Some(Duration::from_secs(1)))?;
                 }
                 Err(err) => return Err(err),
             }

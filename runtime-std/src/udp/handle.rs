@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use loomwork::datagram::DatagramProtocol;
-use polling::Poller;
+
+use crate::wait::Wakeup;
 
 /// How many posted messages may wait for an endpoint; more are given back to the sender.
 pub(crate) const MAILBOX_CAPACITY: usize = 1024;
@@ -21,16 +22,16 @@ pub(crate) const ABORT: u8 = 2;
 /// What the endpoint's thread and everyone holding a poster share.
 #[derive(Debug)]
 pub(crate) struct Shared<M> {
-    pub(crate) poller: Poller,
+    pub(crate) wakeup: Wakeup,
     pub(crate) messages: Mutex<VecDeque<M>>,
     pub(crate) stop: AtomicU8,
     pub(crate) finished: AtomicBool,
 }
 
 impl<M> Shared<M> {
-    pub(crate) fn new(poller: Poller) -> Self {
+    pub(crate) fn new(wakeup: Wakeup) -> Self {
         Shared {
-            poller,
+            wakeup,
             messages: Mutex::new(VecDeque::new()),
             stop: AtomicU8::new(RUN),
             finished: AtomicBool::new(false),
@@ -71,7 +72,7 @@ impl<M> UdpPoster<M> {
             }
             queue.push_back(message);
         }
-        let _ = self.shared.poller.notify();
+        self.shared.wakeup.notify();
         Ok(())
     }
 
@@ -92,7 +93,7 @@ impl<M> UdpPoster<M> {
 
     fn request(&self, level: u8) {
         self.shared.stop.fetch_max(level, Ordering::AcqRel);
-        let _ = self.shared.poller.notify();
+        self.shared.wakeup.notify();
     }
 }
 
