@@ -136,6 +136,7 @@ impl LineCodec {
         let haystack = &buf[start..];
         let found = match *self.delimiter {
             [byte] => memchr::memchr(byte, haystack),
+            [first, last] => find_pair(first, last, haystack),
             _ => self.finder.find(haystack),
         };
         match found {
@@ -284,6 +285,16 @@ impl Encoder for LineCodec {
             trailer: self.delimiter.clone(),
         })
     }
+}
+
+/// Where `first` followed by `last` first occurs: `\r\n`, the default delimiter, found by a
+/// `memchr` for its rarer last byte and a look back. Measured faster than `memmem` on short
+/// lines, whose per-call set-up dominates there (`cargo bench -p loomwork-bench --bench
+/// decoders`); still linear, since each position is looked back from at most once.
+fn find_pair(first: u8, last: u8, haystack: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(last, haystack)
+        .find(|&end| end > 0 && haystack[end - 1] == first)
+        .map(|end| end - 1)
 }
 
 impl LineCodec {
