@@ -433,3 +433,35 @@ fn an_abort_through_a_handle_resets_the_peer() {
     );
     server.shutdown(PATIENCE);
 }
+
+/// Never reads: pauses reading as soon as it is connected, and reports how it ended.
+struct Paused {
+    lost: Sender<Reason>,
+}
+
+impl Protocol for Paused {
+    type Message = ();
+    fn connection_made(&mut self, tx: &mut Transport<'_>) {
+        tx.pause_reading();
+    }
+    fn data_received(&mut self, _: &mut BytesMut, _: &mut Transport<'_>) {}
+    fn connection_lost(&mut self, reason: &Reason) {
+        let _ = self.lost.send(reason.clone());
+    }
+}
+
+#[test]
+fn a_peer_reset_ends_a_connection_that_has_paused_reading() {
+    let (lost, losses) = mpsc::channel();
+    let server = listen_tcp(any_port(), move |_| Paused { lost: lost.clone() }).unwrap();
+    let mut client = raw_client(server.local_addr());
+    client.write_all(b"never read").unwrap();
+    // The server wants neither to read nor to write, so only an error report from the kernel
+    // can tell its thread about the reset, not the next read.
+    std::thread::sleep(Duration::from_millis(50));
+    SockRef::from(&client)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(client);
+    assert_eq!(recv(&losses), Reason::Reset);
+}
