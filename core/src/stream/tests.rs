@@ -345,19 +345,24 @@ fn the_write_queue_cap_refuses_whole_writes() {
     );
 }
 
-#[test]
-fn a_protocol_that_never_consumes_hits_the_receive_limit() {
+/// A connection whose protocol consumes nothing, with a receive buffer of `max` bytes.
+fn hoarding(max: usize) -> Connection<Scripted> {
     let config = Config {
-        max_receive_buffer: Some(10),
+        max_receive_buffer: Some(max),
         ..Config::default()
     };
-    let mut c = open(
+    open(
         Scripted {
             hoard: true,
             ..Default::default()
         },
         config,
-    );
+    )
+}
+
+#[test]
+fn a_protocol_that_never_consumes_hits_the_receive_limit() {
+    let mut c = hoarding(10);
     c.handle_data(t(1), b"0123456789");
     assert!(!c.is_closed());
     c.handle_data(t(2), b"x");
@@ -426,17 +431,7 @@ fn reading_in_place_after_close_keeps_nothing() {
 
 #[test]
 fn reading_in_place_is_bounded_by_the_receive_limit() {
-    let config = Config {
-        max_receive_buffer: Some(10),
-        ..Config::default()
-    };
-    let mut c = open(
-        Scripted {
-            hoard: true,
-            ..Default::default()
-        },
-        config,
-    );
+    let mut c = hoarding(10);
     let _ = c.handle_data_with(t(1), |buf| {
         buf.extend_from_slice(b"0123456789x");
         Ok::<(), ()>(())
