@@ -43,12 +43,18 @@ impl Wakeup {
         }
     }
 
-    /// Consumes a notification; the owner looks for what it announced only afterwards, so
-    /// that a notification racing with this call is either seen now or wakes the next sleep.
+    /// Consumes a notification; the owner looks for what it announced only afterwards.
+    ///
+    /// The descriptor is drained before the flag is lowered, never after: draining second
+    /// could swallow the signal of a `notify` that came in between and raised the flag again,
+    /// leaving the flag up with nothing to wake the next sleep, so that every later `notify`
+    /// would see the flag and stay silent (a lost wake-up, caught by
+    /// `no_notification_is_lost_to_a_racing_clear`). In this order a `notify` racing with
+    /// `clear` either finds the flag still up, and then its news is seen when the owner looks
+    /// after this call (the `AcqRel` swap reads its write), or finds it down and signals anew.
     fn clear(&self) {
-        if self.pending.swap(false, Ordering::AcqRel) {
-            self.fd.drain();
-        }
+        self.fd.drain();
+        self.pending.swap(false, Ordering::AcqRel);
     }
 }
 
@@ -235,6 +241,42 @@ mod tests {
         let woken = (0..100).any(|_| sleep(&wakeup, None, NEVER).unwrap().woken);
         assert!(woken);
         thread.join().unwrap();
+    }
+
+    #[test]
+    fn no_notification_is_lost_to_a_racing_clear() {
+        use std::sync::atomic::AtomicUsize;
+        // Each notifier "posts" (bumps `posted`) and then notifies, as a mailbox does; the
+        // owner "takes" everything posted after each wake-up, and must never sleep through a
+        // post. A lost wake-up shows as a sleep that runs into its (long) timeout.
+        const NOTIFIERS: usize = 3;
+        const POSTS: usize = 20_000;
+        let wakeup = Arc::new(Wakeup::new().unwrap());
+        let posted = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..NOTIFIERS)
+            .map(|_| {
+                let (wakeup, posted) = (Arc::clone(&wakeup), Arc::clone(&posted));
+                std::thread::spawn(move || {
+                    for _ in 0..POSTS {
+                        posted.fetch_add(1, Ordering::AcqRel);
+                        wakeup.notify();
+                    }
+                })
+            })
+            .collect();
+        let mut taken = 0;
+        while taken < NOTIFIERS * POSTS {
+            let now_posted = posted.load(Ordering::Acquire);
+            if now_posted > taken {
+                taken = now_posted;
+                continue;
+            }
+            let ready = sleep(&wakeup, None, Some(Duration::from_secs(10))).unwrap();
+            assert!(ready.woken, "slept through a post: {taken} taken");
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
     }
 
     #[test]
