@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use loomwork::stream::Config;
 use loomwork_examples::chat::{ChatConfig, ChatFactory};
-use loomwork_examples::{announce_listening, parse_args, stop_signal, Runtime};
+use loomwork_examples::{parse_args, serve_tcp, Runtime, ServeOptions};
 
 /// Line-based chat server (Twisted's classic chat example).
 #[derive(Parser, Debug)]
@@ -34,33 +35,16 @@ struct Args {
 
 fn main() {
     let args: Args = parse_args();
-    let stop = stop_signal();
-    let drain = Duration::from_millis(args.drain_ms);
     let factory = ChatFactory::new(ChatConfig {
         secret: args.secret.clone(),
         idle_timeout: args.idle_timeout_ms.map(Duration::from_millis),
     });
-    let failed = |err: std::io::Error| -> ! {
-        eprintln!("Couldn't listen on {}: {err}", args.listen);
-        std::process::exit(1);
+    let options = ServeOptions {
+        listen: args.listen,
+        runtime: args.runtime,
+        connection: Config::default(),
+        listeners: 1,
+        drain: Duration::from_millis(args.drain_ms),
     };
-    let report = match args.runtime {
-        Runtime::Std => {
-            let server =
-                loomwork_std::listen_tcp(args.listen, factory).unwrap_or_else(|e| failed(e));
-            announce_listening("tcp", server.local_addr());
-            let _ = stop.recv();
-            let report = server.shutdown(drain);
-            (report.drained, report.aborted)
-        }
-        Runtime::Smol => {
-            let server =
-                loomwork_smol::listen_tcp(args.listen, factory).unwrap_or_else(|e| failed(e));
-            announce_listening("tcp", server.local_addr());
-            let _ = stop.recv();
-            let report = smol::block_on(server.shutdown(drain));
-            (report.drained, report.aborted)
-        }
-    };
-    eprintln!("stopped: {} drained, {} aborted", report.0, report.1);
+    serve_tcp(options, factory);
 }

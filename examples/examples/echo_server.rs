@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use loomwork_examples::{announce_listening, parse_args, stop_signal, Echo, Runtime};
+use loomwork::stream::Config;
+use loomwork_examples::{parse_args, serve_tcp, Echo, Runtime, ServeOptions};
 
 /// TCP echo server (Twisted's Echo protocol).
 #[derive(Parser, Debug)]
@@ -28,49 +29,12 @@ struct Args {
 
 fn main() {
     let args: Args = parse_args();
-    let stop = stop_signal();
-    let drain = Duration::from_millis(args.drain_ms);
-    let bound = |result: std::io::Result<SocketAddr>| match result {
-        Ok(addr) => announce_listening("tcp", addr),
-        Err(err) => {
-            eprintln!("Couldn't listen on {}: {err}", args.listen);
-            std::process::exit(1);
-        }
+    let options = ServeOptions {
+        listen: args.listen,
+        runtime: args.runtime,
+        connection: Config::default(),
+        listeners: args.listeners,
+        drain: Duration::from_millis(args.drain_ms),
     };
-    match args.runtime {
-        Runtime::Std => {
-            let config = loomwork_std::ListenConfig {
-                listeners: args.listeners,
-                ..Default::default()
-            };
-            let server = loomwork_std::listen_tcp_with(args.listen, |_| Echo, config);
-            bound(server.as_ref().map(|s| s.local_addr()).map_err(clone_err));
-            let Ok(server) = server else { return };
-            let _ = stop.recv();
-            let report = server.shutdown(drain);
-            eprintln!(
-                "stopped: {} drained, {} aborted",
-                report.drained, report.aborted
-            );
-        }
-        Runtime::Smol => {
-            let config = loomwork_smol::ListenConfig {
-                listeners: args.listeners,
-                ..Default::default()
-            };
-            let server = loomwork_smol::listen_tcp_with(args.listen, |_| Echo, config);
-            bound(server.as_ref().map(|s| s.local_addr()).map_err(clone_err));
-            let Ok(server) = server else { return };
-            let _ = stop.recv();
-            let report = smol::block_on(server.shutdown(drain));
-            eprintln!(
-                "stopped: {} drained, {} aborted",
-                report.drained, report.aborted
-            );
-        }
-    }
-}
-
-fn clone_err(err: &std::io::Error) -> std::io::Error {
-    std::io::Error::new(err.kind(), err.to_string())
+    serve_tcp(options, |_| Echo);
 }

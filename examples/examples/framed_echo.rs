@@ -16,7 +16,7 @@ use loomwork::bytes::Bytes;
 use loomwork::framing::{AnyCodec, FrameHandler, FrameTransport, Framed};
 use loomwork::framing::{LengthCodec, LineCodec, NetstringCodec};
 use loomwork::stream::Config;
-use loomwork_examples::{announce_listening, parse_args, stop_signal, Runtime};
+use loomwork_examples::{parse_args, serve_tcp, Runtime, ServeOptions};
 
 /// Framed echo server (Twisted's string receivers).
 #[derive(Parser, Debug)]
@@ -97,8 +97,6 @@ impl FrameHandler for FramedEcho {
 
 fn main() {
     let args: Args = parse_args();
-    let stop = stop_signal();
-    let drain = Duration::from_millis(args.drain_ms);
     let (framing, max_length) = (args.framing, args.max_length);
     let factory = move |_peer| Framed::new(FramedEcho, framing.codec(max_length));
     // A frame is buffered whole before it is delivered: keep the receive buffer able to hold
@@ -107,47 +105,12 @@ fn main() {
     if let (Some(max), Some(buffer)) = (max_length, connection.max_receive_buffer) {
         connection.max_receive_buffer = Some(buffer.max(max.saturating_add(64)));
     }
-    let bound = |result: std::io::Result<SocketAddr>| match result {
-        Ok(addr) => announce_listening("tcp", addr),
-        Err(err) => {
-            eprintln!("Couldn't listen on {}: {err}", args.listen);
-            std::process::exit(1);
-        }
+    let options = ServeOptions {
+        listen: args.listen,
+        runtime: args.runtime,
+        connection,
+        listeners: 1,
+        drain: Duration::from_millis(args.drain_ms),
     };
-    match args.runtime {
-        Runtime::Std => {
-            let config = loomwork_std::ListenConfig {
-                connection,
-                ..Default::default()
-            };
-            let server = loomwork_std::listen_tcp_with(args.listen, factory, config);
-            bound(server.as_ref().map(|s| s.local_addr()).map_err(clone_err));
-            let Ok(server) = server else { return };
-            let _ = stop.recv();
-            let report = server.shutdown(drain);
-            eprintln!(
-                "stopped: {} drained, {} aborted",
-                report.drained, report.aborted
-            );
-        }
-        Runtime::Smol => {
-            let config = loomwork_smol::ListenConfig {
-                connection,
-                ..Default::default()
-            };
-            let server = loomwork_smol::listen_tcp_with(args.listen, factory, config);
-            bound(server.as_ref().map(|s| s.local_addr()).map_err(clone_err));
-            let Ok(server) = server else { return };
-            let _ = stop.recv();
-            let report = smol::block_on(server.shutdown(drain));
-            eprintln!(
-                "stopped: {} drained, {} aborted",
-                report.drained, report.aborted
-            );
-        }
-    }
-}
-
-fn clone_err(err: &std::io::Error) -> std::io::Error {
-    std::io::Error::new(err.kind(), err.to_string())
+    serve_tcp(options, factory);
 }

@@ -2,6 +2,9 @@
 //! `listening on` line, one-line errors with exit status 2, clean stop on SIGINT/SIGTERM).
 
 pub mod chat;
+mod serve;
+
+pub use serve::{serve_tcp, ServeOptions};
 
 use std::io::Write;
 use std::net::SocketAddr;

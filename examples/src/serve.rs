@@ -1,0 +1,78 @@
+//! The main loop every example TCP server shares: listen on the chosen runtime, say where,
+//! wait for SIGINT/SIGTERM, stop gracefully and report how the connections ended.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use loomwork::stream::{Config, Protocol, ServerFactory};
+
+use crate::{announce_listening, stop_signal, Runtime};
+
+/// How an example server listens and stops.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Where to listen (`--listen`).
+    pub listen: SocketAddr,
+    /// Which adapter drives the core (`--runtime`).
+    pub runtime: Runtime,
+    /// Limits and thresholds of every connection.
+    pub connection: Config,
+    /// How many SO_REUSEPORT listening sockets to open.
+    pub listeners: usize,
+    /// How long the graceful stop may take before the remaining connections are aborted.
+    pub drain: Duration,
+}
+
+/// Serves `factory` until SIGINT/SIGTERM, then shuts down within `options.drain` and prints
+/// `stopped: N drained, M aborted` to stderr. Prints the `listening on tcp ADDR` line once bound;
+/// when it cannot listen, says why on stderr and exits with status 1 (EXAMPLES.md).
+pub fn serve_tcp<F>(options: ServeOptions, factory: F)
+where
+    F: ServerFactory + Send + 'static,
+    F::Protocol: Send + 'static,
+    <F::Protocol as Protocol>::Message: Send + 'static,
+{
+    // Installed before binding, so a signal that arrives at once is not missed.
+    let stop = stop_signal();
+    let ServeOptions {
+        listen,
+        runtime,
+        connection,
+        listeners,
+        drain,
+    } = options;
+    let (drained, aborted) = match runtime {
+        Runtime::Std => {
+            let config = loomwork_std::ListenConfig {
+                connection,
+                listeners,
+                ..Default::default()
+            };
+            let server = loomwork_std::listen_tcp_with(listen, factory, config)
+                .unwrap_or_else(|err| cannot_listen(listen, &err));
+            announce_listening("tcp", server.local_addr());
+            let _ = stop.recv();
+            let report = server.shutdown(drain);
+            (report.drained, report.aborted)
+        }
+        Runtime::Smol => {
+            let config = loomwork_smol::ListenConfig {
+                connection,
+                listeners,
+                ..Default::default()
+            };
+            let server = loomwork_smol::listen_tcp_with(listen, factory, config)
+                .unwrap_or_else(|err| cannot_listen(listen, &err));
+            announce_listening("tcp", server.local_addr());
+            let _ = stop.recv();
+            let report = smol::block_on(server.shutdown(drain));
+            (report.drained, report.aborted)
+        }
+    };
+    eprintln!("stopped: {drained} drained, {aborted} aborted");
+}
+
+fn cannot_listen(addr: SocketAddr, err: &std::io::Error) -> ! {
+    eprintln!("Couldn't listen on {addr}: {err}");
+    std::process::exit(1);
+}
