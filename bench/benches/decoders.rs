@@ -10,9 +10,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use loomwork::framing::{Decoder as _, LengthCodec, LineCodec, NetstringCodec};
+use loomwork::framing::{LengthCodec, LineCodec, NetstringCodec};
 use loomwork_bench::{interleave, print_table, speedup, speedup_of_best, Contender};
-use tokio_util::codec::{Decoder as _, LengthDelimitedCodec, LinesCodec};
+use tokio_util::codec::{LengthDelimitedCodec, LinesCodec};
 
 /// Size of each in-memory stream.
 const STREAM: usize = 32 << 20;
@@ -72,59 +72,50 @@ fn decoding<'a>(
     }
 }
 
-fn loomwork_lines(buf: &mut BytesMut) -> u64 {
-    let mut codec = LineCodec::new();
+/// Decodes every frame of `buf` with a loomwork decoder; returns the frame count.
+fn loomwork_all<D: loomwork::framing::Decoder>(mut codec: D, buf: &mut BytesMut) -> u64 {
     let (mut frames, mut bytes) = (0u64, 0usize);
-    while let Ok(Some(line)) = codec.decode(buf) {
+    while let Ok(Some(frame)) = codec.decode(buf) {
         frames += 1;
-        bytes += black_box(&line).len();
+        bytes += black_box(&frame).len();
     }
     black_box(bytes);
     frames
+}
+
+/// Decodes every frame of `buf` with a tokio-util decoder; returns the frame count.
+fn tokio_all<D, T>(mut codec: D, buf: &mut BytesMut) -> u64
+where
+    D: tokio_util::codec::Decoder<Item = T>,
+    T: AsRef<[u8]>,
+{
+    let (mut frames, mut bytes) = (0u64, 0usize);
+    while let Ok(Some(frame)) = codec.decode(buf) {
+        frames += 1;
+        bytes += black_box(&frame).as_ref().len();
+    }
+    black_box(bytes);
+    frames
+}
+
+fn loomwork_lines(buf: &mut BytesMut) -> u64 {
+    loomwork_all(LineCodec::new(), buf)
 }
 
 fn tokio_lines(buf: &mut BytesMut) -> u64 {
-    let mut codec = LinesCodec::new_with_max_length(16_384);
-    let (mut frames, mut bytes) = (0u64, 0usize);
-    while let Ok(Some(line)) = codec.decode(buf) {
-        frames += 1;
-        bytes += black_box(&line).len();
-    }
-    black_box(bytes);
-    frames
+    tokio_all(LinesCodec::new_with_max_length(16_384), buf)
 }
 
 fn loomwork_netstrings(buf: &mut BytesMut) -> u64 {
-    let mut codec = NetstringCodec::new();
-    let (mut frames, mut bytes) = (0u64, 0usize);
-    while let Ok(Some(s)) = codec.decode(buf) {
-        frames += 1;
-        bytes += black_box(&s).len();
-    }
-    black_box(bytes);
-    frames
+    loomwork_all(NetstringCodec::new(), buf)
 }
 
 fn loomwork_int32(buf: &mut BytesMut) -> u64 {
-    let mut codec = LengthCodec::int32();
-    let (mut frames, mut bytes) = (0u64, 0usize);
-    while let Ok(Some(frame)) = codec.decode(buf) {
-        frames += 1;
-        bytes += black_box(&frame).len();
-    }
-    black_box(bytes);
-    frames
+    loomwork_all(LengthCodec::int32(), buf)
 }
 
 fn tokio_length_delimited(buf: &mut BytesMut) -> u64 {
-    let mut codec = LengthDelimitedCodec::new();
-    let (mut frames, mut bytes) = (0u64, 0usize);
-    while let Ok(Some(frame)) = codec.decode(buf) {
-        frames += 1;
-        bytes += black_box(&frame).len();
-    }
-    black_box(bytes);
-    frames
+    tokio_all(LengthDelimitedCodec::new(), buf)
 }
 
 /// The practical limit of a line decoder: find every `\n`, nothing else.
