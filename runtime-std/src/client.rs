@@ -243,7 +243,7 @@ where
                 (Some(pending), Ok(wakeup)) => {
                     let wakeup = Arc::clone(wakeup);
                     let timeout = deadline.map(|at| self.clock.until(at));
-                    let slept = wait::sleep(&wakeup, Some((pending.fd(), false, true)), timeout);
+                    let slept = wait::sleep(&wakeup, Some(pending.watch()), timeout);
                     match slept {
                         Err(err) => self.failed(&err),
                         Ok(ready) if ready.writable => match pending.finish() {

@@ -3,9 +3,10 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd};
 
 use socket2::{Domain, Protocol as IpProtocol, Socket, Type};
+
+use crate::wait::Watch;
 
 /// How a dial started.
 pub(crate) enum Dial {
@@ -38,9 +39,9 @@ impl Dial {
 }
 
 impl Pending {
-    /// The socket to sleep on for writability.
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.socket.as_fd()
+    /// What to sleep on: the socket becomes writable (or fails) when the attempt is over.
+    pub(crate) fn watch(&self) -> Watch<'_> {
+        Watch::new(&self.socket, false, true)
     }
 
     /// The attempt's outcome, once the socket has been reported writable or in error.

@@ -18,7 +18,6 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::AsFd;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -27,7 +26,7 @@ use loomwork::{MonotonicClock, Reason};
 use socket2::SockRef;
 
 use crate::mailbox::{Delivery, ThreadMailbox};
-use crate::wait::{self, Wakeup};
+use crate::wait::{self, Wakeup, Watch};
 
 /// Bytes asked for per read at most (Twisted DF-9: one `recv(65536)` per readable event).
 const READ_SIZE: usize = 64 * 1024;
@@ -257,7 +256,7 @@ impl<P: Protocol> Driver<'_, P> {
             None => None,
         };
         let watched = !self.hung_up || want_read || want_write;
-        let socket = watched.then(|| (self.socket.as_fd(), want_read, want_write));
+        let socket = watched.then(|| Watch::new(&self.socket, want_read, want_write));
         let ready = wait::sleep(self.wakeup, socket, timeout)?;
         self.readable |= ready.readable;
         self.writable |= ready.writable;

@@ -81,24 +81,44 @@ pub(crate) struct Readiness {
     pub woken: bool,
 }
 
-/// Sleeps until `socket` is ready for the given interest, `wakeup` is notified, or `timeout`
-/// passes (`None`: no timeout). With `socket` absent, only the wake-up and the timeout count.
+/// A socket to sleep on, and what it should be ready for. Errors and hang-ups are reported
+/// whatever the interest.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Watch<'a> {
+    pub fd: BorrowedFd<'a>,
+    pub read: bool,
+    pub write: bool,
+}
+
+impl<'a> Watch<'a> {
+    /// Watch `socket` for readability (`read`) and writability (`write`).
+    pub(crate) fn new(socket: &'a impl AsFd, read: bool, write: bool) -> Self {
+        Watch {
+            fd: socket.as_fd(),
+            read,
+            write,
+        }
+    }
+}
+
+/// Sleeps until `socket` is ready for what it is watched for, `wakeup` is notified, or
+/// `timeout` passes (`None`: no timeout). With no socket, only the wake-up and the timeout count.
 ///
 /// Interrupted sleeps and timeouts return an empty [`Readiness`]: the caller re-examines its
 /// state on every return anyway.
 pub(crate) fn sleep(
     wakeup: &Wakeup,
-    socket: Option<(BorrowedFd<'_>, bool, bool)>,
+    socket: Option<Watch<'_>>,
     timeout: Option<Duration>,
 ) -> io::Result<Readiness> {
     let wake = PollFd::new(&wakeup.fd, PollFlags::IN);
     let mut fds = [wake, PollFd::new(&wakeup.fd, PollFlags::empty())];
     let count = match socket {
-        Some((fd, read, write)) => {
+        Some(watch) => {
             let mut flags = PollFlags::empty();
-            flags.set(PollFlags::IN, read);
-            flags.set(PollFlags::OUT, write);
-            fds[1] = PollFd::from_borrowed_fd(fd, flags);
+            flags.set(PollFlags::IN, watch.read);
+            flags.set(PollFlags::OUT, watch.write);
+            fds[1] = PollFd::from_borrowed_fd(watch.fd, flags);
             2
         }
         None => 1,
@@ -285,17 +305,17 @@ mod tests {
         let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         let wakeup = Wakeup::new().unwrap();
-        let ready = sleep(&wakeup, Some((server.as_fd(), true, true)), NEVER).unwrap();
+        let ready = sleep(&wakeup, Some(Watch::new(&server, true, true)), NEVER).unwrap();
         assert!(ready.writable && !ready.readable);
         client.write_all(b"x").unwrap();
-        let ready = sleep(&wakeup, Some((server.as_fd(), true, false)), NEVER).unwrap();
+        let ready = sleep(&wakeup, Some(Watch::new(&server, true, false)), NEVER).unwrap();
         assert!(ready.readable && !ready.error);
         // A reset is reported even to a socket that asked for nothing (a paused reader).
         socket2::SockRef::from(&client)
             .set_linger(Some(Duration::ZERO))
             .unwrap();
         drop(client);
-        let ready = sleep(&wakeup, Some((server.as_fd(), false, false)), NEVER).unwrap();
+        let ready = sleep(&wakeup, Some(Watch::new(&server, false, false)), NEVER).unwrap();
         assert!(ready.error && ready.hangup, "{ready:?}");
     }
 }

@@ -3,7 +3,6 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use loomwork::{MonotonicClock, Reason};
 
 use super::handle::{Shared, UdpPoster, ABORT, CLOSE};
 use super::socket::{apply_command, RecvBuffer};
-use crate::wait::{self, Wakeup};
+use crate::wait::{self, Wakeup, Watch};
 /// Datagrams read per wake-up before the mailbox and timers get a turn (Twisted reads up to
 /// 256 KiB per event, DF-13; a count keeps the turn short whatever the sizes).
 const READ_BUDGET: usize = 64;
@@ -91,7 +90,7 @@ impl<M> Driver<M> {
                 .next_timeout()
                 .map(|deadline| clock.until(deadline));
             if timeout != Some(Duration::ZERO) {
-                let socket = Some((self.socket.as_fd(), true, false));
+                let socket = Some(Watch::new(&self.socket, true, false));
                 if let Err(err) = wait::sleep(&self.shared.wakeup, socket, timeout) {
                     endpoint.handle_error(clock.now(), Reason::from(&err));
                     continue;
@@ -173,7 +172,7 @@ impl<M> Driver<M> {
                 Ok(_) => return Ok(()),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    let socket = Some((self.socket.as_fd(), false, true));
+                    let socket = Some(Watch::new(&self.socket, false, true));
                     wait::sleep(&self.shared.wakeup, socket, Some(Duration::from_secs(1)))?;
                 }
                 Err(err) => return Err(err),
