@@ -79,6 +79,29 @@ fn open(protocol: Scripted, config: Config) -> Connection<Scripted> {
     c
 }
 
+/// An open connection that echoes what arrives.
+fn echoing(config: Config) -> Connection<Scripted> {
+    open(
+        Scripted {
+            echo: true,
+            ..Default::default()
+        },
+        config,
+    )
+}
+
+/// An open connection that echoes the first data, then closes gracefully.
+fn echoing_closer(config: Config) -> Connection<Scripted> {
+    open(
+        Scripted {
+            echo: true,
+            close_on_data: true,
+            ..Default::default()
+        },
+        config,
+    )
+}
+
 fn drain_writes(c: &mut Connection<Scripted>, now: Instant) -> Vec<u8> {
     let out: Vec<u8> = c.write_chunks().flatten().copied().collect();
     c.handle_written(now, out.len());
@@ -91,13 +114,7 @@ fn t(ms: u64) -> Instant {
 
 #[test]
 fn echo_then_peer_eof_closes_cleanly_after_flushing() {
-    let mut c = open(
-        Scripted {
-            echo: true,
-            ..Default::default()
-        },
-        Config::default(),
-    );
+    let mut c = echoing(Config::default());
     c.handle_data(t(1), b"abc");
     c.handle_read_closed(t(2));
     // PR-7 differs on purpose (KW-10): the pending echo is flushed before the close.
@@ -147,14 +164,7 @@ fn abort_discards_the_queue_and_reports_aborted_after_the_callback() {
 
 #[test]
 fn lose_connection_stops_reading_and_flushes_later_writes_too() {
-    let mut c = open(
-        Scripted {
-            echo: true,
-            close_on_data: true,
-            ..Default::default()
-        },
-        Config::default(),
-    );
+    let mut c = echoing_closer(Config::default());
     c.handle_data(t(1), b"one");
     assert!(
         !c.wants_read(),
@@ -172,14 +182,7 @@ fn lose_connection_stops_reading_and_flushes_later_writes_too() {
 
 #[test]
 fn a_flushed_close_lingers_discarding_input_until_the_peer_eof() {
-    let mut c = open(
-        Scripted {
-            echo: true,
-            close_on_data: true,
-            ..Default::default()
-        },
-        Config::default(),
-    );
+    let mut c = echoing_closer(Config::default());
     c.handle_data(t(1), b"bye");
     assert_eq!(drain_writes(&mut c, t(2)), b"bye");
     // Closing now, with the peer's later bytes unread, would reset the connection and could
@@ -205,14 +208,7 @@ fn a_silent_peer_is_closed_at_the_linger_deadline() {
         close_linger: Some(Duration::from_millis(500)),
         ..Config::default()
     };
-    let mut c = open(
-        Scripted {
-            echo: true,
-            close_on_data: true,
-            ..Default::default()
-        },
-        config,
-    );
+    let mut c = echoing_closer(config);
     c.handle_data(t(0), b"x");
     drain_writes(&mut c, t(10));
     assert_eq!(c.poll_action(), Some(Action::ShutdownWrite));
@@ -225,13 +221,7 @@ fn a_silent_peer_is_closed_at_the_linger_deadline() {
 
 #[test]
 fn no_linger_when_the_peer_already_closed_or_when_disabled() {
-    let mut c = open(
-        Scripted {
-            echo: true,
-            ..Default::default()
-        },
-        Config::default(),
-    );
+    let mut c = echoing(Config::default());
     c.handle_data(t(1), b"abc");
     c.handle_read_closed(t(2));
     drain_writes(&mut c, t(3));
@@ -245,14 +235,7 @@ fn no_linger_when_the_peer_already_closed_or_when_disabled() {
         close_linger: None,
         ..Config::default()
     };
-    let mut c = open(
-        Scripted {
-            echo: true,
-            close_on_data: true,
-            ..Default::default()
-        },
-        config,
-    );
+    let mut c = echoing_closer(config);
     c.handle_data(t(1), b"abc");
     drain_writes(&mut c, t(2));
     assert_eq!(c.poll_action(), Some(Action::Close));
@@ -264,14 +247,7 @@ fn graceful_close_that_cannot_flush_aborts_at_the_deadline() {
         close_timeout: Some(Duration::from_secs(5)),
         ..Config::default()
     };
-    let mut c = open(
-        Scripted {
-            echo: true,
-            close_on_data: true,
-            ..Default::default()
-        },
-        config,
-    );
+    let mut c = echoing_closer(config);
     c.handle_data(t(1000), b"stuck");
     assert_eq!(c.next_timeout(), Some(t(6000)));
     c.handle_timeout(t(5999));
@@ -288,13 +264,7 @@ fn backpressure_pauses_above_high_and_resumes_at_low() {
         low_water: 40,
         ..Config::default()
     };
-    let mut c = open(
-        Scripted {
-            echo: true,
-            ..Default::default()
-        },
-        config,
-    );
+    let mut c = echoing(config);
     c.handle_data(t(1), &[7u8; 150]);
     assert!(!c.wants_read(), "paused reading via the default policy");
     c.handle_written(t(2), 100); // 50 left: above low water
@@ -379,13 +349,7 @@ fn a_protocol_that_never_consumes_hits_the_receive_limit() {
 
 #[test]
 fn reading_in_place_delivers_what_was_appended_and_returns_the_result() {
-    let mut c = open(
-        Scripted {
-            echo: true,
-            ..Default::default()
-        },
-        Config::default(),
-    );
+    let mut c = echoing(Config::default());
     let read = c.handle_data_with(t(1), |buf| {
         buf.extend_from_slice(b"abc");
         Ok::<usize, ()>(3)
