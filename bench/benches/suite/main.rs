@@ -19,6 +19,7 @@ mod report;
 mod rss;
 mod servers;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use load::Run;
@@ -129,6 +130,29 @@ fn interleave(plan: &Plan, contenders: &mut [Contender<'_>]) -> Vec<Vec<Run>> {
     runs
 }
 
+/// Runs `measure` against every server (`servers.0[i]` listening on `servers.1[i]`),
+/// interleaved, and records the runs as one measurement.
+fn compare(
+    plan: &Plan,
+    table: &mut Table,
+    title: &str,
+    unit: &'static str,
+    (names, addrs): (&[&str], &[SocketAddr]),
+    measure: impl Fn(SocketAddr, Duration) -> Run,
+) {
+    let measure = &measure;
+    let mut contenders: Vec<Contender> = names
+        .iter()
+        .zip(addrs)
+        .map(|(&name, &addr)| {
+            let run: Measure = Box::new(move |d| measure(addr, d));
+            (name, run)
+        })
+        .collect();
+    let runs = interleave(plan, &mut contenders);
+    record(table, title, unit, names, runs);
+}
+
 fn record(table: &mut Table, title: &str, unit: &'static str, names: &[&str], runs: Vec<Vec<Run>>) {
     let mut m = Measurement::new(title, unit);
     let verbose = std::env::var_os("LOOMWORK_SUITE_VERBOSE").is_some();
@@ -148,20 +172,10 @@ fn tcp_echo(plan: &Plan, table: &mut Table) {
     let names: Vec<_> = Tcp::ALL.iter().map(|t| t.name()).collect();
     let pattern = vec![b'e'; 16 * 1024];
     for connections in [1, 32] {
-        let mut contenders: Vec<Contender> = names
-            .iter()
-            .zip(&addrs)
-            .map(|(&name, &addr)| {
-                let pattern = pattern.clone();
-                let run: Measure = Box::new(move |d| {
-                    load::stream_echo(addr, connections, &pattern, d).scaled(1.0 / (1 << 20) as f64)
-                });
-                (name, run)
-            })
-            .collect();
-        let runs = interleave(plan, &mut contenders);
         let title = format!("TCP echo, {connections} conn, 16 KiB writes");
-        record(table, &title, "MiB/s", &names, runs);
+        compare(plan, table, &title, "MiB/s", (&names, &addrs), |addr, d| {
+            load::stream_echo(addr, connections, &pattern, d).scaled(1.0 / (1 << 20) as f64)
+        });
     }
 }
 
@@ -169,18 +183,10 @@ fn tcp_request_response(plan: &Plan, table: &mut Table) {
     let addrs: Vec<_> = Tcp::ALL.iter().map(|t| t.start()).collect();
     let names: Vec<_> = Tcp::ALL.iter().map(|t| t.name()).collect();
     for connections in [1, 32] {
-        let mut contenders: Vec<Contender> = names
-            .iter()
-            .zip(&addrs)
-            .map(|(&name, &addr)| {
-                let run: Measure =
-                    Box::new(move |d| load::request_response(addr, connections, 32, d));
-                (name, run)
-            })
-            .collect();
-        let runs = interleave(plan, &mut contenders);
         let title = format!("TCP request/response, {connections} conn, 32 B");
-        record(table, &title, "req/s", &names, runs);
+        compare(plan, table, &title, "req/s", (&names, &addrs), |addr, d| {
+            load::request_response(addr, connections, 32, d)
+        });
     }
 }
 
@@ -190,24 +196,19 @@ fn framed(plan: &Plan, table: &mut Table) {
         let addrs: Vec<_> = FramedServer::ALL.iter().map(|s| s.start(framing)).collect();
         for frame in [64usize, 1024] {
             let pattern = frames(framing, frame, 256 * 1024);
-            let mut contenders: Vec<Contender> = names
-                .iter()
-                .zip(&addrs)
-                .map(|(&name, &addr)| {
-                    let pattern = pattern.clone();
-                    let run: Measure = Box::new(move |d| {
-                        load::stream_echo(addr, 1, &pattern, d).scaled(1.0 / frame as f64)
-                    });
-                    (name, run)
-                })
-                .collect();
-            let runs = interleave(plan, &mut contenders);
             let kind = match framing {
                 Framing::Line => "line",
                 Framing::Int32 => "int32",
             };
             let title = format!("framed {kind} echo, 1 conn, {frame} B frames, pipelined");
-            record(table, &title, "frames/s", &names, runs);
+            compare(
+                plan,
+                table,
+                &title,
+                "frames/s",
+                (&names, &addrs),
+                |addr, d| load::stream_echo(addr, 1, &pattern, d).scaled(1.0 / frame as f64),
+            );
         }
     }
 }
@@ -232,46 +233,31 @@ fn udp(plan: &Plan, table: &mut Table) {
     let addrs: Vec<_> = Udp::ALL.iter().map(|u| u.start()).collect();
     let names: Vec<_> = Udp::ALL.iter().map(|u| u.name()).collect();
     for pipelined in [false, true] {
-        let mut contenders: Vec<Contender> = names
-            .iter()
-            .zip(&addrs)
-            .map(|(&name, &addr)| {
-                let run: Measure = if pipelined {
-                    Box::new(move |d| load::udp_pipelined(addr, 64, 64, d))
-                } else {
-                    Box::new(move |d| load::udp_request_response(addr, 64, d))
-                };
-                (name, run)
-            })
-            .collect();
-        let runs = interleave(plan, &mut contenders);
         let title = if pipelined {
             "UDP pipelined (64 in flight), 64 B"
         } else {
             "UDP request/response, 64 B"
         };
-        record(table, title, "pkt/s", &names, runs);
+        compare(plan, table, title, "pkt/s", (&names, &addrs), |addr, d| {
+            if pipelined {
+                load::udp_pipelined(addr, 64, 64, d)
+            } else {
+                load::udp_request_response(addr, 64, d)
+            }
+        });
     }
 }
 
 fn connection_setup(plan: &Plan, table: &mut Table) {
     let addrs: Vec<_> = Tcp::ALL.iter().map(|t| t.start()).collect();
     let names: Vec<_> = Tcp::ALL.iter().map(|t| t.name()).collect();
-    let mut contenders: Vec<Contender> = names
-        .iter()
-        .zip(&addrs)
-        .map(|(&name, &addr)| {
-            let run: Measure = Box::new(move |d| load::connection_setup(addr, d));
-            (name, run)
-        })
-        .collect();
-    let runs = interleave(plan, &mut contenders);
-    record(
+    compare(
+        plan,
         table,
         "TCP connection setup (connect, 1 B echo, close), 2 clients",
         "conn/s",
-        &names,
-        runs,
+        (&names, &addrs),
+        load::connection_setup,
     );
 }
 
