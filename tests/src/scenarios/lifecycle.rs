@@ -6,7 +6,7 @@ use loomwork::bytes::Bytes;
 use loomwork::stream::Config;
 use loomwork::Reason;
 
-use super::{any_port, connector, wait_for};
+use super::{any_port, assert_reset_heard_once, connector, wait_for};
 use crate::protocols::{lock, ClientScript, ClientSpec, Echo, LoggingFactory};
 use crate::Harness;
 
@@ -41,21 +41,7 @@ pub fn peer_reset_mid_stream_gives_exactly_one_connection_lost<H: Harness>(h: &H
     let server = h.listen(any_port(), factory, Config::default());
     let (spec, log) = ClientSpec::new(ClientScript::SendThenAbort(Bytes::from(vec![1u8; 100_000])));
     h.connect(server.local_addr(), spec, connector()).join();
-    assert_eq!(
-        lock(&log).lost,
-        [Reason::Aborted],
-        "{}: client side",
-        H::NAME
-    );
-    // The reset may still be in flight: wait (bounded) for the server to notice.
-    wait_for(h, || !lock(&server_log).closed.is_empty());
-    server.shutdown(Duration::from_secs(5));
-    assert_eq!(
-        lock(&server_log).closed,
-        [Reason::Reset],
-        "{}: server side",
-        H::NAME
-    );
+    assert_reset_heard_once(h, &log, &server_log, server, Duration::from_secs(5));
 }
 
 /// Twenty idle clients; shutdown closes every connection gracefully (all drained, none

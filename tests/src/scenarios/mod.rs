@@ -57,3 +57,31 @@ pub(crate) fn wait_for<H: crate::Harness>(h: &H, done: impl Fn() -> bool) {
         h.sleep(Duration::from_millis(20));
     }
 }
+
+/// After a client reset its connection: its own side ended `Aborted`, and the server, once it
+/// noticed (bounded wait), heard `Reset` exactly once. Shuts the server down within `drain`.
+pub(crate) fn assert_reset_heard_once<H: crate::Harness>(
+    h: &H,
+    client: &crate::protocols::Shared<crate::protocols::ClientLog>,
+    server_log: &crate::protocols::Shared<crate::protocols::ServerLog>,
+    server: Box<dyn crate::ServerUnderTest>,
+    drain: Duration,
+) {
+    use crate::protocols::lock;
+    use loomwork::Reason;
+    assert_eq!(
+        lock(client).lost,
+        [Reason::Aborted],
+        "{}: client side",
+        H::NAME
+    );
+    // The reset may still be in flight: wait (bounded) for the server to notice.
+    wait_for(h, || !lock(server_log).closed.is_empty());
+    server.shutdown(drain);
+    assert_eq!(
+        lock(server_log).closed,
+        [Reason::Reset],
+        "{}: server side",
+        H::NAME
+    );
+}
