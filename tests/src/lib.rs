@@ -11,6 +11,7 @@ use loomwork::stream::{Config, Protocol, ServerFactory};
 
 pub mod memory;
 pub mod netns;
+pub mod procfs;
 pub mod protocols;
 pub mod runtimes;
 pub mod scenarios;

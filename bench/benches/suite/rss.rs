@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use loomwork_conformance::procfs::{fd_count, rss_kib};
+
 use crate::servers::Tcp;
 
 /// Connections opened before waiting for the server to accept them.
@@ -85,18 +87,6 @@ fn measure(child: &mut Child, connections: usize) -> Result<f64, String> {
         return Err(format!("only {} connections opened", streams.len()));
     }
     Ok(idle.saturating_sub(before) as f64 * 1024.0 / connections as f64)
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn fd_count(pid: u32) -> Option<usize> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()
-        .map(|d| d.count())
 }
 
 /// Raises the soft (and, as root, the hard) descriptor limit to at least `want`.

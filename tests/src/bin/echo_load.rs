@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use loomwork_conformance::procfs::{fd_count, rss_kib, thread_count};
 
 struct Args {
     connect: SocketAddr,
@@ -271,24 +272,6 @@ async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) 
     })
     .await;
     out.into_iter().flatten().collect()
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn thread_count(pid: u32) -> Option<usize> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()
-        .map(|d| d.count())
-}
-
-fn fd_count(pid: u32) -> Option<usize> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()
-        .map(|d| d.count())
 }
 
 /// Raises the soft (and, as root, the hard) descriptor limit to at least `want`.
