@@ -2,18 +2,7 @@
 # Echo interop with real Twisted, both directions, on both runtimes (loopback only).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-python3 -c "import twisted" 2>/dev/null || python3 -m pip install --quiet twisted
-bin=target/release/examples
-cleanup() { kill $(jobs -p) 2>/dev/null || true; }
-trap cleanup EXIT
-
-wait_listening() { # file -> address
-    for _ in $(seq 100); do
-        if grep -q '^listening on' "$1" 2>/dev/null; then awk '{print $4}' "$1"; return; fi
-        sleep 0.1
-    done
-    echo "server did not start" >&2; exit 1
-}
+source .ci/lib.sh
 
 for rt in std smol; do
     out=$(mktemp)
