@@ -34,7 +34,6 @@
 //! dropped.
 
 mod client;
-mod config;
 mod driver;
 mod listener;
 mod mailbox;
@@ -47,7 +46,7 @@ mod spawn;
 pub mod udp;
 
 pub use client::{connect_tcp, connect_tcp_local, connect_tcp_on, connect_tcp_with, Client};
-pub use config::ListenConfig;
+pub use loomwork_std::ListenConfig;
 pub use resolve::resolve;
 pub use server::{
     listen_tcp, listen_tcp_local, listen_tcp_on, listen_tcp_with, Server, ShutdownReport,

@@ -11,7 +11,7 @@ use futures_lite::future;
 use loomwork::stream::Protocol;
 use loomwork::stream::{Config, Connection, ServerFactory};
 use loomwork::MonotonicClock;
-use socket2::{Domain, Socket, Type};
+use loomwork_std::ListenConfig;
 
 use crate::driver::drive;
 use crate::mailbox::{new_handle, Inbox};
@@ -27,31 +27,14 @@ const ACCEPTS_PER_WAKE: u32 = 64;
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Binds `count` listening sockets on `addr` (all on the port the first one got, when `addr`
-/// asks for port 0). More than one needs `SO_REUSEPORT`, which the kernel balances over.
-pub(crate) fn bind(
-    addr: SocketAddr,
-    count: usize,
-    backlog: i32,
-) -> io::Result<Vec<Async<TcpListener>>> {
-    let mut listeners = Vec::with_capacity(count.max(1));
-    let mut bound = addr;
-    for _ in 0..count.max(1) {
-        let socket = Socket::new(Domain::for_address(bound), Type::STREAM, None)?;
-        socket.set_reuse_address(true)?;
-        if count > 1 {
-            socket.set_reuse_port(true)?;
-        }
-        if bound.is_ipv6() {
-            socket.set_only_v6(true)?;
-        }
-        socket.bind(&bound.into())?;
-        socket.listen(backlog)?;
-        let listener: TcpListener = socket.into();
-        bound = listener.local_addr()?;
-        listeners.push(Async::new(listener)?);
-    }
-    Ok(listeners)
+/// Binds the listening sockets `config` asks for on `addr` (see
+/// [`loomwork_std::bind_listeners`]: both runtimes bind the same way) and registers them with
+/// the reactor.
+pub(crate) fn bind(addr: SocketAddr, config: &ListenConfig) -> io::Result<Vec<Async<TcpListener>>> {
+    loomwork_std::bind_listeners(addr, config)?
+        .into_iter()
+        .map(Async::new)
+        .collect()
 }
 
 /// The message type of the protocols a factory builds.

@@ -295,7 +295,7 @@ where
         loomwork::stream::Config,
     ) -> Task<()>,
 {
-    let listeners = bind(addr, config.listeners, config.backlog)?;
+    let listeners = bind(addr, &config)?;
     let local_addr = listeners
         .first()
         .map(|l| l.get_ref().local_addr())

@@ -113,6 +113,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub mod udp;
 
 pub use client::{connect_tcp, connect_tcp_with, Client, ClientMessage};
+#[doc(hidden)]
+pub use listener::bind_listeners;
 pub use listener::{listen_tcp, listen_tcp_with, ListenConfig};
 pub use resolve::resolve;
 pub use server::{Server, ShutdownReport};

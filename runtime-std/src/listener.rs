@@ -23,7 +23,7 @@ const MIN_ACCEPT_PAUSE: Duration = Duration::from_millis(5);
 /// Longest pause between accept attempts while the process is out of descriptors.
 const MAX_ACCEPT_PAUSE: Duration = Duration::from_millis(500);
 
-/// How [`listen_tcp_with`] listens.
+/// How [`listen_tcp_with`] listens (and loomwork-smol's `listen_tcp_with`, which uses this type).
 ///
 /// ```
 /// use loomwork_std::ListenConfig;
@@ -34,7 +34,8 @@ const MAX_ACCEPT_PAUSE: Duration = Duration::from_millis(500);
 pub struct ListenConfig {
     /// Limits and thresholds for every accepted connection.
     pub connection: Config,
-    /// How many listening sockets to open on the address, each with its own accept thread.
+    /// How many listening sockets to open on the address, each with its own accept thread (a
+    /// task in loomwork-smol).
     /// Above 1 they share the port through `SO_REUSEPORT`, and the kernel spreads incoming
     /// connections over them (multi-core accepting; Unix only). 0 is taken as 1.
     pub listeners: usize,
@@ -109,7 +110,7 @@ where
     F::Protocol: Send + 'static,
     ServerMessage<F>: Send + 'static,
 {
-    let listeners = bind(addr, &config)?;
+    let listeners = bind_listeners(addr, &config)?;
     let local_addr = match listeners.first() {
         Some(listener) => listener.local_addr()?,
         None => return Err(io::Error::other("no listening socket was opened")),
@@ -132,8 +133,11 @@ where
     ))
 }
 
-/// Opens `config.listeners` listening sockets on `addr` (the same port for all of them).
-fn bind(addr: SocketAddr, config: &ListenConfig) -> io::Result<Vec<TcpListener>> {
+/// Opens `config.listeners` non-blocking listening sockets on `addr`, all on the same port
+/// (the one the first bind picked, when `addr` asks for port 0). An IPv6 address listens for
+/// IPv6 only, on every OS alike. Shared with loomwork-smol, so both runtimes bind the same way.
+#[doc(hidden)]
+pub fn bind_listeners(addr: SocketAddr, config: &ListenConfig) -> io::Result<Vec<TcpListener>> {
     let count = config.listeners.max(1);
     let share_port = count > 1;
     let first = bind_one(addr, config.backlog, share_port)?;
@@ -155,6 +159,11 @@ fn bind_one(addr: SocketAddr, backlog: i32, share_port: bool) -> io::Result<TcpL
     socket.set_reuse_address(true)?;
     if share_port {
         reuse_port(&socket)?;
+    }
+    if addr.is_ipv6() {
+        // Not left to the OS default (dual-stack on Linux, not elsewhere): `[::]` and
+        // `0.0.0.0` can then listen on one port side by side, as the UDP sockets do.
+        socket.set_only_v6(true)?;
     }
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;
@@ -328,7 +337,7 @@ mod tests {
             listeners: 3,
             ..ListenConfig::default()
         };
-        let listeners = bind("127.0.0.1:0".parse().unwrap(), &config).unwrap();
+        let listeners = bind_listeners("127.0.0.1:0".parse().unwrap(), &config).unwrap();
         let port = listeners[0].local_addr().unwrap().port();
         assert_ne!(port, 0);
         assert_eq!(listeners.len(), 3);

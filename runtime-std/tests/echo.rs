@@ -303,3 +303,16 @@ fn ipv6_loopback_works_like_ipv4() {
     assert_eq!(factory.losses, [Reason::Done]);
     server.shutdown(PATIENCE);
 }
+
+#[test]
+fn an_ipv6_wildcard_listener_leaves_the_ipv4_port_free() {
+    let Ok(server) = listen_tcp("[::]:0".parse().unwrap(), |_| Echo) else {
+        eprintln!("skipped: no IPv6 on this host");
+        return;
+    };
+    // Dual-stack (Linux's default) would hold the IPv4 port too; IPv6-only leaves it free, as
+    // on every other OS.
+    let v4 = std::net::TcpListener::bind(("0.0.0.0", server.local_addr().port()));
+    assert!(v4.is_ok(), "IPv4 port taken: {v4:?}");
+    server.shutdown(PATIENCE);
+}
