@@ -5,8 +5,9 @@ use core::net::SocketAddr;
 
 use bytes::BytesMut;
 
-use crate::reason::{Reason, Timeout};
-use crate::stream::transport::{Phase, TransportState, WriteSide};
+use crate::reason::Reason;
+use crate::stream::state::{Event, State};
+use crate::stream::transport::TransportState;
 use crate::stream::{Action, Config, Control, Handle, Protocol, Stats, Transport};
 use crate::time::Instant;
 
@@ -63,8 +64,10 @@ const MAX_SETTLE_ROUNDS: usize = 64;
 pub struct Connection<P: Protocol> {
     protocol: P,
     state: TransportState,
+    /// Outputs not yet pulled with `poll_action`: a half-close, then the terminal action.
     shutdown_pending: bool,
     terminal: Option<Action>,
+    /// Why the protocol ended, once `connection_lost` has run.
     reason: Option<Reason>,
     handle: Option<Handle<P::Message>>,
 }
@@ -98,10 +101,10 @@ impl<P: Protocol> Connection<P> {
     /// The socket is connected: runs `connection_made`. Ignored unless the connection is new.
     pub fn handle_connected(&mut self, now: Instant, local: SocketAddr, peer: SocketAddr) {
         self.state.now = now;
-        if self.state.phase != Phase::Pending {
+        if self.state.life != State::Pending {
             return;
         }
-        self.state.phase = Phase::Open;
+        self.state.transition(Event::Connected);
         self.state.local = Some(local);
         self.state.peer = Some(peer);
         self.protocol.connection_made(&mut Transport {
@@ -174,13 +177,13 @@ impl<P: Protocol> Connection<P> {
         if appended == 0 {
             return result;
         }
-        if let Phase::Lingering { .. } = self.state.phase {
+        if let State::Lingering { .. } = self.state.life {
             // Drained only so that the eventual close is not a reset; nobody reads it.
             self.state.stats.bytes_received += appended as u64;
             self.state.recv.truncate(before);
             return result;
         }
-        if self.state.phase != Phase::Open || self.state.read_eof {
+        if !matches!(self.state.life, State::Open(_)) || self.state.peer_eof() {
             self.state.recv.truncate(before);
             return result;
         }
@@ -196,14 +199,15 @@ impl<P: Protocol> Connection<P> {
     /// The peer shut down its writing side (read returned 0): runs `read_closed`.
     pub fn handle_read_closed(&mut self, now: Instant) {
         self.state.now = now;
-        if let Phase::Lingering { .. } = self.state.phase {
-            self.end_linger();
+        let lingering = matches!(self.state.life, State::Lingering { .. });
+        let open = matches!(self.state.life, State::Open(_)) && !self.state.peer_eof();
+        if !lingering && !open {
             return;
         }
-        if self.state.phase != Phase::Open || self.state.read_eof {
+        self.transition(Event::PeerEof);
+        if lingering {
             return;
         }
-        self.state.read_eof = true;
         self.protocol.read_closed(&mut Transport {
             state: &mut self.state,
             handle: self.handle.as_ref(),
@@ -217,7 +221,7 @@ impl<P: Protocol> Connection<P> {
         let n = self.state.queue.advance(n);
         self.state.stats.bytes_sent += n as u64;
         let resume = self.state.producer_paused_since.is_some()
-            && self.state.phase == Phase::Open
+            && matches!(self.state.life, State::Open(_))
             && self.state.queue.len() <= self.state.config.low_water;
         if resume {
             if let Some(since) = self.state.producer_paused_since.take() {
@@ -235,38 +239,18 @@ impl<P: Protocol> Connection<P> {
     /// receives `reason`.
     pub fn handle_error(&mut self, now: Instant, reason: Reason) {
         self.state.now = now;
-        if let Phase::Lingering { .. } = self.state.phase {
-            // connection_lost already reported the graceful close; the socket is just done.
-            self.end_linger();
-        } else if self.is_live() {
-            self.state.queue.clear();
-            self.finish(reason, Action::Close);
-        }
+        // While lingering, connection_lost has reported the graceful close already: the
+        // socket is just done.
+        self.transition(Event::Failed(reason));
     }
 
     /// Time has passed: fires due protocol timers and enforces the close deadline. Harmless
     /// when nothing is due, so early or repeated wake-ups cost nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.state.now = now;
-        if let Phase::Lingering { deadline } = self.state.phase {
-            if now >= deadline {
-                self.end_linger();
-            }
+        self.transition(Event::Tick(now));
+        if !self.state.life.is_live() {
             return;
-        }
-        if !self.is_live() {
-            return;
-        }
-        if let Phase::Closing {
-            deadline: Some(deadline),
-            ..
-        } = self.state.phase
-        {
-            if now >= deadline {
-                self.state.queue.clear();
-                self.finish(Reason::TimedOut(Timeout::Close), Action::Abort);
-                return;
-            }
         }
         // Fire only timers that existed on entry: one set for `now` from inside `timer_fired`
         // waits for the next call instead of looping here.
@@ -279,7 +263,7 @@ impl<P: Protocol> Connection<P> {
                     handle: self.handle.as_ref(),
                 },
             );
-            if self.state.abort.is_some() {
+            if !self.state.life.is_live() {
                 break;
             }
         }
@@ -290,7 +274,7 @@ impl<P: Protocol> Connection<P> {
     /// connection is over.
     pub fn handle_message(&mut self, now: Instant, message: P::Message) {
         self.state.now = now;
-        if self.is_live() && self.state.abort.is_none() {
+        if self.state.life.is_live() {
             self.protocol.message(
                 message,
                 &mut Transport {
@@ -322,13 +306,7 @@ impl<P: Protocol> Connection<P> {
     /// [`Reason::Aborted`].
     pub fn abort(&mut self, now: Instant) {
         self.state.now = now;
-        if let Phase::Lingering { .. } = self.state.phase {
-            self.state.phase = Phase::Closed;
-            self.terminal = Some(Action::Abort);
-            return;
-        }
-        self.state.request_abort(Reason::Aborted);
-        self.settle();
+        self.transition(Event::Abort(Reason::Aborted));
     }
 
     // ----- outputs ------------------------------------------------------------------------
@@ -347,13 +325,11 @@ impl<P: Protocol> Connection<P> {
     /// True when the runtime should read from the socket: open, the peer has not closed, the
     /// protocol has not paused reading and the receive buffer has room.
     pub fn wants_read(&self) -> bool {
-        if let Phase::Lingering { .. } = self.state.phase {
-            return true;
+        match &self.state.life {
+            State::Lingering { .. } => true,
+            State::Open(halves) => !halves.peer_eof && !self.state.reading_blocked(),
+            _ => false,
         }
-        self.state.phase == Phase::Open
-            && !self.state.read_eof
-            && !self.state.reading_blocked()
-            && self.state.abort.is_none()
     }
 
     /// The next socket action to carry out, if any. After [`Action::Close`] or
@@ -368,17 +344,11 @@ impl<P: Protocol> Connection<P> {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called; `None` when
     /// nothing is scheduled.
     pub fn next_timeout(&self) -> Option<Instant> {
-        if let Phase::Lingering { deadline } = self.state.phase {
-            return Some(deadline);
-        }
-        if !self.is_live() {
-            return None;
-        }
-        let close = match self.state.phase {
-            Phase::Closing { deadline, .. } => deadline,
+        let timers = match self.state.life {
+            State::Open(_) | State::Closing { .. } => self.state.timers.next_deadline(),
             _ => None,
         };
-        match (self.state.timers.next_deadline(), close) {
+        match (timers, self.state.life.deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -387,7 +357,7 @@ impl<P: Protocol> Connection<P> {
     /// True once the connection is over: the terminal [`Action`] has been queued and the
     /// socket can be dropped after carrying it out.
     pub fn is_closed(&self) -> bool {
-        self.state.phase == Phase::Closed
+        self.state.life == State::Closed
     }
 
     /// True once `connection_lost` has been delivered. A gracefully closed connection may
@@ -439,8 +409,30 @@ impl<P: Protocol> Connection<P> {
 
     // ----- internals ----------------------------------------------------------------------
 
-    fn is_live(&self) -> bool {
-        matches!(self.state.phase, Phase::Open | Phase::Closing { .. })
+    /// Moves the connection along its life and carries out what the move asks for.
+    fn transition(&mut self, event: Event) {
+        self.state.transition(event);
+        self.apply_effects();
+    }
+
+    /// Carries out what transitions asked for, in order: drop the queue, end the protocol
+    /// (`connection_lost`, exactly once), queue the socket actions.
+    fn apply_effects(&mut self) {
+        let effects = mem::take(&mut self.state.effects);
+        if effects.discard_queue {
+            self.state.queue.clear();
+        }
+        if let Some(reason) = effects.ended {
+            self.end_protocol(reason);
+        }
+        self.shutdown_pending |= effects.shutdown_write;
+        if let Some(action) = effects.socket {
+            if action == Action::Abort {
+                // A reset makes a pending half-close pointless.
+                self.shutdown_pending = false;
+            }
+            self.terminal = Some(action);
+        }
     }
 
     /// Offers the receive buffer to the protocol. The buffer is moved out for the call so the
@@ -474,20 +466,18 @@ impl<P: Protocol> Connection<P> {
 
     /// Runs the follow-ups that callbacks requested, until nothing changes.
     fn settle(&mut self) {
-        if !self.is_live() {
+        // An abort requested inside the callback ends the protocol now, after the callback.
+        self.apply_effects();
+        if !self.state.life.is_live() {
             return;
         }
         for _ in 0..MAX_SETTLE_ROUNDS {
-            if let Some(reason) = self.state.abort.take() {
-                self.state.queue.clear();
-                self.finish(reason, Action::Abort);
-                return;
-            }
-            let open = self.state.phase == Phase::Open;
+            let open = matches!(self.state.life, State::Open(_));
             if open && mem::take(&mut self.state.redeliver) {
                 if !self.state.recv.is_empty() && !self.state.reading_blocked() {
                     self.deliver();
                     self.check_receive_limit();
+                    self.apply_effects();
                 }
                 continue;
             }
@@ -501,69 +491,21 @@ impl<P: Protocol> Connection<P> {
                     state: &mut self.state,
                     handle: self.handle.as_ref(),
                 });
+                self.apply_effects();
                 continue;
             }
             break;
         }
-        let drained = self.state.queue.is_empty();
-        if drained && self.state.write_side == WriteSide::ShutdownRequested {
-            self.state.write_side = WriteSide::Shutdown;
-            self.shutdown_pending = true;
-        }
-        if drained {
-            if let Phase::Closing { reason, .. } = &self.state.phase {
-                let reason = reason.clone();
-                self.finish_flushed(reason);
-                return;
-            }
-            let both_halves_closed =
-                self.state.read_eof && self.state.write_side == WriteSide::Shutdown;
-            if self.state.phase == Phase::Open && both_halves_closed {
-                self.finish(Reason::Done, Action::Close);
-            }
+        if self.state.queue.is_empty() {
+            self.transition(Event::Drained);
         }
     }
 
-    /// A graceful close has flushed everything. If the peer may still send, shut down our
-    /// side and linger (discarding its input) until its EOF, so the close is not a reset;
-    /// otherwise close now.
-    fn finish_flushed(&mut self, reason: Reason) {
-        let linger = self
-            .state
-            .config
-            .close_linger
-            .filter(|_| !self.state.read_eof);
-        let Some(linger) = linger else {
-            self.finish(reason, Action::Close);
-            return;
-        };
-        self.finish(reason, Action::Close);
-        self.terminal = None;
-        self.state.phase = Phase::Lingering {
-            deadline: self.state.now + linger,
-        };
-        if self.state.write_side != WriteSide::Shutdown {
-            self.state.write_side = WriteSide::Shutdown;
-            self.shutdown_pending = true;
-        }
-    }
-
-    /// The lingering socket is done (peer EOF, error, or deadline): close it.
-    fn end_linger(&mut self) {
-        self.state.phase = Phase::Closed;
-        self.terminal = Some(Action::Close);
-    }
-
-    /// Ends the connection: delivers `connection_lost` once and queues the terminal action.
-    fn finish(&mut self, reason: Reason, action: Action) {
-        self.state.phase = Phase::Closed;
-        self.state.abort = None;
+    /// The protocol's life is over: `connection_lost` runs once, and everything only a live
+    /// connection needs is released.
+    fn end_protocol(&mut self, reason: Reason) {
         self.state.timers.clear();
         self.state.recv = BytesMut::new();
-        if action == Action::Abort {
-            self.state.queue.clear();
-            self.shutdown_pending = false;
-        }
         if let Some(since) = self.state.producer_paused_since.take() {
             self.state.stats.time_paused += self.state.now - since;
         }
@@ -572,7 +514,6 @@ impl<P: Protocol> Connection<P> {
         // here breaks any reference cycle the moment the connection ends.
         self.handle = None;
         self.reason = Some(reason);
-        self.terminal = Some(action);
     }
 }
 
@@ -580,7 +521,7 @@ impl<P: Protocol + core::fmt::Debug> core::fmt::Debug for Connection<P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Connection")
             .field("protocol", &self.protocol)
-            .field("phase", &self.state.phase)
+            .field("state", &self.state.life)
             .field("queued", &self.state.queue.len())
             .field("buffered", &self.state.recv.len())
             .finish_non_exhaustive()

@@ -8,6 +8,7 @@ mod factory;
 pub mod fuzzing;
 mod handle;
 mod protocol;
+mod state;
 mod stats;
 mod transport;
 mod write_queue;

@@ -7,6 +7,7 @@ use core::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use crate::reason::{Limit, Reason};
+use crate::stream::state::{Context, Effects, Event, State, WriteSide};
 use crate::stream::write_queue::WriteQueue;
 use crate::stream::{Config, Handle, Stats};
 use crate::time::Instant;
@@ -105,9 +106,7 @@ impl<M> Transport<'_, M> {
     /// Shuts down our writing side once the queue has drained (half-close, Twisted TR-5);
     /// reading goes on. Later writes are refused with [`WriteError::Closed`].
     pub fn shutdown_write(&mut self) {
-        if self.state.write_side == WriteSide::Open {
-            self.state.write_side = WriteSide::ShutdownRequested;
-        }
+        self.state.transition(Event::ShutdownRequested);
     }
 
     /// Stops reading from the peer until [`resume_reading`](Self::resume_reading) (PP-5).
@@ -205,7 +204,7 @@ impl<M> Transport<'_, M> {
     /// True once a graceful close or an abort has been requested (Twisted `disconnecting`,
     /// TR-7). Framers stop delivering frames when they see it.
     pub fn is_closing(&self) -> bool {
-        !matches!(self.state.phase, Phase::Open) || self.state.abort.is_some()
+        !matches!(self.state.life, State::Open(_))
     }
 
     /// Traffic counters for this connection.
@@ -232,56 +231,27 @@ impl<M> Transport<'_, M> {
     }
 }
 
-/// Where a connection is in its life.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Built, not yet connected.
-    Pending,
-    /// Connected; reading and writing.
-    Open,
-    /// Graceful close requested: no more reading, flushing the queue until `deadline`.
-    Closing {
-        reason: Reason,
-        deadline: Option<Instant>,
-    },
-    /// Flushed and `connection_lost` delivered, our writing side shut down: reading and
-    /// discarding the peer's input until its EOF or `deadline`, so that closing the socket does
-    /// not reset the connection and destroy our own unsent reply.
-    Lingering { deadline: Instant },
-    /// Over: the terminal action has been queued.
-    Closed,
-}
-
-/// Our writing side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WriteSide {
-    Open,
-    /// Shut down once the queue is empty.
-    ShutdownRequested,
-    /// The runtime has been told to shut it down.
-    Shutdown,
-}
-
 /// Everything about a connection except the protocol itself; [`Transport`] borrows it.
 #[derive(Debug)]
 pub(crate) struct TransportState {
     pub(crate) now: Instant,
-    pub(crate) phase: Phase,
+    /// Where the connection is in its life; changed only through [`TransportState::transition`].
+    pub(crate) life: State,
+    /// What transitions made during a callback still ask for (an abort's `connection_lost`
+    /// runs after the callback returns, never inside it); the connection carries them out.
+    pub(crate) effects: Effects,
     pub(crate) local: Option<SocketAddr>,
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) queue: WriteQueue,
     pub(crate) recv: BytesMut,
     pub(crate) timers: TimerTable,
     pub(crate) config: Config,
-    pub(crate) write_side: WriteSide,
     pub(crate) reading_paused: bool,
     /// Holds on reading taken by wrappers (`hold_reading`), apart from the protocol's pause.
     pub(crate) read_holds: u32,
     pub(crate) redeliver: bool,
-    pub(crate) read_eof: bool,
     /// When the protocol was told to pause producing; `None` while it produces.
     pub(crate) producer_paused_since: Option<Instant>,
-    pub(crate) abort: Option<Reason>,
     pub(crate) stats: Stats,
 }
 
@@ -289,20 +259,18 @@ impl TransportState {
     pub(crate) fn new(config: Config) -> Self {
         TransportState {
             now: Instant::ZERO,
-            phase: Phase::Pending,
+            life: State::Pending,
+            effects: Effects::default(),
             local: None,
             peer: None,
             queue: WriteQueue::default(),
             recv: BytesMut::new(),
             timers: TimerTable::default(),
             config,
-            write_side: WriteSide::Open,
             reading_paused: false,
             read_holds: 0,
             redeliver: false,
-            read_eof: false,
             producer_paused_since: None,
-            abort: None,
             stats: Stats::default(),
         }
     }
@@ -312,9 +280,30 @@ impl TransportState {
         self.reading_paused || self.read_holds > 0
     }
 
+    /// Moves the connection along its life ([`State::on`]) and keeps what the move asks for
+    /// until the connection carries it out.
+    pub(crate) fn transition(&mut self, event: Event) {
+        let cx = Context {
+            now: self.now,
+            close_timeout: self.config.close_timeout,
+            close_linger: self.config.close_linger,
+        };
+        let (next, effects) = core::mem::replace(&mut self.life, State::Closed).on(event, cx);
+        self.life = next;
+        self.effects.merge(effects);
+    }
+
+    /// True once the peer has shut down its side (or the connection is no longer open).
+    pub(crate) fn peer_eof(&self) -> bool {
+        self.life.halves().map_or(true, |halves| halves.peer_eof)
+    }
+
     fn check_writable(&self, len: usize) -> Result<(), WriteError> {
-        let open = matches!(self.phase, Phase::Open | Phase::Closing { .. });
-        if !open || self.abort.is_some() || self.write_side != WriteSide::Open {
+        let writable = self
+            .life
+            .halves()
+            .is_some_and(|halves| halves.write == WriteSide::Open);
+        if !writable {
             return Err(WriteError::Closed);
         }
         if let Some(max) = self.config.max_queued {
@@ -327,17 +316,11 @@ impl TransportState {
     }
 
     pub(crate) fn begin_close(&mut self, reason: Reason) {
-        if self.phase == Phase::Open {
-            let deadline = self.config.close_timeout.map(|t| self.now + t);
-            self.phase = Phase::Closing { reason, deadline };
-        }
+        self.transition(Event::CloseRequested(reason));
     }
 
     pub(crate) fn request_abort(&mut self, reason: Reason) {
-        let live = matches!(self.phase, Phase::Open | Phase::Closing { .. });
-        if live && self.abort.is_none() {
-            self.abort = Some(reason);
-        }
+        self.transition(Event::Abort(reason));
     }
 
     /// True when the receive buffer holds more than the protocol may leave unconsumed.
