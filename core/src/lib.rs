@@ -43,7 +43,7 @@
 //!         }
 //!     }
 //!     // 2. Drain writes: a real runtime does one vectored write of these slices.
-//!     let chunk: Vec<u8> = conn.write_chunks().flatten().copied().collect();
+//!     let chunk: Vec<u8> = conn.poll_write().flatten().copied().collect();
 //!     if !chunk.is_empty() {
 //!         sent.extend_from_slice(&chunk);
 //!         conn.handle_written(now, chunk.len());

@@ -9,8 +9,7 @@ use core::time::Duration;
 use bytes::BytesMut;
 
 use crate::connector::{
-    Backoff, BackoffConfig, ClientFactory, Connector, ConnectorAction, ConnectorConfig,
-    ConnectorState, Retry,
+    Action, Backoff, BackoffConfig, ClientFactory, Config, Connector, Retry, State,
 };
 use crate::reason::Reason;
 use crate::stream::{Protocol, Transport};
@@ -88,7 +87,7 @@ pub fn check_connector(data: &[u8]) -> Result<(), String> {
     let Some((&answers, ops)) = data.split_first() else {
         return Ok(());
     };
-    let config = ConnectorConfig {
+    let config = Config {
         connect_timeout: (answers & 1 == 1).then(|| Duration::from_millis(500)),
         backoff: BackoffConfig {
             max_retries: Some(u32::from(answers >> 5)),
@@ -101,11 +100,12 @@ pub fn check_connector(data: &[u8]) -> Result<(), String> {
     let mut dials = 0u64;
     for &op in ops {
         now += Duration::from_millis(u64::from(op >> 3) * 50);
-        let was_stopped = connector.is_stopped();
+        let was_stopped = connector.is_ended();
         match op % 8 {
-            0 => connector.connect(now),
+            0 => connector.start(now),
             1 => {
-                let _ = connector.handle_connected(now, peer);
+                connector.handle_connected(now, peer);
+                let _ = connector.poll_protocol();
             }
             2 => connector.handle_connect_failed(now, Reason::Refused),
             3 => connector.handle_connection_lost(now, Reason::Reset),
@@ -113,19 +113,19 @@ pub fn check_connector(data: &[u8]) -> Result<(), String> {
             6 => connector.handle_timeout(connector.next_timeout().unwrap_or(now).max(now)),
             _ => connector.stop_trying(),
         }
-        if let Some(ConnectorAction::Dial) = connector.poll_action() {
+        if let Some(Action::Dial) = connector.poll_action() {
             dials += 1;
             if was_stopped {
                 return Err("dialled after stopping".into());
             }
-            if !matches!(connector.state(), ConnectorState::Connecting { .. }) {
+            if !matches!(connector.state(), State::Connecting { .. }) {
                 return Err(format!("Dial in state {:?}", connector.state()));
             }
         }
         let wakes = connector.next_timeout().is_some();
         let may_wake = matches!(
             connector.state(),
-            ConnectorState::Waiting { .. } | ConnectorState::Connecting { deadline: Some(_) }
+            State::Waiting { .. } | State::Connecting { deadline: Some(_) }
         );
         if wakes != may_wake {
             return Err(format!(

@@ -9,16 +9,16 @@ use crate::time::Instant;
 
 /// Settings of a [`Connector`].
 #[derive(Clone, Debug, PartialEq)]
-pub struct ConnectorConfig {
+pub struct Config {
     /// How long one attempt may take (Twisted DF-7: 30 s). `None`: the OS decides.
     pub connect_timeout: Option<Duration>,
     /// The reconnect schedule used when the factory answers [`Retry::Backoff`].
     pub backoff: BackoffConfig,
 }
 
-impl Default for ConnectorConfig {
+impl Default for Config {
     fn default() -> Self {
-        ConnectorConfig {
+        Config {
             connect_timeout: Some(Duration::from_secs(30)),
             backoff: Default::default(),
         }
@@ -27,9 +27,9 @@ impl Default for ConnectorConfig {
 
 /// What the runtime must do for a [`Connector`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConnectorAction {
-    /// Start a connection attempt, then report it with `handle_connected` or
-    /// `handle_connect_failed`.
+pub enum Action {
+    /// Start a connection attempt, then report it with `handle_connected` (and take the
+    /// protocol with `poll_protocol`) or `handle_connect_failed`.
     Dial,
     /// Give up the attempt in progress (it timed out or was stopped); report nothing for it.
     CancelDial,
@@ -37,8 +37,8 @@ pub enum ConnectorAction {
 
 /// Where a connector is (Twisted FA-2: disconnected → connecting → connected).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConnectorState {
-    /// Created, `connect` not called yet.
+pub enum State {
+    /// Created, `start` not called yet.
     Idle,
     /// Waiting for the retry delay to pass.
     Waiting {
@@ -53,19 +53,24 @@ pub enum ConnectorState {
     /// A connection is established.
     Connected,
     /// Finished: the factory said stop, retries ran out, or `stop_trying` was called.
+    /// [`Connector::is_ended`] is true from here on.
     Stopped,
 }
 
 /// Client-side state machine: dials, times attempts out, and asks its factory whether to retry.
 ///
-/// The runtime calls [`connect`](Self::connect), then drains [`poll_action`](Self::poll_action)
-/// and wakes at [`next_timeout`](Self::next_timeout); it reports each attempt's outcome and the
-/// end of each connection. The backoff resets as soon as a connection is made.
+/// It reads like the other two machines: inputs are [`start`](Self::start) and the
+/// `handle_*` methods, each taking the time; outputs are pulled with
+/// [`poll_action`](Self::poll_action) (dial, cancel a dial), [`poll_protocol`](Self::poll_protocol)
+/// (the protocol for a socket that just connected) and [`next_timeout`](Self::next_timeout);
+/// [`is_ended`](Self::is_ended) says it will never dial again. The runtime reports each
+/// attempt's outcome and the end of each connection. The backoff resets as soon as a
+/// connection is made.
 ///
 /// ```
 /// # use bytes::BytesMut;
 /// # use loomwork::{Instant, Reason, stream::{Protocol, Transport}};
-/// use loomwork::connector::{ClientFactory, Connector, ConnectorAction, ConnectorConfig, Retry};
+/// use loomwork::connector::{self, ClientFactory, Connector, Retry};
 /// # struct P;
 /// # impl Protocol for P { type Message = (); fn data_received(&mut self, _: &mut BytesMut, _: &mut Transport<'_>) {} }
 /// struct F;
@@ -74,66 +79,70 @@ pub enum ConnectorState {
 ///     fn build_protocol(&mut self, _: std::net::SocketAddr) -> Option<P> { Some(P) }
 ///     fn connection_failed(&mut self, _: &Reason) -> Retry { Retry::Backoff }
 /// }
-/// let mut c = Connector::new(F, ConnectorConfig::default());
-/// c.connect(Instant::ZERO);
-/// assert_eq!(c.poll_action(), Some(ConnectorAction::Dial));
+/// let mut c = Connector::new(F, connector::Config::default());
+/// c.start(Instant::ZERO);
+/// assert_eq!(c.poll_action(), Some(connector::Action::Dial));
 /// c.handle_connect_failed(Instant::ZERO, Reason::Refused);
 /// // Retry after exactly the initial delay (1 s), jitter aside.
 /// let next = c.next_timeout().unwrap();
 /// c.handle_timeout(next);
-/// assert_eq!(c.poll_action(), Some(ConnectorAction::Dial));
+/// assert_eq!(c.poll_action(), Some(connector::Action::Dial));
 /// ```
 #[derive(Debug)]
 pub struct Connector<F: ClientFactory> {
     factory: F,
     backoff: Backoff,
     connect_timeout: Option<Duration>,
-    state: ConnectorState,
-    action: Option<ConnectorAction>,
+    state: State,
+    action: Option<Action>,
+    /// Built for the socket that just connected, until the runtime takes it.
+    protocol: Option<F::Protocol>,
     stop_after_connection: bool,
     attempts: u64,
 }
 
 impl<F: ClientFactory> Connector<F> {
     /// An idle connector.
-    pub fn new(factory: F, config: ConnectorConfig) -> Self {
+    pub fn new(factory: F, config: Config) -> Self {
         Connector {
             factory,
             backoff: Backoff::new(config.backoff),
             connect_timeout: config.connect_timeout,
-            state: ConnectorState::Idle,
+            state: State::Idle,
             action: None,
+            protocol: None,
             stop_after_connection: false,
             attempts: 0,
         }
     }
 
-    /// Starts the first attempt. Ignored unless idle.
-    pub fn connect(&mut self, now: Instant) {
-        if self.state == ConnectorState::Idle {
+    /// Starts the first attempt (Twisted's `connector.connect()`). Ignored unless idle.
+    pub fn start(&mut self, now: Instant) {
+        if self.state == State::Idle {
             self.start_attempt(now);
         }
     }
 
-    /// The attempt succeeded: the backoff resets and the factory builds the protocol.
-    /// `None` (the factory refused) leaves the connector as if that connection had been lost
-    /// with [`Reason::Rejected`]; the runtime closes the socket.
-    pub fn handle_connected(&mut self, now: Instant, peer: SocketAddr) -> Option<F::Protocol> {
-        if !matches!(self.state, ConnectorState::Connecting { .. }) {
-            return None;
+    /// The attempt succeeded, the socket is connected to `peer`: the backoff resets and the
+    /// factory builds the protocol, which the runtime takes with
+    /// [`poll_protocol`](Self::poll_protocol). If the factory refuses, the connector carries on
+    /// as if that connection had been lost with [`Reason::Rejected`], and the runtime closes
+    /// the socket.
+    pub fn handle_connected(&mut self, now: Instant, peer: SocketAddr) {
+        if !matches!(self.state, State::Connecting { .. }) {
+            return;
         }
-        self.state = ConnectorState::Connected;
+        self.state = State::Connected;
         self.backoff.reset();
-        let protocol = self.factory.build_protocol(peer);
-        if protocol.is_none() {
+        self.protocol = self.factory.build_protocol(peer);
+        if self.protocol.is_none() {
             self.handle_connection_lost(now, Reason::Rejected);
         }
-        protocol
     }
 
     /// The attempt failed: the factory decides whether to retry.
     pub fn handle_connect_failed(&mut self, now: Instant, reason: Reason) {
-        if matches!(self.state, ConnectorState::Connecting { .. }) {
+        if matches!(self.state, State::Connecting { .. }) {
             let retry = self.factory.connection_failed(&reason);
             self.apply(now, retry);
         }
@@ -141,7 +150,7 @@ impl<F: ClientFactory> Connector<F> {
 
     /// The established connection ended (after the protocol's `connection_lost`).
     pub fn handle_connection_lost(&mut self, now: Instant, reason: Reason) {
-        if self.state == ConnectorState::Connected {
+        if self.state == State::Connected {
             let retry = self.factory.connection_lost(&reason);
             let retry = if self.stop_after_connection {
                 Retry::Stop
@@ -155,11 +164,11 @@ impl<F: ClientFactory> Connector<F> {
     /// Time has passed: starts a due retry, or times out the attempt in progress.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
-            ConnectorState::Waiting { until } if now >= until => self.start_attempt(now),
-            ConnectorState::Connecting {
+            State::Waiting { until } if now >= until => self.start_attempt(now),
+            State::Connecting {
                 deadline: Some(deadline),
             } if now >= deadline => {
-                self.action = Some(ConnectorAction::CancelDial);
+                self.action = Some(Action::CancelDial);
                 let retry = self
                     .factory
                     .connection_failed(&Reason::TimedOut(Timeout::Connect));
@@ -173,25 +182,32 @@ impl<F: ClientFactory> Connector<F> {
     /// connection stays up, but is not re-established after it ends.
     pub fn stop_trying(&mut self) {
         match self.state {
-            ConnectorState::Connecting { .. } => {
-                self.action = Some(ConnectorAction::CancelDial);
-                self.state = ConnectorState::Stopped;
+            State::Connecting { .. } => {
+                self.action = Some(Action::CancelDial);
+                self.state = State::Stopped;
             }
-            ConnectorState::Connected => self.stop_after_connection = true,
-            _ => self.state = ConnectorState::Stopped,
+            State::Connected => self.stop_after_connection = true,
+            _ => self.state = State::Stopped,
         }
     }
 
     /// The next thing the runtime must do.
-    pub fn poll_action(&mut self) -> Option<ConnectorAction> {
+    pub fn poll_action(&mut self) -> Option<Action> {
         self.action.take()
+    }
+
+    /// The protocol to run on the socket reported by
+    /// [`handle_connected`](Self::handle_connected); `None` right after it means the factory
+    /// refused the connection and the socket must be closed.
+    pub fn poll_protocol(&mut self) -> Option<F::Protocol> {
+        self.protocol.take()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn next_timeout(&self) -> Option<Instant> {
         match self.state {
-            ConnectorState::Waiting { until } => Some(until),
-            ConnectorState::Connecting { deadline } => deadline,
+            State::Waiting { until } => Some(until),
+            State::Connecting { deadline } => deadline,
             _ => None,
         }
     }
@@ -199,19 +215,20 @@ impl<F: ClientFactory> Connector<F> {
     /// The deadline of the attempt in progress, for runtimes whose connect call takes one.
     pub fn attempt_deadline(&self) -> Option<Instant> {
         match self.state {
-            ConnectorState::Connecting { deadline } => deadline,
+            State::Connecting { deadline } => deadline,
             _ => None,
         }
     }
 
     /// Where the connector is.
-    pub fn state(&self) -> ConnectorState {
+    pub fn state(&self) -> State {
         self.state
     }
 
-    /// True once the connector will never dial again.
-    pub fn is_stopped(&self) -> bool {
-        self.state == ConnectorState::Stopped
+    /// True once the connector will never dial again (its factory said stop, retries ran
+    /// out, or [`stop_trying`](Self::stop_trying) was called and no connection is up).
+    pub fn is_ended(&self) -> bool {
+        self.state == State::Stopped
     }
 
     /// Attempts started so far.
@@ -237,10 +254,10 @@ impl<F: ClientFactory> Connector<F> {
     fn start_attempt(&mut self, now: Instant) {
         self.attempts += 1;
         let deadline = self.connect_timeout.map(|t| now + t);
-        self.state = ConnectorState::Connecting { deadline };
+        self.state = State::Connecting { deadline };
         // A CancelDial for the previous attempt is superseded by the new Dial: runtimes drop
         // any attempt in flight when told to dial.
-        self.action = Some(ConnectorAction::Dial);
+        self.action = Some(Action::Dial);
         self.factory.started_connecting();
     }
 
@@ -251,8 +268,8 @@ impl<F: ClientFactory> Connector<F> {
             Retry::After(delay) => Some(delay),
         };
         self.state = match delay {
-            Some(delay) => ConnectorState::Waiting { until: now + delay },
-            None => ConnectorState::Stopped,
+            Some(delay) => State::Waiting { until: now + delay },
+            None => State::Stopped,
         };
     }
 }
@@ -295,8 +312,8 @@ mod tests {
         }
     }
 
-    fn config() -> ConnectorConfig {
-        ConnectorConfig {
+    fn config() -> Config {
+        Config {
             connect_timeout: Some(Duration::from_secs(30)),
             backoff: BackoffConfig {
                 jitter: 0.0,
@@ -312,29 +329,29 @@ mod tests {
     #[test]
     fn first_retry_waits_exactly_the_initial_delay() {
         let mut c = Connector::new(Recorder::default(), config());
-        c.connect(Instant::ZERO);
-        assert_eq!(c.poll_action(), Some(ConnectorAction::Dial));
+        c.start(Instant::ZERO);
+        assert_eq!(c.poll_action(), Some(Action::Dial));
         c.handle_connect_failed(Instant::from_secs(1), Reason::Refused);
         assert_eq!(c.next_timeout(), Some(Instant::from_secs(2)));
         c.handle_timeout(Instant::from_millis(1999));
         assert_eq!(c.poll_action(), None, "never early");
         c.handle_timeout(Instant::from_secs(2));
-        assert_eq!(c.poll_action(), Some(ConnectorAction::Dial));
+        assert_eq!(c.poll_action(), Some(Action::Dial));
         assert_eq!(c.factory().started, 2);
     }
 
     #[test]
     fn connect_timeout_fails_the_attempt_and_retries() {
         let mut c = Connector::new(Recorder::default(), config());
-        c.connect(Instant::ZERO);
+        c.start(Instant::ZERO);
         c.poll_action();
         assert_eq!(c.next_timeout(), Some(Instant::from_secs(30)));
         c.handle_timeout(Instant::from_secs(30));
-        assert_eq!(c.poll_action(), Some(ConnectorAction::CancelDial));
+        assert_eq!(c.poll_action(), Some(Action::CancelDial));
         assert_eq!(c.factory().failures, [Reason::TimedOut(Timeout::Connect)]);
         assert_eq!(
             c.state(),
-            ConnectorState::Waiting {
+            State::Waiting {
                 until: Instant::from_secs(31)
             }
         );
@@ -343,14 +360,15 @@ mod tests {
     #[test]
     fn delay_resets_once_connected() {
         let mut c = Connector::new(Recorder::default(), config());
-        c.connect(Instant::ZERO);
+        c.start(Instant::ZERO);
         let mut now = Instant::ZERO;
         for _ in 0..3 {
             c.handle_connect_failed(now, Reason::Refused);
             now = c.next_timeout().unwrap();
             c.handle_timeout(now);
         }
-        assert!(c.handle_connected(now, peer()).is_some());
+        c.handle_connected(now, peer());
+        assert!(c.poll_protocol().is_some());
         c.handle_connection_lost(now, Reason::Reset);
         assert_eq!(c.next_timeout(), Some(now + Duration::from_secs(1)));
         assert_eq!(c.factory().losses, [Reason::Reset]);
@@ -363,29 +381,30 @@ mod tests {
             ..Default::default()
         };
         let mut c = Connector::new(f, config());
-        c.connect(Instant::ZERO);
+        c.start(Instant::ZERO);
         c.handle_connect_failed(Instant::ZERO, Reason::Refused);
-        assert!(c.is_stopped());
+        assert!(c.is_ended());
         assert_eq!(c.next_timeout(), None);
     }
 
     #[test]
     fn stop_trying_while_connected_prevents_the_reconnect() {
         let mut c = Connector::new(Recorder::default(), config());
-        c.connect(Instant::ZERO);
+        c.start(Instant::ZERO);
         c.handle_connected(Instant::ZERO, peer());
         c.stop_trying();
-        assert_eq!(c.state(), ConnectorState::Connected);
+        assert_eq!(c.state(), State::Connected);
         c.handle_connection_lost(Instant::ZERO, Reason::Done);
-        assert!(c.is_stopped());
+        assert!(c.is_ended());
     }
 
     #[test]
     fn stale_reports_are_ignored() {
         let mut c = Connector::new(Recorder::default(), config());
         c.handle_connect_failed(Instant::ZERO, Reason::Refused);
-        assert!(c.handle_connected(Instant::ZERO, peer()).is_none());
-        assert_eq!(c.state(), ConnectorState::Idle);
+        c.handle_connected(Instant::ZERO, peer());
+        assert!(c.poll_protocol().is_none());
+        assert_eq!(c.state(), State::Idle);
         assert!(c.factory().failures.is_empty());
     }
 }

@@ -9,7 +9,7 @@ mod machine;
 
 pub use backoff::{Backoff, BackoffConfig};
 pub use factory::{ClientFactory, Retry};
-pub use machine::{Connector, ConnectorAction, ConnectorConfig, ConnectorState};
+pub use machine::{Action, Config, Connector, State};
 
 #[cfg(test)]
 mod tests {

@@ -6,13 +6,13 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use bytes::Bytes;
 
 /// One output of an [`Endpoint`](crate::datagram::Endpoint), pulled in the order the protocol
-/// asked for them with [`poll_output`](crate::datagram::Endpoint::poll_output).
+/// asked for them with [`poll_action`](crate::datagram::Endpoint::poll_action).
 ///
 /// Order matters: a send queued after a `connect` must leave through the connected socket, a
 /// send queued after `join_group` may expect the membership. The runtime carries each one out
 /// before pulling the next.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Output {
+pub enum Action {
     /// Send one datagram. Report a failure with
     /// [`handle_send_error`](crate::datagram::Endpoint::handle_send_error).
     Send(Transmit),

@@ -5,15 +5,15 @@ use core::net::SocketAddr;
 use bytes::Bytes;
 
 use crate::datagram::transport::{EndpointState, Phase};
-use crate::datagram::{Command, Config, DatagramProtocol, DatagramTransport, Output, Stats};
+use crate::datagram::{Action, Command, Config, DatagramProtocol, DatagramTransport, Stats};
 use crate::reason::Reason;
 use crate::time::Instant;
 
 /// Drives one [`DatagramProtocol`] over one socket, without doing any I/O itself.
 ///
 /// Inputs are the `handle_*` methods, each taking the current time; outputs are pulled with
-/// [`poll_output`](Self::poll_output) (sends and socket commands in the order the protocol
-/// asked for them, then [`Output::Close`] once) and [`next_timeout`](Self::next_timeout).
+/// [`poll_action`](Self::poll_action) (sends and socket commands in the order the protocol
+/// asked for them, then [`Action::Close`] once) and [`next_timeout`](Self::next_timeout).
 ///
 /// Guarantees, whatever order inputs arrive in: `start_protocol` comes first; after
 /// `stop_protocol` (exactly once, last) the protocol is never called again; on a connected
@@ -24,15 +24,15 @@ use crate::time::Instant;
 ///
 /// The run loop, for a runtime:
 /// 1. bind the socket, then [`handle_started`](Self::handle_started) with its address;
-/// 2. drain [`poll_output`](Self::poll_output): send, apply commands (reporting failures),
-///    close the socket on [`Output::Close`] and stop;
+/// 2. drain [`poll_action`](Self::poll_action): send, apply commands (reporting failures),
+///    close the socket on [`Action::Close`] and stop;
 /// 3. wait for a datagram, a message or [`next_timeout`](Self::next_timeout), feed it in, and
 ///    go back to 2.
 ///
 /// ```
 /// use bytes::Bytes;
 /// use loomwork::{Instant, Reason};
-/// use loomwork::datagram::{Command, Config, DatagramProtocol, DatagramTransport, Endpoint, Output};
+/// use loomwork::datagram::{Command, Config, DatagramProtocol, DatagramTransport, Endpoint, Action};
 ///
 /// struct Once;
 /// impl DatagramProtocol for Once {
@@ -49,19 +49,19 @@ use crate::time::Instant;
 ///
 /// let mut endpoint = Endpoint::new(Once, Config::default());
 /// endpoint.handle_started(Instant::ZERO, "127.0.0.1:5000".parse().unwrap());
-/// assert!(matches!(endpoint.poll_output(), Some(Output::Command(Command::Connect(_)))));
-/// assert!(matches!(endpoint.poll_output(), Some(Output::Send(t)) if t.to.is_none()));
+/// assert!(matches!(endpoint.poll_action(), Some(Action::Command(Command::Connect(_)))));
+/// assert!(matches!(endpoint.poll_action(), Some(Action::Send(t)) if t.to.is_none()));
 /// // A stranger is filtered out; the peer's answer closes the endpoint.
 /// endpoint.handle_datagram(Instant::ZERO, Bytes::new(), "127.0.0.1:9".parse().unwrap(), false);
-/// assert_eq!(endpoint.poll_output(), None);
+/// assert_eq!(endpoint.poll_action(), None);
 /// endpoint.handle_datagram(Instant::ZERO, Bytes::new(), "127.0.0.1:7".parse().unwrap(), false);
-/// assert_eq!(endpoint.poll_output(), Some(Output::Close));
+/// assert_eq!(endpoint.poll_action(), Some(Action::Close));
 /// assert_eq!(endpoint.reason(), Some(&Reason::Done));
 /// ```
 pub struct Endpoint<P: DatagramProtocol> {
     protocol: P,
     state: EndpointState,
-    terminal: Option<Output>,
+    terminal: Option<Action>,
     reason: Option<Reason>,
 }
 
@@ -128,35 +128,31 @@ impl<P: DatagramProtocol> Endpoint<P> {
         );
     }
 
-    /// A receive failed with ECONNREFUSED: an ICMP port-unreachable for an earlier datagram
-    /// (CU-3). Runs `connection_refused` on a connected endpoint; ignored otherwise, as the
-    /// refusal cannot be tied to a peer (UD-5).
-    pub fn handle_refused(&mut self, now: Instant) {
-        self.state.now = now;
-        self.state.stats.refusals += 1;
-        if self.state.is_open() && self.state.peer.is_some() {
-            self.protocol.connection_refused(&mut DatagramTransport {
-                state: &mut self.state,
-            });
-        }
-    }
-
-    /// Sending the datagram for `to` (`None`: the connected peer) failed with `reason`, or the
-    /// OS reported an asynchronous error for an earlier one.
+    /// A send failed, or the OS reported a failure of an earlier one.
     ///
-    /// A refusal on a connected endpoint runs `connection_refused` (CU-2); anything else runs
-    /// `send_failed`. Never fatal.
+    /// `to` is the destination of the datagram that failed (`None`: the connected peer, or an
+    /// asynchronous error such as a receive that fails with ECONNREFUSED after an ICMP
+    /// port-unreachable). A refusal with `to == None` runs `connection_refused` on a connected
+    /// endpoint (Twisted CU-2, CU-3) and is ignored on an unconnected one, where it cannot be
+    /// tied to a peer (UD-5); it counts in [`Stats::refusals`]. Anything else runs
+    /// `send_failed` and counts in [`Stats::send_errors`]. Never fatal.
     pub fn handle_send_error(&mut self, now: Instant, to: Option<SocketAddr>, reason: Reason) {
         self.state.now = now;
-        self.state.stats.send_errors += 1;
+        let refusal = reason == Reason::Refused && to.is_none();
+        if refusal {
+            self.state.stats.refusals += 1;
+        } else {
+            self.state.stats.send_errors += 1;
+        }
         if !self.state.is_open() {
             return;
         }
-        if reason == Reason::Refused && to.is_none() && self.state.peer.is_some() {
-            self.state.stats.refusals += 1;
-            self.protocol.connection_refused(&mut DatagramTransport {
-                state: &mut self.state,
-            });
+        if refusal {
+            if self.state.peer.is_some() {
+                self.protocol.connection_refused(&mut DatagramTransport {
+                    state: &mut self.state,
+                });
+            }
             return;
         }
         self.protocol.send_failed(
@@ -240,7 +236,7 @@ impl<P: DatagramProtocol> Endpoint<P> {
         if self.state.phase == Phase::Pending {
             self.state.phase = Phase::Closed;
             self.reason = Some(Reason::Done);
-            self.terminal = Some(Output::Close);
+            self.terminal = Some(Action::Close);
         }
         self.state.begin_close(Reason::Done);
     }
@@ -254,10 +250,10 @@ impl<P: DatagramProtocol> Endpoint<P> {
 
     // ----- outputs ------------------------------------------------------------------------
 
-    /// The next thing for the runtime to do, in order; [`Output::Close`] comes once, last.
-    pub fn poll_output(&mut self) -> Option<Output> {
+    /// The next thing for the runtime to do, in order; [`Action::Close`] comes once, last.
+    pub fn poll_action(&mut self) -> Option<Action> {
         if let Some(output) = self.state.queue.pop_front() {
-            if let Output::Send(transmit) = &output {
+            if let Action::Send(transmit) = &output {
                 let len = transmit.data.len();
                 self.state.queued_bytes = self.state.queued_bytes.saturating_sub(len);
                 self.state.stats.datagrams_sent += 1;
@@ -284,12 +280,14 @@ impl<P: DatagramProtocol> Endpoint<P> {
 
     /// True while the endpoint is started and no close has been requested: the runtime reads
     /// from the socket only then.
-    pub fn is_open(&self) -> bool {
+    pub fn wants_read(&self) -> bool {
         self.state.is_open()
     }
 
-    /// True once the endpoint is over (`stop_protocol` has run, or it never started).
-    pub fn is_closed(&self) -> bool {
+    /// True once the endpoint has ended: `stop_protocol` has run (or it never started) and
+    /// [`reason`](Self::reason) says why. The same predicate as
+    /// [`Connection::is_ended`](crate::stream::Connection::is_ended).
+    pub fn is_ended(&self) -> bool {
         self.state.phase == Phase::Closed
     }
 
@@ -361,7 +359,7 @@ impl<P: DatagramProtocol> Endpoint<P> {
             Phase::Pending => {
                 self.state.phase = Phase::Closed;
                 self.reason = Some(reason);
-                self.terminal = Some(Output::Close);
+                self.terminal = Some(Action::Close);
             }
             Phase::Closed => {}
         }
@@ -375,7 +373,7 @@ impl<P: DatagramProtocol> Endpoint<P> {
         self.state.timers.clear();
         self.protocol.stop_protocol(&reason);
         self.reason = Some(reason);
-        self.terminal = Some(Output::Close);
+        self.terminal = Some(Action::Close);
     }
 }
 

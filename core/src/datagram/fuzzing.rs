@@ -20,7 +20,7 @@ use core::time::Duration;
 use bytes::Bytes;
 
 use crate::datagram::{
-    Command, Config, DatagramProtocol, DatagramTransport, Endpoint, Interface, Output,
+    Action, Command, Config, DatagramProtocol, DatagramTransport, Endpoint, Interface,
     MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD,
 };
 use crate::reason::{IoKind, Reason};
@@ -64,7 +64,7 @@ pub fn check_endpoint(data: &[u8]) -> Result<(), String> {
                 let from = peer(next(&mut ops));
                 e.handle_datagram(now, Bytes::from(alloc::vec![op; len]), from, op & 0x40 != 0);
             }
-            3 => e.handle_refused(now),
+            3 => e.handle_send_error(now, None, Reason::Refused),
             4 => {
                 let reason = match next(&mut ops) % 3 {
                     0 => Reason::Refused,
@@ -85,8 +85,8 @@ pub fn check_endpoint(data: &[u8]) -> Result<(), String> {
             7 => e.handle_message(now, next(&mut ops)),
             8 => {
                 for _ in 0..next(&mut ops) {
-                    match e.poll_output() {
-                        Some(Output::Send(t)) => {
+                    match e.poll_action() {
+                        Some(Action::Send(t)) => {
                             if closes > 0 {
                                 return Err("a send after the final Close".into());
                             }
@@ -98,13 +98,13 @@ pub fn check_endpoint(data: &[u8]) -> Result<(), String> {
                                 return Err(format!("send of {} bytes over {max}", t.data.len()));
                             }
                         }
-                        Some(Output::Command(c)) => {
+                        Some(Action::Command(c)) => {
                             if closes > 0 {
                                 return Err("a command after the final Close".into());
                             }
                             last_command = c;
                         }
-                        Some(Output::Close) => closes += 1,
+                        Some(Action::Close) => closes += 1,
                         None => break,
                     }
                 }
@@ -125,7 +125,7 @@ pub fn check_endpoint(data: &[u8]) -> Result<(), String> {
                 e.queued_bytes()
             ));
         }
-        if e.next_timeout().is_some() && !e.is_open() {
+        if e.next_timeout().is_some() && !e.wants_read() {
             return Err("a deadline on an endpoint that is not open".into());
         }
         if closes > 1 {
@@ -133,15 +133,15 @@ pub fn check_endpoint(data: &[u8]) -> Result<(), String> {
         }
     }
     e.close(now);
-    while let Some(output) = e.poll_output() {
-        if output == Output::Close {
+    while let Some(output) = e.poll_action() {
+        if output == Action::Close {
             closes += 1;
         } else if closes > 0 {
             return Err("output after the final Close".into());
         }
     }
-    if closes != 1 || !e.is_closed() || e.queued_bytes() != 0 {
-        return Err(format!("{closes} final closes; closed {}", e.is_closed()));
+    if closes != 1 || !e.is_ended() || e.queued_bytes() != 0 {
+        return Err(format!("{closes} final closes; closed {}", e.is_ended()));
     }
     let p = e.protocol();
     if p.starts > 1 || p.stops != p.starts || p.calls_before_start > 0 || p.calls_after_stop > 0 {

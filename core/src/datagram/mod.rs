@@ -3,14 +3,14 @@
 //!
 //! A [`DatagramProtocol`] reacts to datagrams and acts through a [`DatagramTransport`]; an
 //! [`Endpoint`] runs it without touching the world. The runtime feeds the endpoint what the
-//! socket did ([`Endpoint::handle_datagram`], [`Endpoint::handle_refused`], ...) and carries out
-//! what the endpoint asks, pulled in order with [`Endpoint::poll_output`]: sends, socket commands
+//! socket did ([`Endpoint::handle_datagram`], [`Endpoint::handle_send_error`], ...) and carries out
+//! what the endpoint asks, pulled in order with [`Endpoint::poll_action`]: sends, socket commands
 //! (connect, join a group, set the TTL, ...) and finally the close.
 //!
 //! ```
 //! use bytes::Bytes;
 //! use loomwork::Instant;
-//! use loomwork::datagram::{Config, DatagramProtocol, DatagramTransport, Endpoint, Output};
+//! use loomwork::datagram::{Config, DatagramProtocol, DatagramTransport, Endpoint, Action};
 //!
 //! /// Twisted's UDP `Echo`.
 //! struct Echo;
@@ -32,11 +32,11 @@
 //! let mut endpoint = Endpoint::new(Echo, Config::default());
 //! endpoint.handle_started(Instant::ZERO, local);
 //! endpoint.handle_datagram(Instant::ZERO, Bytes::from_static(b"ping"), peer, false);
-//! match endpoint.poll_output() {
-//!     Some(Output::Send(t)) => assert_eq!((&t.data[..], t.to), (&b"ping"[..], Some(peer))),
+//! match endpoint.poll_action() {
+//!     Some(Action::Send(t)) => assert_eq!((&t.data[..], t.to), (&b"ping"[..], Some(peer))),
 //!     other => panic!("expected a send, got {other:?}"),
 //! }
-//! assert_eq!(endpoint.poll_output(), None);
+//! assert_eq!(endpoint.poll_action(), None);
 //! ```
 
 mod command;
@@ -52,7 +52,7 @@ mod protocol;
 mod stats;
 mod transport;
 
-pub use command::{Command, Interface, Output, Transmit};
+pub use command::{Action, Command, Interface, Transmit};
 pub use config::{Config, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD};
 pub use endpoint::Endpoint;
 pub use error::{CommandError, SendError};

@@ -12,7 +12,7 @@ use core::time::Duration;
 
 use bytes::Bytes;
 
-use crate::datagram::{Command, Config, DatagramProtocol, Endpoint, Output};
+use crate::datagram::{Action, Command, Config, DatagramProtocol, Endpoint};
 use crate::rand::SplitMix64;
 use crate::time::Instant;
 
@@ -269,7 +269,8 @@ impl Network {
                 Delivery::Datagram { to, data, from } => self.deliver(to, data, from),
                 Delivery::Refused { to } => {
                     if let Some(node) = self.nodes.get_mut(to) {
-                        node.endpoint.handle_refused(now);
+                        node.endpoint
+                            .handle_send_error(now, None, crate::Reason::Refused);
                     }
                     self.flush(to);
                 }
@@ -313,12 +314,12 @@ impl Network {
         while let Some(output) = self
             .nodes
             .get_mut(id)
-            .and_then(|n| n.endpoint.poll_output())
+            .and_then(|n| n.endpoint.poll_action())
         {
             match output {
-                Output::Send(transmit) => self.route(id, transmit.data, transmit.to),
-                Output::Command(command) => self.apply(id, command),
-                Output::Close => {
+                Action::Send(transmit) => self.route(id, transmit.data, transmit.to),
+                Action::Command(command) => self.apply(id, command),
+                Action::Close => {
                     if let Some(node) = self.nodes.get_mut(id) {
                         node.groups.clear();
                         node.peer = None;
@@ -397,7 +398,7 @@ impl Network {
 /// The endpoint methods the network drives, without its protocol type.
 trait Driven: Any {
     fn handle_datagram(&mut self, now: Instant, data: Bytes, from: SocketAddr, truncated: bool);
-    fn handle_refused(&mut self, now: Instant);
+    fn handle_send_error(&mut self, now: Instant, to: Option<SocketAddr>, reason: crate::Reason);
     fn handle_timeout(&mut self, now: Instant);
     fn handle_command_result(
         &mut self,
@@ -406,7 +407,7 @@ trait Driven: Any {
         result: Result<(), crate::Reason>,
     );
     fn close(&mut self, now: Instant);
-    fn poll_output(&mut self) -> Option<Output>;
+    fn poll_action(&mut self) -> Option<Action>;
     fn next_timeout(&self) -> Option<Instant>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
@@ -420,8 +421,8 @@ where
     fn handle_datagram(&mut self, now: Instant, data: Bytes, from: SocketAddr, truncated: bool) {
         Endpoint::handle_datagram(self, now, data, from, truncated);
     }
-    fn handle_refused(&mut self, now: Instant) {
-        Endpoint::handle_refused(self, now);
+    fn handle_send_error(&mut self, now: Instant, to: Option<SocketAddr>, reason: crate::Reason) {
+        Endpoint::handle_send_error(self, now, to, reason);
     }
     fn handle_timeout(&mut self, now: Instant) {
         Endpoint::handle_timeout(self, now);
@@ -437,8 +438,8 @@ where
     fn close(&mut self, now: Instant) {
         Endpoint::close(self, now);
     }
-    fn poll_output(&mut self) -> Option<Output> {
-        Endpoint::poll_output(self)
+    fn poll_action(&mut self) -> Option<Action> {
+        Endpoint::poll_action(self)
     }
     fn next_timeout(&self) -> Option<Instant> {
         Endpoint::next_timeout(self)

@@ -105,7 +105,7 @@ proptest! {
                 Input::Datagram { len, from, truncated } => {
                     e.handle_datagram(now, Bytes::from(alloc::vec![0u8; len]), peer(from), truncated);
                 }
-                Input::Refused => e.handle_refused(now),
+                Input::Refused => e.handle_send_error(now, None, Reason::Refused),
                 Input::SendError { connected, reason } => {
                     let reason = match reason {
                         0 => Reason::Refused,
@@ -126,8 +126,8 @@ proptest! {
                 Input::Message(step) => e.handle_message(now, step),
                 Input::Drain(n) => {
                     for _ in 0..n {
-                        match e.poll_output() {
-                            Some(Output::Send(t)) => {
+                        match e.poll_action() {
+                            Some(Action::Send(t)) => {
                                 let max = match t.to.or(e.peer()) {
                                     Some(SocketAddr::V6(_)) => MAX_IPV6_PAYLOAD,
                                     _ => MAX_IPV4_PAYLOAD,
@@ -135,11 +135,11 @@ proptest! {
                                 prop_assert!(t.data.len() <= max);
                                 prop_assert_eq!(closes, 0, "output after close");
                             }
-                            Some(Output::Command(c)) => {
+                            Some(Action::Command(c)) => {
                                 prop_assert_eq!(closes, 0, "output after close");
                                 last_command = Some(c);
                             }
-                            Some(Output::Close) => closes += 1,
+                            Some(Action::Close) => closes += 1,
                             None => break,
                         }
                     }
@@ -152,17 +152,17 @@ proptest! {
             prop_assert!(e.queued() <= config.max_queued.unwrap());
             prop_assert!(e.queued_bytes() <= config.max_queued_bytes.unwrap());
             if let Some(deadline) = e.next_timeout() {
-                prop_assert!(e.is_open());
+                prop_assert!(e.wants_read());
                 prop_assert!(deadline >= Instant::ZERO);
             }
         }
         // Whatever happened, a close drains to exactly one final `Close`.
         e.close(now);
-        let tail: Vec<Output> = core::iter::from_fn(|| e.poll_output()).collect();
-        closes += tail.iter().filter(|o| **o == Output::Close).count();
+        let tail: Vec<Action> = core::iter::from_fn(|| e.poll_action()).collect();
+        closes += tail.iter().filter(|o| **o == Action::Close).count();
         prop_assert_eq!(closes, 1);
-        prop_assert_eq!(tail.last(), if tail.is_empty() { None } else { Some(&Output::Close) });
-        prop_assert!(e.is_closed());
+        prop_assert_eq!(tail.last(), if tail.is_empty() { None } else { Some(&Action::Close) });
+        prop_assert!(e.is_ended());
         prop_assert_eq!(e.queued_bytes(), 0);
 
         // The protocol's life: started first (if ever), stopped at most once, last.

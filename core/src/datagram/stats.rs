@@ -16,7 +16,7 @@ pub struct Stats {
     pub datagrams_sent: u64,
     /// Payload bytes handed to the runtime for sending.
     pub bytes_sent: u64,
-    /// Send errors the runtime reported (refusals included).
+    /// Send errors the runtime reported, refusals aside (they count in `refusals`).
     pub send_errors: u64,
     /// ICMP refusals reported (`connection_refused` deliveries and ignored ones).
     pub refusals: u64,

@@ -158,8 +158,8 @@ fn started(recorder: Recorder) -> Endpoint<Recorder> {
     endpoint
 }
 
-fn drain(endpoint: &mut Endpoint<Recorder>) -> Vec<Output> {
-    core::iter::from_fn(|| endpoint.poll_output()).collect()
+fn drain(endpoint: &mut Endpoint<Recorder>) -> Vec<Action> {
+    core::iter::from_fn(|| endpoint.poll_action()).collect()
 }
 
 fn events(endpoint: &Endpoint<Recorder>) -> Vec<&str> {
@@ -187,11 +187,11 @@ fn echo_sends_each_datagram_back_to_its_sender_ud3() {
     assert_eq!(
         out,
         [
-            Output::Send(Transmit {
+            Action::Send(Transmit {
                 data: Bytes::from_static(b"abc"),
                 to: Some(addr(A))
             }),
-            Output::Send(Transmit {
+            Action::Send(Transmit {
                 data: Bytes::new(),
                 to: Some(addr(B))
             }),
@@ -217,7 +217,7 @@ fn truncated_flag_reaches_the_protocol_and_the_stats_kw6() {
 fn connected_endpoint_filters_other_senders_cu1() {
     let mut e = started(Recorder::default());
     e.handle_message(Instant::ZERO, Step::Connect(addr(A)));
-    assert_eq!(drain(&mut e), [Output::Command(Command::Connect(addr(A)))]);
+    assert_eq!(drain(&mut e), [Action::Command(Command::Connect(addr(A)))]);
     e.handle_datagram(Instant::ZERO, datagram(1), addr(B), false);
     e.handle_datagram(Instant::ZERO, datagram(2), addr(A), false);
     assert_eq!(
@@ -242,13 +242,13 @@ fn reconnect_retargets_and_disconnect_accepts_everyone_again() {
     assert_eq!(
         drain(&mut e),
         [
-            Output::Command(Command::Connect(addr(A))),
-            Output::Command(Command::Connect(addr(B))),
-            Output::Send(Transmit {
+            Action::Command(Command::Connect(addr(A))),
+            Action::Command(Command::Connect(addr(B))),
+            Action::Send(Transmit {
                 data: datagram(3).map_all(7),
                 to: None
             }),
-            Output::Command(Command::Disconnect),
+            Action::Command(Command::Disconnect),
         ]
     );
     assert_eq!(
@@ -279,7 +279,7 @@ fn send_to_while_connected_accepts_only_the_peer_cu2() {
     let out = drain(&mut e);
     assert_eq!(
         out[1],
-        Output::Send(Transmit {
+        Action::Send(Transmit {
             data: datagram(1).map_all(7),
             to: None
         })
@@ -302,7 +302,7 @@ fn oversize_sends_are_typed_errors_and_the_endpoint_goes_on() {
         events(&e)[1],
         "error: datagram of 65508 bytes exceeds the maximum of 65507"
     );
-    assert!(e.is_open());
+    assert!(e.wants_read());
 }
 
 #[test]
@@ -379,13 +379,13 @@ fn group_commands_validate_their_arguments_mc2() {
     assert_eq!(
         out,
         [
-            Output::Command(Command::JoinGroup {
+            Action::Command(Command::JoinGroup {
                 group,
                 interface: Interface::Address(Ipv4Addr::LOCALHOST)
             }),
-            Output::Command(Command::SetTtl(4)),
-            Output::Command(Command::SetLoopback(false)),
-            Output::Command(Command::LeaveGroup {
+            Action::Command(Command::SetTtl(4)),
+            Action::Command(Command::SetLoopback(false)),
+            Action::Command(Command::LeaveGroup {
                 group,
                 interface: Interface::Index(1)
             }),
@@ -410,17 +410,17 @@ fn group_commands_validate_their_arguments_mc2() {
 #[test]
 fn refusal_reaches_connection_refused_only_when_connected_cu3_ud5() {
     let mut e = started(Recorder::default());
-    e.handle_refused(Instant::ZERO);
+    e.handle_send_error(Instant::ZERO, None, Reason::Refused);
     assert_eq!(
         events(&e).len(),
         1,
         "unconnected refusals are ignored (UD-5)"
     );
     e.handle_message(Instant::ZERO, Step::Connect(addr(A)));
-    e.handle_refused(Instant::ZERO);
+    e.handle_send_error(Instant::ZERO, None, Reason::Refused);
     e.handle_send_error(Instant::ZERO, None, Reason::Refused);
     assert_eq!(events(&e)[1..], ["refused", "refused"]);
-    assert!(e.is_open(), "a refusal never closes the endpoint (KW-7)");
+    assert!(e.wants_read(), "a refusal never closes the endpoint (KW-7)");
     assert_eq!(e.stats().refusals, 3);
 }
 
@@ -440,14 +440,14 @@ fn send_errors_are_reported_and_never_fatal() {
             "send failed to Some(127.0.0.1:5001): no route to host",
         ]
     );
-    assert!(e.is_open());
+    assert!(e.wants_read());
 }
 
 #[test]
 fn failed_connect_leaves_the_endpoint_unconnected() {
     let mut e = started(Recorder::default());
     e.handle_message(Instant::ZERO, Step::Connect(addr(A)));
-    let Some(Output::Command(cmd)) = e.poll_output() else {
+    let Some(Action::Command(cmd)) = e.poll_action() else {
         panic!("expected connect")
     };
     e.handle_command_result(Instant::ZERO, cmd, Err(Reason::Unreachable));
@@ -517,11 +517,11 @@ fn close_flushes_queued_sends_then_stops_once_ud2() {
         ],
         ..Recorder::default()
     });
-    assert!(!e.is_open());
+    assert!(!e.wants_read());
     assert_eq!(e.next_timeout(), None, "timers die with the close");
     e.handle_datagram(Instant::ZERO, datagram(1), addr(A), false);
     let out = drain(&mut e);
-    assert!(matches!(out[..], [Output::Send(_), Output::Close]));
+    assert!(matches!(out[..], [Action::Send(_), Action::Close]));
     assert_eq!(
         events(&e),
         [
@@ -532,7 +532,7 @@ fn close_flushes_queued_sends_then_stops_once_ud2() {
     );
     e.close(Instant::ZERO);
     e.abort(Instant::ZERO);
-    assert_eq!(e.poll_output(), None);
+    assert_eq!(e.poll_action(), None);
     assert_eq!(events(&e).len(), 3);
 }
 
@@ -543,7 +543,7 @@ fn abort_drops_queued_sends() {
         ..Recorder::default()
     });
     e.abort(Instant::ZERO);
-    assert_eq!(drain(&mut e), [Output::Close]);
+    assert_eq!(drain(&mut e), [Action::Close]);
     assert_eq!(e.reason(), Some(&Reason::Aborted));
 }
 
@@ -551,7 +551,7 @@ fn abort_drops_queued_sends() {
 fn an_endpoint_closed_before_it_started_never_calls_the_protocol() {
     let mut e = Endpoint::new(Recorder::default(), Config::default());
     e.close(Instant::ZERO);
-    assert_eq!(drain(&mut e), [Output::Close]);
+    assert_eq!(drain(&mut e), [Action::Close]);
     e.handle_started(Instant::ZERO, addr(LOCAL));
     assert!(events(&e).is_empty());
 }
@@ -564,7 +564,7 @@ fn fatal_error_stops_the_protocol_with_its_reason() {
         code: Some(9),
     };
     e.handle_error(Instant::ZERO, reason.clone());
-    assert_eq!(drain(&mut e), [Output::Close]);
+    assert_eq!(drain(&mut e), [Action::Close]);
     assert_eq!(e.reason(), Some(&reason));
     assert_eq!(events(&e)[1], "stop: I/O error (os error 9)");
 }

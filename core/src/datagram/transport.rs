@@ -8,7 +8,7 @@ use core::time::Duration;
 use bytes::Bytes;
 
 use crate::datagram::{
-    Command, CommandError, Config, Interface, Output, SendError, Stats, Transmit, MAX_IPV4_PAYLOAD,
+    Action, Command, CommandError, Config, Interface, SendError, Stats, Transmit, MAX_IPV4_PAYLOAD,
     MAX_IPV6_PAYLOAD,
 };
 use crate::reason::Reason;
@@ -232,7 +232,7 @@ pub(crate) struct EndpointState {
     pub(crate) phase: Phase,
     pub(crate) local: Option<SocketAddr>,
     pub(crate) peer: Option<SocketAddr>,
-    pub(crate) queue: VecDeque<Output>,
+    pub(crate) queue: VecDeque<Action>,
     pub(crate) queued_bytes: usize,
     pub(crate) timers: TimerTable,
     pub(crate) config: Config,
@@ -305,7 +305,7 @@ impl EndpointState {
 
     fn push_send(&mut self, data: Bytes, to: Option<SocketAddr>) {
         self.queued_bytes += data.len();
-        self.queue.push_back(Output::Send(Transmit { data, to }));
+        self.queue.push_back(Action::Send(Transmit { data, to }));
     }
 
     fn push_command(&mut self, command: Command) -> Result<(), CommandError> {
@@ -319,7 +319,7 @@ impl EndpointState {
         {
             return Err(CommandError::QueueFull);
         }
-        self.queue.push_back(Output::Command(command));
+        self.queue.push_back(Action::Command(command));
         Ok(())
     }
 

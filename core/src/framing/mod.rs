@@ -38,7 +38,7 @@
 //! let mut conn = Connection::new(Framed::new(Echo, NetstringCodec::new()), Config::default());
 //! conn.handle_connected(Instant::ZERO, addr, addr);
 //! conn.handle_data(Instant::ZERO, b"5:hello,3:abc,999999:");
-//! let out: Vec<u8> = conn.write_chunks().flatten().copied().collect();
+//! let out: Vec<u8> = conn.poll_write().flatten().copied().collect();
 //! assert_eq!(out, b"5:hello,3:abc,"); // earlier replies are flushed before the close
 //! conn.handle_written(Instant::ZERO, out.len());
 //! assert_eq!(

@@ -75,7 +75,7 @@ pub fn check_policies(data: &[u8]) -> Result<(), String> {
             }
             2 => {
                 let n = usize::from(operand(&mut ops)) * 2;
-                let available: usize = conn.write_chunks().map(<[u8]>::len).sum();
+                let available: usize = conn.poll_write().map(<[u8]>::len).sum();
                 conn.handle_written(now, n.min(available));
             }
             3 => {

@@ -19,7 +19,7 @@ const MAX_SETTLE_ROUNDS: usize = 64;
 /// Drives one [`Protocol`] over one connection, without doing any I/O itself.
 ///
 /// Inputs are the `handle_*` methods, each taking the current time; outputs are pulled:
-/// [`write_chunks`](Self::write_chunks) / [`handle_written`](Self::handle_written),
+/// [`poll_write`](Self::poll_write) / [`handle_written`](Self::handle_written),
 /// [`wants_read`](Self::wants_read), [`poll_action`](Self::poll_action) and
 /// [`next_timeout`](Self::next_timeout). The run loop is shown in the crate docs.
 ///
@@ -49,14 +49,14 @@ const MAX_SETTLE_ROUNDS: usize = 64;
 /// let addr = "127.0.0.1:1".parse().unwrap();
 /// let mut conn = Connection::new(Hello, Config::default());
 /// conn.handle_connected(Instant::ZERO, addr, addr);
-/// let out: Vec<u8> = conn.write_chunks().flatten().copied().collect();
+/// let out: Vec<u8> = conn.poll_write().flatten().copied().collect();
 /// assert_eq!(out, b"hello\r\n");
 /// assert_eq!(conn.poll_action(), None); // not flushed yet
 /// conn.handle_written(Instant::ZERO, out.len());
 /// // Flushed: connection_lost has run; our side shuts down and lingers for the peer's EOF so
 /// // that closing cannot reset the connection under our reply.
 /// assert_eq!(conn.poll_action(), Some(Action::ShutdownWrite));
-/// assert!(conn.is_lost());
+/// assert!(conn.is_ended());
 /// conn.handle_read_closed(Instant::ZERO);
 /// assert_eq!(conn.poll_action(), Some(Action::Close));
 /// assert!(conn.is_closed());
@@ -162,7 +162,7 @@ impl<P: Protocol> Connection<P> {
     ///     Ok::<usize, std::io::Error>(4)
     /// });
     /// assert_eq!(read.unwrap(), 4);
-    /// assert_eq!(conn.write_chunks().next(), Some(&b"ping"[..]));
+    /// assert_eq!(conn.poll_write().next(), Some(&b"ping"[..]));
     /// ```
     pub fn handle_data_with<R, E>(
         &mut self,
@@ -215,7 +215,7 @@ impl<P: Protocol> Connection<P> {
         self.settle();
     }
 
-    /// The runtime wrote the first `n` bytes of [`write_chunks`](Self::write_chunks).
+    /// The runtime wrote the first `n` bytes of [`poll_write`](Self::poll_write).
     pub fn handle_written(&mut self, now: Instant, n: usize) {
         self.state.now = now;
         let n = self.state.queue.advance(n);
@@ -313,7 +313,7 @@ impl<P: Protocol> Connection<P> {
 
     /// The queued bytes, in order, as slices for a vectored write. Report what was written with
     /// [`handle_written`](Self::handle_written).
-    pub fn write_chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
+    pub fn poll_write(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.state.queue.chunks()
     }
 
@@ -354,17 +354,24 @@ impl<P: Protocol> Connection<P> {
         }
     }
 
-    /// True once the connection is over: the terminal [`Action`] has been queued and the
-    /// socket can be dropped after carrying it out.
-    pub fn is_closed(&self) -> bool {
-        self.state.life == State::Closed
+    /// True once the protocol has ended: `connection_lost` has run and
+    /// [`reason`](Self::reason) says why. This is the predicate to test for "is it over";
+    /// every machine has it ([`Endpoint::is_ended`](crate::datagram::Endpoint::is_ended),
+    /// [`Connector::is_ended`](crate::connector::Connector::is_ended)).
+    ///
+    /// The socket may outlive the protocol for a moment: after a graceful close the connection
+    /// lingers, discarding the peer's input until its EOF (see [`Config::close_linger`]), so
+    /// that closing does not reset the connection under the reply. The runtime learns that the
+    /// socket is done from the terminal [`Action::Close`] or [`Action::Abort`].
+    pub fn is_ended(&self) -> bool {
+        self.reason.is_some()
     }
 
-    /// True once `connection_lost` has been delivered. A gracefully closed connection may
-    /// still linger for a moment after that (see [`Config::close_linger`]) before
-    /// [`is_closed`](Self::is_closed).
-    pub fn is_lost(&self) -> bool {
-        self.reason.is_some()
+    /// True once the socket is done as well: the terminal [`Action`] has been queued. A
+    /// runtime that drives the socket uses this; to know whether the protocol is over, use
+    /// [`is_ended`](Self::is_ended).
+    pub fn is_closed(&self) -> bool {
+        self.state.life == State::Closed
     }
 
     /// Why the connection ended, once it has.

@@ -77,7 +77,7 @@ pub fn check_connection(data: &[u8]) -> Result<(), String> {
             2 => conn.handle_read_closed(now),
             3 => {
                 let n = usize::from(operand(&mut ops)) * 2;
-                let available: usize = conn.write_chunks().map(<[u8]>::len).sum();
+                let available: usize = conn.poll_write().map(<[u8]>::len).sum();
                 conn.handle_written(now, n.min(available));
             }
             4 => conn.handle_error(now, Reason::Reset),
@@ -112,16 +112,16 @@ pub fn check_connection(data: &[u8]) -> Result<(), String> {
                 p.lost, p.calls_after_lost
             ));
         }
-        let lost_ok = (p.lost == 1) == conn.is_lost() && (!conn.is_closed() || conn.is_lost());
+        let lost_ok = (p.lost == 1) == conn.is_ended() && (!conn.is_closed() || conn.is_ended());
         if !lost_ok || (terminal == 1) != conn.is_closed() || terminal > 1 {
             return Err(format!(
                 "lost {}, is_lost {}, closed {}, terminal actions {terminal}",
                 p.lost,
-                conn.is_lost(),
+                conn.is_ended(),
                 conn.is_closed()
             ));
         }
-        if conn.is_lost() && conn.wants_write() {
+        if conn.is_ended() && conn.wants_write() {
             return Err("bytes queued after connection_lost".into());
         }
         if conn.queued_bytes() > cap {

@@ -103,7 +103,7 @@ fn echoing_closer(config: Config) -> Connection<Scripted> {
 }
 
 fn drain_writes(c: &mut Connection<Scripted>, now: Instant) -> Vec<u8> {
-    let out: Vec<u8> = c.write_chunks().flatten().copied().collect();
+    let out: Vec<u8> = c.poll_write().flatten().copied().collect();
     c.handle_written(now, out.len());
     out
 }
@@ -153,7 +153,7 @@ fn abort_discards_the_queue_and_reports_aborted_after_the_callback() {
     );
     c.handle_data(t(1), b"xyz");
     assert_eq!(
-        c.write_chunks().count(),
+        c.poll_write().count(),
         0,
         "nothing is written after an abort"
     );
@@ -175,7 +175,7 @@ fn lose_connection_stops_reading_and_flushes_later_writes_too() {
     assert_eq!(drain_writes(&mut c, t(3)), b"oneABCD");
     assert_eq!(c.poll_action(), Some(Action::ShutdownWrite));
     assert!(
-        c.is_lost(),
+        c.is_ended(),
         "connection_lost comes once everything is flushed"
     );
 }
@@ -434,7 +434,7 @@ fn timers_fire_in_deadline_order_and_never_early() {
     c.handle_timeout(t(9));
     assert!(!c.wants_write());
     c.handle_timeout(t(100));
-    let fired: Vec<u8> = c.write_chunks().flatten().copied().collect();
+    let fired: Vec<u8> = c.poll_write().flatten().copied().collect();
     assert_eq!(fired, [t(10).as_nanos() as u8, t(30).as_nanos() as u8]);
     assert_eq!(c.next_timeout(), None);
 }

@@ -73,7 +73,7 @@ impl<P: Protocol> StreamEnd for Connection<P> {
     }
     fn write_into(&mut self, now: Instant, out: &mut Vec<u8>, max: usize) -> usize {
         let before = out.len();
-        for chunk in self.write_chunks() {
+        for chunk in self.poll_write() {
             let take = chunk.len().min(max - (out.len() - before));
             out.extend_from_slice(&chunk[..take]);
             if out.len() - before == max {

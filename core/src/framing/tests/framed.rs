@@ -82,7 +82,7 @@ fn connect(codec: impl Into<AnyCodec>, behaviour: Behaviour) -> Connection<Frame
 
 /// Everything the connection wants written, reported as written at `now`.
 fn flush(conn: &mut Connection<Framed<Script>>, now: Instant) -> Vec<u8> {
-    let out: Vec<u8> = conn.write_chunks().flatten().copied().collect();
+    let out: Vec<u8> = conn.poll_write().flatten().copied().collect();
     conn.handle_written(now, out.len());
     out
 }
@@ -171,7 +171,7 @@ fn over_limit_length_prefix_closes_before_any_payload_arrives() {
     let mut conn = connect(LengthCodec::int16().with_max_length(10), echo);
     conn.handle_data(Instant::ZERO, b"\x00\x01a\x00\x0b");
     assert_eq!(flush(&mut conn, Instant::ZERO), b"\x00\x01a");
-    assert!(conn.is_lost());
+    assert!(conn.is_ended());
     assert_eq!(
         conn.reason(),
         Some(&Reason::LimitExceeded {
@@ -356,7 +356,7 @@ fn peer_bytes_beyond_the_receive_buffer_limit_close_the_connection() {
     let addr = "127.0.0.1:9".parse().unwrap();
     conn.handle_connected(Instant::ZERO, addr, addr);
     conn.handle_data(Instant::ZERO, &[b'x'; 65]);
-    assert!(conn.is_lost());
+    assert!(conn.is_ended());
     assert!(matches!(
         conn.reason(),
         Some(Reason::LimitExceeded {

@@ -50,7 +50,7 @@ fn traffic_out_moves_the_deadline() {
     assert!(!conn.is_closed());
     assert_eq!(conn.next_timeout(), Some(ms(16_000)));
     conn.handle_timeout(ms(16_000));
-    assert!(conn.is_lost());
+    assert!(conn.is_ended());
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn activity_after_the_timeout_is_harmless() {
     // PO-6: Twisted raises AlreadyCalled when traffic follows the expiry.
     let mut conn = connect(IdleTimeout::new(Probe::default(), SECOND));
     conn.handle_timeout(ms(1_000));
-    assert!(conn.is_lost());
+    assert!(conn.is_ended());
     conn.handle_data(ms(1_001), b"late");
     conn.handle_message(ms(1_002), b"late");
     conn.handle_timeout(ms(5_000));

@@ -38,7 +38,7 @@ fn the_extra_peer_connection_closes_at_once_with_the_typed_reason() {
     let _a = accept(&mut f, "10.0.0.1:1").unwrap();
     let _b = accept(&mut f, "10.0.0.1:2").unwrap();
     let c = accept(&mut f, "10.0.0.1:3").unwrap();
-    assert!(c.is_lost(), "closed in connection_made, nothing to flush");
+    assert!(c.is_ended(), "closed in connection_made, nothing to flush");
     assert_eq!(c.reason(), Some(&over(2)));
     f.connection_closed(addr("10.0.0.1:3"), c.reason().unwrap());
     assert_eq!(f.connection_count(), 2, "the refusal never counted");
@@ -65,7 +65,7 @@ fn counts_are_released_once_for_every_kind_of_ending() {
     conns[2].handle_error(t, Reason::Reset); // peer reset
     conns[3].handle_error(t, Reason::TimedOut(Timeout::Idle)); // a timeout
     for (conn, peer) in conns.iter().zip(peers) {
-        assert!(conn.is_lost());
+        assert!(conn.is_ended());
         f.connection_closed(addr(peer), conn.reason().unwrap());
     }
     assert_eq!(f.connection_count(), 0);

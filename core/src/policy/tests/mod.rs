@@ -57,7 +57,7 @@ pub(super) fn ms(n: u64) -> Instant {
 
 /// Reports everything queued as written at `now`; returns the bytes.
 pub(super) fn flush<P: Protocol>(conn: &mut Connection<P>, now: Instant) -> Vec<u8> {
-    let out: Vec<u8> = conn.write_chunks().flatten().copied().collect();
+    let out: Vec<u8> = conn.poll_write().flatten().copied().collect();
     if !out.is_empty() {
         conn.handle_written(now, out.len());
     }
