@@ -1,5 +1,5 @@
 # Shared by the interop steps in .ci/extra (sourced, not run): Twisted on hand, background
-# servers killed on exit, and a wait for a server's `listening on` line (EXAMPLES.md).
+# servers killed on exit, and a wait for a server's `listening on` line (docs/examples.md).
 
 python3 -c "import twisted" 2>/dev/null || python3 -m pip install --quiet twisted
 bin=target/release/examples

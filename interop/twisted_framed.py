@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Wire-compatibility checks against REAL Twisted framing receivers (TWISTED-SPEC section 5).
+"""Wire-compatibility checks against REAL Twisted framing receivers
+(docs/twisted-behaviour.md section 5).
 
   client   --framing F --connect HOST:PORT [--max-length N]
       Connects to a framed echo server (loomwork's `framed_echo`, or `server` below), sends

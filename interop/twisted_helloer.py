@@ -1,4 +1,4 @@
-"""The seed's connected-UDP Helloer on Twisted, with the select reactor (TWISTED-SPEC CU-4:
+"""The seed's connected-UDP Helloer on Twisted, with the select reactor (Twisted CU-4:
 only that reactor delivers connectionRefused on Linux). Usage: twisted_helloer.py HOST PORT"""
 import sys
 

@@ -2,7 +2,7 @@
 # Network set-up for the multicast tests, run INSIDE a fresh private network namespace
 # (netns-test.sh does `unshare -n` first). Nothing here touches the host's interfaces.
 #
-# - lo up with multicast on and routes for 224.0.0.0/4 and ff00::/8 (TWISTED-SPEC MC-5);
+# - lo up with multicast on and routes for 224.0.0.0/4 and ff00::/8 (Twisted MC-5);
 # - a veth pair mc0 <-> mc1 (10.77.0.1 and .3 on mc0, 10.77.0.2 on mc1) with 239.77.0.0/16 routed out of
 #   mc0: a real "wire", needed where lo cannot tell things apart (lo loops every multicast
 #   datagram back whatever IP_MULTICAST_LOOP says, so only a veth shows loopback off).

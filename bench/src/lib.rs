@@ -1,6 +1,9 @@
 //! Shared plumbing for loomwork's benchmarks: interleaved runs and a table of medians.
 //!
-//! Benchmarks here print ratios; they never assert on time (ARCHITECTURE "Testing").
+//! Benchmarks here print ratios; they never assert on time (docs/architecture.md, "Testing").
+//!
+//! Ids such as `LR-5` cite Twisted behaviours listed in `docs/twisted-behaviour.md` in the
+//! repository; references such as "docs/architecture.md §7" point into the same `docs/` folder.
 
 use std::time::{Duration, Instant};
 

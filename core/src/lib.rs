@@ -8,6 +8,9 @@
 //! `#![no_std]` with `alloc`. Bytes, errors and the current time go in through `handle_*`
 //! methods; writes, socket actions and the next deadline are pulled out.
 //!
+//! Ids such as `LR-5` cite Twisted behaviours listed in `docs/twisted-behaviour.md` in the
+//! repository; references such as "docs/architecture.md §7" point into the same `docs/` folder.
+//!
 //! ## The run loop
 //!
 //! Every runtime is this loop around a [`stream::Connection`]. Written out here once, with an

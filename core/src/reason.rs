@@ -6,7 +6,7 @@ use core::fmt;
 ///
 /// Delivered exactly once per connection, to `Protocol::connection_lost`, and to the factories.
 /// Mirrors Twisted's `ConnectionDone` / `ConnectionLost` / `ConnectionAborted` and the
-/// `ConnectError` family (TWISTED-SPEC ER-1, ER-2), as data rather than exception classes.
+/// `ConnectError` family (Twisted ER-1, ER-2), as data rather than exception classes.
 ///
 /// ```
 /// use loomwork::{Reason, Limit};

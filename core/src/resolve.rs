@@ -1,5 +1,5 @@
 //! Name resolution, the parts that need no I/O: IP literals and the typed DNS error
-//! (TWISTED-SPEC §10, RS-1, KW-12).
+//! (docs/twisted-behaviour.md §10, RS-1, KW-12).
 //!
 //! Runtimes do the lookup itself with the system resolver (`getaddrinfo`) and answer IP
 //! literals at once with [`ip_literal`], without a lookup.

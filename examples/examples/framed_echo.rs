@@ -1,6 +1,6 @@
 //! Framed echo server: each frame is echoed back in the same framing, wire-compatible with
 //! Twisted's `LineReceiver`, `LineOnlyReceiver`, `NetstringReceiver` and
-//! `Int8/16/32StringReceiver` (TWISTED-SPEC §5).
+//! `Int8/16/32StringReceiver` (docs/twisted-behaviour.md §5).
 //!
 //! `cargo run --release --example framed_echo -- --framing netstring --listen 127.0.0.1:0`
 //!
@@ -39,7 +39,7 @@ struct Args {
     drain_ms: u64,
 }
 
-/// The framings of EXAMPLES.md's `framed_echo`.
+/// The framings of `framed_echo` (docs/examples.md).
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Framing {
     /// `\r\n`-terminated lines (`LineReceiver`).

@@ -1,4 +1,4 @@
-//! Multicast client: the seed's `MulticastPingClient` (EXAMPLES.md `multicast_client`).
+//! Multicast client: the seed's `MulticastPingClient` (docs/examples.md `multicast_client`).
 //!
 //! Sends `UniqueID` to the group from an any-port socket and prints every answer (one per
 //! server) until the wait is over. Try it only inside a private network namespace.

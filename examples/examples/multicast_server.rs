@@ -1,4 +1,4 @@
-//! Multicast server: the seed's `MulticastPingPong` server (EXAMPLES.md `multicast_server`).
+//! Multicast server: the seed's `MulticastPingPong` server (docs/examples.md `multicast_server`).
 //!
 //! Binds the wildcard address with address and port reuse, so several servers share the port,
 //! joins the group, and answers `UniqueID` with `data`. Try it only inside a private network

@@ -1,4 +1,4 @@
-//! Name resolution with the system resolver (EXAMPLES.md `resolve`, TWISTED-SPEC RS-1/RS-2).
+//! Name resolution with the system resolver (docs/examples.md `resolve`, Twisted RS-1/RS-2).
 //!
 //! `cargo run --example resolve -- localhost --runtime smol`
 

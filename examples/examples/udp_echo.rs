@@ -1,4 +1,4 @@
-//! UDP echo: Twisted's `Echo` `DatagramProtocol` (EXAMPLES.md `udp_echo`).
+//! UDP echo: Twisted's `Echo` `DatagramProtocol` (docs/examples.md `udp_echo`).
 //!
 //! `cargo run --example udp_echo -- --listen 127.0.0.1:9999 --runtime std`
 

@@ -1,6 +1,6 @@
-//! Connected UDP: the seed's `Helloer` (EXAMPLES.md `udp_helloer`).
+//! Connected UDP: the seed's `Helloer` (docs/examples.md `udp_helloer`).
 //!
-//! Unlike Twisted on Linux's default reactor (TWISTED-SPEC CU-4, KW-7), an ICMP refusal is
+//! Unlike Twisted on Linux's default reactor (Twisted CU-4, KW-7), an ICMP refusal is
 //! reported as `connection_refused` on every runtime.
 //!
 //! `cargo run --example udp_helloer -- --connect 127.0.0.1:9999 --runtime smol`
@@ -105,7 +105,7 @@ fn main() {
         }
     };
     client.stop_on(stop);
-    // `Waiting` at the end means a signal stopped us: a clean stop (EXAMPLES.md).
+    // `Waiting` at the end means a signal stopped us: a clean stop (docs/examples.md).
     let code = match client.join().outcome {
         Outcome::Replied | Outcome::Waiting => 0,
         Outcome::Refused | Outcome::NoReply => 1,

@@ -1,7 +1,7 @@
 //! Twisted's classic `LineReceiver` chat, on loomwork's line framing, connection handles and
 //! idle-timeout policy. Shared by the `chat_server` example and its tests.
 //!
-//! The conversation (EXAMPLES.md): the server asks `What's your name?`; a name already in use
+//! The conversation (docs/examples.md): the server asks `What's your name?`; a name already in use
 //! gets `Name taken, please choose another.`; otherwise `Welcome, <name>!`, and every later line
 //! goes to every other chatter as `<name>: <line>`. With a secret, the first line must be
 //! `AUTH <secret>`; anything else gets `ERROR bad credentials` and the connection is closed.

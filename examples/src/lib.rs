@@ -1,5 +1,9 @@
-//! Shared plumbing for the example programs: the EXAMPLES.md command-line contract (flags, the
-//! `listening on` line, one-line errors with exit status 2, clean stop on SIGINT/SIGTERM).
+//! Shared plumbing for the example programs: the command-line contract of docs/examples.md
+//! (flags, the `listening on` line, one-line errors with exit status 2, clean stop on
+//! SIGINT/SIGTERM).
+//!
+//! Ids such as `LR-5` cite Twisted behaviours listed in `docs/twisted-behaviour.md` in the
+//! repository; references such as "docs/architecture.md §7" point into the same `docs/` folder.
 
 pub mod chat;
 mod serve;
@@ -71,7 +75,7 @@ pub fn stop_signal() -> mpsc::Receiver<()> {
 }
 
 /// Resolves `HOST:PORT` (or an IP literal, `[::1]:PORT` for IPv6) to one socket address with
-/// the system resolver; exits with `DNS lookup failed: <name>` on failure (EXAMPLES.md).
+/// the system resolver; exits with `DNS lookup failed: <name>` on failure (docs/examples.md).
 pub fn resolve_or_exit(target: &str) -> SocketAddr {
     use std::net::ToSocketAddrs;
     if let Ok(addr) = target.parse::<SocketAddr>() {

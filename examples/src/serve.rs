@@ -25,7 +25,7 @@ pub struct ServeOptions {
 
 /// Serves `factory` until SIGINT/SIGTERM, then shuts down within `options.drain` and prints
 /// `stopped: N drained, M aborted` to stderr. Prints the `listening on tcp ADDR` line once bound;
-/// when it cannot listen, says why on stderr and exits with status 1 (EXAMPLES.md).
+/// when it cannot listen, says why on stderr and exits with status 1 (docs/examples.md).
 pub fn serve_tcp<F>(options: ServeOptions, factory: F)
 where
     F: ServerFactory + Send + 'static,

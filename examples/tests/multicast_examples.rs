@@ -1,4 +1,4 @@
-//! The multicast examples' UniqueID exchange (EXAMPLES.md `multicast_server`,
+//! The multicast examples' UniqueID exchange (docs/examples.md `multicast_server`,
 //! `multicast_client`), on both runtimes at once. Only inside the private network namespace of
 //! `scripts/netns-test.sh`: the test fails loudly anywhere else.
 

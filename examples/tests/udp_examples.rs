@@ -1,4 +1,4 @@
-//! The UDP examples behave as EXAMPLES.md says: spawned as a user would run them, on both
+//! The UDP examples behave as docs/examples.md says: spawned as a user would run them, on both
 //! runtimes, over loopback only. (Multicast examples run in scripts/netns-test.sh.)
 
 use std::io::{BufRead, BufReader};

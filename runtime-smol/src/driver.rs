@@ -1,5 +1,5 @@
 //! One connection's task: moves bytes, time and messages between a socket and a
-//! [`Connection`]. No protocol logic lives here (ARCHITECTURE "Adapters").
+//! [`Connection`]. No protocol logic lives here (docs/architecture.md, "Adapters").
 
 use std::net::TcpStream;
 

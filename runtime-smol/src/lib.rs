@@ -13,6 +13,9 @@
 //!   [`connect_tcp_local`] drive a [`Connector`](loomwork::connector::Connector), retrying as the
 //!   [`ClientFactory`](loomwork::connector::ClientFactory) decides. They return a [`Client`].
 //!
+//! Ids such as `LR-5` cite Twisted behaviours listed in `docs/twisted-behaviour.md` in the
+//! repository; references such as "docs/architecture.md §7" point into the same `docs/` folder.
+//!
 //! ## What a connection task does
 //! Each wake-up it delivers queued handle messages, fires expired deadlines, reads once (at
 //! most 64 KiB, only while the connection wants to read), writes once (a vectored write of up

@@ -1,4 +1,4 @@
-//! `resolve(host)` without blocking the executor (TWISTED-SPEC RS-1, RS-2, KW-12).
+//! `resolve(host)` without blocking the executor (Twisted RS-1, RS-2, KW-12).
 
 use std::net::IpAddr;
 

@@ -1,5 +1,5 @@
 //! The client side over loopback: refused attempts, reconnecting once the server is back,
-//! stopping (TWISTED-SPEC FA-1, RC-2, RC-7, ER-2).
+//! stopping (Twisted FA-1, RC-2, RC-7, ER-2).
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Ending connections over loopback: graceful close, abort, half-close, peer reset, and
-//! backpressure from a slow reader (TWISTED-SPEC TR-3, TR-4, TR-5, PR-5, PP-2).
+//! backpressure from a slow reader (Twisted TR-3, TR-4, TR-5, PR-5, PP-2).
 
 mod common;
 

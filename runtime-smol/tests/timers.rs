@@ -1,4 +1,4 @@
-//! Protocol timers on a real clock: in order, never early (ARCHITECTURE §2).
+//! Protocol timers on a real clock: in order, never early (docs/architecture.md §2).
 
 mod common;
 

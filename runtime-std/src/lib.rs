@@ -8,6 +8,9 @@
 //!   [`Connector`](loomwork::connector::Connector) with reconnects; [`Client`] stops it and
 //!   gives the factory back.
 //!
+//! Ids such as `LR-5` cite Twisted behaviours listed in `docs/twisted-behaviour.md` in the
+//! repository; references such as "docs/architecture.md §7" point into the same `docs/` folder.
+//!
 //! ```
 //! use loomwork::bytes::BytesMut;
 //! use loomwork::connector::{ClientFactory, Retry};

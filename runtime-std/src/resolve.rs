@@ -1,5 +1,5 @@
 //! `resolve(host)`: the system resolver (`getaddrinfo`), all addresses, IP literals answered
-//! without a lookup (TWISTED-SPEC RS-1, RS-2, KW-12).
+//! without a lookup (Twisted RS-1, RS-2, KW-12).
 
 use std::net::{IpAddr, ToSocketAddrs};
 

@@ -1,6 +1,6 @@
-//! Multicast conformance (TWISTED-SPEC §9 MC), on both runtimes, inside the private network
-//! namespace of `scripts/netns-test.sh` only: every test asserts it is there and fails loudly
-//! otherwise. Run them with `sudo scripts/netns-test.sh`.
+//! Multicast conformance (docs/twisted-behaviour.md §9 MC), on both runtimes, inside the
+//! private network namespace of `scripts/netns-test.sh` only: every test asserts it is there
+//! and fails loudly otherwise. Run them with `sudo scripts/netns-test.sh`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! UDP conformance over real loopback sockets, the same scenarios on both runtimes
-//! (TWISTED-SPEC §7 UD, §8 CU). The peers are plain std sockets, independent of loomwork.
+//! (docs/twisted-behaviour.md §7 UD, §8 CU). The peers are plain std sockets, independent of
+//! loomwork.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};

@@ -8,8 +8,8 @@ pub const MAX_IPV6_PAYLOAD: usize = 65_527;
 
 /// Limits for one datagram [`Endpoint`](crate::datagram::Endpoint).
 ///
-/// Every limit is bounded by default (ARCHITECTURE §7); `None` means unbounded and must be asked
-/// for explicitly.
+/// Every limit is bounded by default (docs/architecture.md §7); `None` means unbounded and must
+/// be asked for explicitly.
 ///
 /// ```
 /// use loomwork::datagram::{Config, MAX_IPV6_PAYLOAD};

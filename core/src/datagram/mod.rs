@@ -1,5 +1,5 @@
 //! Datagram endpoints (UDP, connected UDP, multicast): the protocol trait, its transport, and
-//! the sans-IO driver (TWISTED-SPEC §7–§9).
+//! the sans-IO driver (docs/twisted-behaviour.md §7–§9).
 //!
 //! A [`DatagramProtocol`] reacts to datagrams and acts through a [`DatagramTransport`]; an
 //! [`Endpoint`] runs it without touching the world. The runtime feeds the endpoint what the

@@ -1,7 +1,7 @@
 //! An in-memory datagram network with a virtual clock: endpoints exchange datagrams over a
 //! seeded lossy, reordering link, with the kernel's connected-mode filtering, ICMP refusals
 //! and multicast groups emulated, so datagram protocols are testable without sockets
-//! (TWISTED-SPEC TH-5, the `iosim` spirit). Enabled by the `testing` feature.
+//! (Twisted TH-5, the `iosim` spirit). Enabled by the `testing` feature.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;

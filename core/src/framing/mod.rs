@@ -1,7 +1,8 @@
 //! Framing receivers: Twisted's `twisted.protocols.basic`, zero-copy and wire-compatible.
 //!
 //! A framing is a [`Decoder`] (frames out of the receive buffer) and an [`Encoder`] (payloads
-//! onto the wire). The built-in ones match Twisted's receivers byte for byte (TWISTED-SPEC §5):
+//! onto the wire). The built-in ones match Twisted's receivers byte for byte
+//! (docs/twisted-behaviour.md §5):
 //!
 //! | Twisted | loomwork | default maximum |
 //! |---|---|---|

@@ -1,6 +1,6 @@
 //! Oracles for testing framings (feature `testing`): deliberately naive decoders written
-//! straight from TWISTED-SPEC §5 over a whole input, and a driver that feeds a real decoder
-//! the same input in arbitrary chunks.
+//! straight from docs/twisted-behaviour.md §5 over a whole input, and a driver that feeds a real
+//! decoder the same input in arbitrary chunks.
 //!
 //! The property every framing must have (PR-4, FR-1): however the input is chunked, the real
 //! decoder yields exactly the reference's frames and error. The fuzz targets and the proptests

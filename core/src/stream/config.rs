@@ -4,8 +4,8 @@ use core::time::Duration;
 
 /// Limits and thresholds for one stream connection.
 ///
-/// Every limit is bounded by default (ARCHITECTURE §7); `None` means unbounded and must be asked
-/// for explicitly.
+/// Every limit is bounded by default (docs/architecture.md §7); `None` means unbounded and must
+/// be asked for explicitly.
 ///
 /// ```
 /// use loomwork::stream::Config;

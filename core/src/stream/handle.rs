@@ -1,4 +1,4 @@
-//! Connection handles: how the rest of a program reaches a connection (ARCHITECTURE §10).
+//! Connection handles: how the rest of a program reaches a connection (docs/architecture.md §10).
 
 use alloc::sync::Arc;
 use core::fmt;

@@ -1,4 +1,5 @@
-//! Datagram endpoints as smol tasks: `listen_udp`, `listen_multicast` (TWISTED-SPEC §7–§9).
+//! Datagram endpoints as smol tasks: `listen_udp`, `listen_multicast`
+//! (docs/twisted-behaviour.md §7–§9).
 //!
 //! Each endpoint is one task over `async_io::Async<UdpSocket>`, an `async_io::Timer` for the
 //! core's next deadline and a channel for messages. The task runs the core's [`Endpoint`] and

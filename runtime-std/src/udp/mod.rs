@@ -1,4 +1,5 @@
-//! Datagram endpoints on a thread each: `listen_udp`, `listen_multicast` (TWISTED-SPEC §7–§9).
+//! Datagram endpoints on a thread each: `listen_udp`, `listen_multicast`
+//! (docs/twisted-behaviour.md §7–§9).
 //!
 //! Each endpoint gets one OS thread that sleeps in `poll(2)` (through `polling`) on its socket,
 //! woken at once by a datagram, a posted message, a stop request or the endpoint's next

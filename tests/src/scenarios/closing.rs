@@ -15,7 +15,7 @@ use crate::Harness;
 const FOUR_MIB: usize = 4 * 1024 * 1024;
 
 /// A server writes 4 MiB and calls `lose_connection` at once: the client still receives every
-/// byte, in order, and then a clean close (TWISTED-SPEC TR-3).
+/// byte, in order, and then a clean close (Twisted TR-3).
 pub fn graceful_close_after_4_mib_write_delivers_every_byte<H: Harness>(h: &H) {
     let big = pattern(0, FOUR_MIB);
     let (factory, _) = LoggingFactory::new(move || Some(WriteAllThenClose(big.clone())));

@@ -1,4 +1,4 @@
-//! Client-side scenarios: refusal and reconnection (TWISTED-SPEC FA-1, RC-2).
+//! Client-side scenarios: refusal and reconnection (Twisted FA-1, RC-2).
 
 use std::time::Duration;
 

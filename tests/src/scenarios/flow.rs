@@ -11,7 +11,7 @@ use crate::Harness;
 
 /// A server streams 8 MiB in 16 KiB writes to a client that reads nothing for 300 ms. The
 /// server's queue never exceeds the high-water mark plus one write, the producer is paused at
-/// least once, and once the client reads, every byte arrives in order (TWISTED-SPEC PP-2, KW-2).
+/// least once, and once the client reads, every byte arrives in order (Twisted PP-2, KW-2).
 pub fn slow_reader_keeps_the_server_queue_bounded_and_producer_paused<H: Harness>(h: &H) {
     const TOTAL: usize = 8 * 1024 * 1024;
     const CHUNK: usize = 16 * 1024;

@@ -1,5 +1,5 @@
-//! Framed echo scenarios (TWISTED-SPEC §5, FR-1, FR-2): the `framed_echo` example's behaviour
-//! for every framing, over each runtime.
+//! Framed echo scenarios (docs/twisted-behaviour.md §5, FR-1, FR-2): the `framed_echo`
+//! example's behaviour for every framing, over each runtime.
 
 use std::time::Duration;
 

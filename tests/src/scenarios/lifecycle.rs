@@ -89,7 +89,7 @@ pub fn server_shutdown_closes_everything_and_leaks_nothing<H: Harness>(h: &H) {
 }
 
 /// A factory that refuses (returns `None`) gets no callbacks for that peer; the client sees its
-/// connection closed at once, and the next peer is served normally (TWISTED-SPEC PR-2).
+/// connection closed at once, and the next peer is served normally (Twisted PR-2).
 pub fn refusing_factory_closes_the_socket_without_callbacks<H: Harness>(h: &H) {
     let mut first = true;
     let (factory, server_log) = LoggingFactory::new(move || {

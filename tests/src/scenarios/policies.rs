@@ -1,5 +1,5 @@
 //! Policy scenarios: idle timeout, throttling and connection limits, on every runtime
-//! (TWISTED-SPEC PO-3..PO-6, TM-1..TM-4).
+//! (Twisted PO-3..PO-6, TM-1..TM-4).
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! Tests of the framings: script tests citing TWISTED-SPEC ids, chunking properties against
-//! the reference oracles, and `Framed` over a `Connection` with explicit times.
+//! Tests of the framings: script tests citing Twisted behaviour ids (docs/twisted-behaviour.md),
+//! chunking properties against the reference oracles, and `Framed` over a `Connection` with
+//! explicit times.
 
 mod framed;
 mod length;
