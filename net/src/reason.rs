@@ -74,7 +74,11 @@ mod tests {
     #[test]
     fn resource_exhaustion_and_oversized_messages_are_recognised_by_errno() {
         for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
-            assert_eq!(kind_of(errno), Some(IoKind::OutOfResources), "errno {errno}");
+            assert_eq!(
+                kind_of(errno),
+                Some(IoKind::OutOfResources),
+                "errno {errno}"
+            );
         }
         assert_eq!(kind_of(libc::EMSGSIZE), Some(IoKind::MessageTooLong));
         assert_eq!(kind_of(libc::EADDRINUSE), Some(IoKind::AddrInUse));

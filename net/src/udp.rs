@@ -7,10 +7,10 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
+use crate::reason_from_io;
 use bytes::Bytes;
 use loomwork::datagram::{Command, DatagramProtocol, Endpoint, Interface};
 use loomwork::Instant;
-use crate::reason_from_io;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockRef, Socket, Type};
 
 /// Binds a plain UDP socket to `addr` (Twisted UD-1: no address reuse; port 0 picks a port).

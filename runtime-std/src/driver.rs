@@ -105,7 +105,8 @@ impl<P: Protocol> Driver<'_, P> {
                 Turn::Idle => {}
             }
             if let Err(err) = self.wait() {
-                self.conn.handle_error(self.clock.now(), reason_from_io(&err));
+                self.conn
+                    .handle_error(self.clock.now(), reason_from_io(&err));
                 if self.carry_out_actions() {
                     break;
                 }
@@ -191,7 +192,8 @@ impl<P: Protocol> Driver<'_, P> {
             match action {
                 Action::ShutdownWrite => {
                     if let Err(err) = tcp::shutdown_write(&self.socket) {
-                        self.conn.handle_error(self.clock.now(), reason_from_io(&err));
+                        self.conn
+                            .handle_error(self.clock.now(), reason_from_io(&err));
                     }
                 }
                 // Dropping the socket (when `run` returns) closes it.
@@ -228,7 +230,8 @@ impl<P: Protocol> Driver<'_, P> {
             // reset ends a paused connection now rather than when it resumes.
             if ready.error {
                 if let Some(err) = self.socket.take_error()? {
-                    self.conn.handle_error(self.clock.now(), reason_from_io(&err));
+                    self.conn
+                        .handle_error(self.clock.now(), reason_from_io(&err));
                 }
             }
             self.hung_up |= ready.hangup;

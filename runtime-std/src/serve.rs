@@ -51,7 +51,8 @@ where
         let wakeup = match Wakeup::new() {
             Ok(wakeup) => Arc::new(wakeup),
             Err(err) => {
-                self.factory().connection_closed(peer, &reason_from_io(&err));
+                self.factory()
+                    .connection_closed(peer, &reason_from_io(&err));
                 return Err(err);
             }
         };
@@ -75,7 +76,8 @@ where
             Err(err) => {
                 // The closure, and with it the socket and the protocol, was dropped unrun.
                 mailbox.close();
-                self.factory().connection_closed(peer, &reason_from_io(&err));
+                self.factory()
+                    .connection_closed(peer, &reason_from_io(&err));
                 self.registry.depart(id);
                 Err(err)
             }

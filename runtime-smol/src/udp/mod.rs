@@ -14,8 +14,8 @@ use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
-use loomwork::datagram::{Config, DatagramProtocol};
 pub use handle::{UdpHandle, UdpPoster};
+use loomwork::datagram::{Config, DatagramProtocol};
 /// The socket plumbing of datagram endpoints (binding, multicast setup, socket commands), for
 /// callers that set a socket up themselves before [`endpoint`] or [`adopt_udp`]; shared by
 /// both runtimes.
