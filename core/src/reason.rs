@@ -209,39 +209,3 @@ impl fmt::Display for IoKind {
 
 impl core::error::Error for Reason {}
 impl core::error::Error for ProtocolError {}
-
-#[cfg(feature = "std")]
-impl From<&std::io::Error> for Reason {
-    /// Classifies an OS error. Lives in core (behind `std`) rather than in each adapter so that
-    /// both runtimes report identical reasons for identical failures.
-    fn from(err: &std::io::Error) -> Self {
-        use std::io::ErrorKind as K;
-        let code = err.raw_os_error();
-        let io = |kind| Reason::Io { kind, code };
-        match err.kind() {
-            K::ConnectionRefused => Reason::Refused,
-            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => Reason::Reset,
-            K::TimedOut => Reason::TimedOut(Timeout::Os),
-            K::HostUnreachable | K::NetworkUnreachable => Reason::Unreachable,
-            K::UnexpectedEof => Reason::Lost,
-            K::AddrInUse => io(IoKind::AddrInUse),
-            K::AddrNotAvailable => io(IoKind::AddrNotAvailable),
-            K::PermissionDenied => io(IoKind::PermissionDenied),
-            K::InvalidInput => io(IoKind::InvalidInput),
-            K::NotConnected => io(IoKind::NotConnected),
-            K::OutOfMemory => io(IoKind::OutOfResources),
-            _ => match code {
-                Some(90) => io(IoKind::MessageTooLong), // EMSGSIZE on Linux
-                Some(23) | Some(24) | Some(105) | Some(12) => io(IoKind::OutOfResources),
-                _ => io(IoKind::Other),
-            },
-        }
-    }
-}
-
-#[cfg(feature = "std")]
-impl From<std::io::Error> for Reason {
-    fn from(err: std::io::Error) -> Self {
-        Reason::from(&err)
-    }
-}

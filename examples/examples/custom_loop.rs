@@ -186,7 +186,11 @@ fn read_ready(peer: &mut Peer, scratch: &mut [u8], clock: &MonotonicClock) {
             Ok(n) => peer.conn.handle_data(clock.now(), &scratch[..n]),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return peer.conn.handle_error(clock.now(), (&err).into()),
+            Err(err) => {
+                return peer
+                    .conn
+                    .handle_error(clock.now(), loomwork_net::reason_from_io(&err))
+            }
         }
     }
 }
@@ -205,7 +209,8 @@ fn drive(peer: &mut Peer, clock: &MonotonicClock) -> bool {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => {
-                peer.conn.handle_error(clock.now(), (&err).into());
+                peer.conn
+                    .handle_error(clock.now(), loomwork_net::reason_from_io(&err));
                 break;
             }
         }

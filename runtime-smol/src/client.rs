@@ -9,11 +9,12 @@ use async_io::{Async, Timer};
 use futures_lite::future::{self, FutureExt};
 use loomwork::connector::{ClientFactory, Connector, ConnectorAction, ConnectorConfig};
 use loomwork::stream::{Config, Connection, Handle, Protocol};
-use loomwork::{Instant, MonotonicClock, Reason};
+use loomwork::{Instant, MonotonicClock};
+use loomwork_net::dial::{finish_connect, start_connect, Dial};
+use loomwork_net::{reason_from_io, tcp};
 
 use crate::driver::{drive, Ended};
 use crate::mailbox::new_handle;
-use crate::socket;
 use crate::spawn::{GlobalExecutor, LocalSpawner, Spawner};
 
 /// The message type of a client factory's protocol.
@@ -231,7 +232,7 @@ where
                     }
                 }
                 Dialed::Failed(err) => {
-                    connector.handle_connect_failed(clock.now(), Reason::from(&err));
+                    connector.handle_connect_failed(clock.now(), reason_from_io(&err));
                 }
                 Dialed::TimedOut => connector.handle_timeout(clock.now()),
                 Dialed::Stopped => connector.stop_trying(),
@@ -261,7 +262,7 @@ async fn dial(
     clock: MonotonicClock,
 ) -> Dialed {
     let connect = async {
-        match Async::<TcpStream>::connect(addr).await {
+        match connect(addr).await {
             Ok(stream) => Dialed::Connected(stream),
             Err(err) => Dialed::Failed(err),
         }
@@ -278,6 +279,20 @@ async fn dial(
         Dialed::Stopped
     };
     connect.or(timeout).or(stop).await
+}
+
+/// loomwork-net's non-blocking connect, awaited through the reactor: the socket is writable
+/// (or in error) once the attempt is over.
+async fn connect(addr: SocketAddr) -> std::io::Result<Async<TcpStream>> {
+    match start_connect(addr)? {
+        Dial::Connected(stream) => Async::new(stream),
+        Dial::InProgress(stream) => {
+            let stream = Async::new(stream)?;
+            stream.writable().await?;
+            finish_connect(stream.get_ref())?;
+            Ok(stream)
+        }
+    }
 }
 
 /// Runs one established connection; returns how it ended and its socket, still to be closed.
@@ -298,11 +313,14 @@ where
         (Ok(local), Ok(peer)) => (local, peer),
         // Reset between connect and now: an attempt that failed after all.
         (Err(err), _) | (_, Err(err)) => {
-            connector.handle_connect_failed(clock.now(), Reason::from(&err));
+            connector.handle_connect_failed(clock.now(), reason_from_io(&err));
             return None;
         }
     };
-    socket::tune(stream.get_ref());
+    if let Err(err) = tcp::prepare(stream.get_ref()) {
+        connector.handle_connect_failed(clock.now(), reason_from_io(&err));
+        return None;
+    }
     let protocol = connector.handle_connected(clock.now(), peer)?;
     let (handle, inbox) = new_handle(peer);
     *lock(slot) = Some(handle.clone());

@@ -20,12 +20,14 @@
 //! Each wake-up it delivers queued handle messages, fires expired deadlines, reads once (at
 //! most 64 KiB, only while the connection wants to read), writes once (a vectored write of up
 //! to 64 queued chunks), and carries out the connection's socket action (half-close, close,
-//! abort with `SO_LINGER` 0). While there is more to do it loops, yielding to the executor
-//! every 16 rounds so one busy peer cannot starve the others; otherwise it sleeps until the
+//! abort with `SO_LINGER` 0). Those socket operations are `loomwork-net`'s, the same calls
+//! loomwork-std makes, so both runtimes treat every socket outcome alike. While there is more
+//! to do it loops, yielding to the executor every 16 rounds so one busy peer cannot starve the others; otherwise it sleeps until the
 //! socket is ready, a message arrives or the next deadline passes. There is no polling tick.
 //!
 //! ## Memory
-//! Reads go into one 64 KiB buffer per thread and are handed to the connection as a slice;
+//! Reads go into one 64 KiB buffer per thread (`loomwork_net::tcp::read_via_scratch`) and are
+//! handed to the connection as a slice;
 //! no I/O buffer lives in a connection. A connection task's future is about 500 bytes, its state
 //! one more allocation; an idle connection costs the server about 1.8 KiB of resident memory
 //! (measured by `tests/memory.rs`).
@@ -36,6 +38,8 @@
 //! server's accept tasks keep a clone of the spawner until the [`Server`] is shut down or
 //! dropped.
 
+#![forbid(unsafe_code)]
+
 mod client;
 mod driver;
 mod listener;
@@ -43,13 +47,12 @@ mod mailbox;
 mod registry;
 mod resolve;
 mod server;
-mod socket;
 mod spawn;
 
 pub mod udp;
 
 pub use client::{connect_tcp, connect_tcp_local, connect_tcp_on, connect_tcp_with, Client};
-pub use loomwork_std::ListenConfig;
+pub use loomwork_net::ListenConfig;
 pub use resolve::resolve;
 pub use server::{
     listen_tcp, listen_tcp_local, listen_tcp_on, listen_tcp_with, Server, ShutdownReport,

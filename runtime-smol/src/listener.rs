@@ -3,7 +3,6 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_executor::Task;
 use async_io::{Async, Timer};
@@ -11,27 +10,17 @@ use futures_lite::future;
 use loomwork::stream::Protocol;
 use loomwork::stream::{Config, Connection, ServerFactory};
 use loomwork::MonotonicClock;
-use loomwork_std::ListenConfig;
+use loomwork_net::listen::{bind_listeners, classify_accept_error, AcceptFailure};
+use loomwork_net::{tcp, AcceptBackoff, ListenConfig, ACCEPT_BATCH};
 
 use crate::driver::drive;
 use crate::mailbox::{new_handle, Inbox};
 use crate::registry::{Registry, Ticket};
-use crate::socket;
 
-/// Accepts taken in a row before yielding to the executor (Twisted DF-21 accepts up to 100 per
-/// readable event), so a connection storm cannot starve established connections.
-const ACCEPTS_PER_WAKE: u32 = 64;
-
-/// First and longest pause after an accept error such as EMFILE: the error will repeat until
-/// some connection closes, so retrying at once would only spin.
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
-
-/// Binds the listening sockets `config` asks for on `addr` (see
-/// [`loomwork_std::bind_listeners`]: both runtimes bind the same way) and registers them with
-/// the reactor.
+/// Binds the listening sockets `config` asks for on `addr` (loomwork-net's
+/// `bind_listeners`, so both runtimes bind the same way) and registers them with the reactor.
 pub(crate) fn bind(addr: SocketAddr, config: &ListenConfig) -> io::Result<Vec<Async<TcpListener>>> {
-    loomwork_std::bind_listeners(addr, config)?
+    bind_listeners(addr, config)?
         .into_iter()
         .map(Async::new)
         .collect()
@@ -92,25 +81,27 @@ pub(crate) async fn accept_loop<F, S>(
     S: Fn(Box<Accepted<F>>) -> Task<()>,
 {
     let clock = MonotonicClock::new();
-    let mut backoff = ACCEPT_BACKOFF_MIN;
+    let mut backoff = AcceptBackoff::new();
     let mut accepted_in_row = 0;
     loop {
+        // `read_with` retries on `WouldBlock` itself, after waiting for readability.
         let (stream, peer) = match listener.read_with(|l| l.accept()).await {
             Ok(pair) => pair,
-            Err(err) if is_transient(&err) => continue,
-            Err(_) => {
-                // Out of descriptors or memory: wait for some to be released.
-                Timer::after(backoff).await;
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-                continue;
-            }
+            Err(err) => match classify_accept_error(&err) {
+                AcceptFailure::Drained | AcceptFailure::Transient => continue,
+                AcceptFailure::Exhausted => {
+                    // Out of descriptors or memory: wait for some to be released.
+                    Timer::after(backoff.failed()).await;
+                    continue;
+                }
+            },
         };
-        backoff = ACCEPT_BACKOFF_MIN;
+        backoff.succeeded();
         if let Some(accepted) = admit(stream, peer, &factory, &registry, &config, clock) {
             spawn(accepted).detach();
         }
         accepted_in_row += 1;
-        if accepted_in_row >= ACCEPTS_PER_WAKE {
+        if accepted_in_row >= ACCEPT_BATCH {
             accepted_in_row = 0;
             future::yield_now().await;
         }
@@ -131,7 +122,7 @@ where
     F: ServerFactory,
     MessageOf<F>: Send + 'static,
 {
-    socket::tune(&stream);
+    tcp::prepare(&stream).ok()?;
     let local = stream.local_addr().ok()?;
     // Registered before the factory is asked, so that a protocol once built always runs.
     let stream = Async::new(stream).ok()?;
@@ -150,17 +141,6 @@ where
         ticket,
         clock,
     }))
-}
-
-/// Errors about one failed handshake rather than about the listener.
-fn is_transient(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    )
 }
 
 /// Locks the factory, even if a callback panicked while holding it: the factory's own state

@@ -19,5 +19,5 @@ pub async fn resolve(host: &str) -> Result<Vec<IpAddr>, DnsError> {
         return Ok(vec![ip]);
     }
     let host = host.to_owned();
-    smol::unblock(move || loomwork_std::resolve(&host)).await
+    smol::unblock(move || loomwork_net::resolve(&host)).await
 }

@@ -10,9 +10,11 @@ use loomwork::connector::{ClientFactory, Connector, ConnectorAction, ConnectorCo
 use loomwork::stream::{Config, Connection, Handle, Protocol};
 use loomwork::{MonotonicClock, Reason};
 
-use crate::dial::{Dial, Pending};
+use loomwork_net::dial::{finish_connect, start_connect, Dial};
+use loomwork_net::reason_from_io;
+
 use crate::mailbox::ThreadMailbox;
-use crate::wait::{self, Wakeup};
+use crate::wait::{self, Wakeup, Watch};
 use crate::{driver, next_connection_id};
 
 /// The message type of a client factory's protocol.
@@ -92,7 +94,7 @@ where
     // rather than making this function fallible for a resource problem the factory can retry on.
     let wakeup = Wakeup::new()
         .map(Arc::new)
-        .map_err(|err| Reason::from(&err));
+        .map_err(|err| reason_from_io(&err));
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         waker: wakeup.as_ref().ok().cloned(),
@@ -217,7 +219,8 @@ where
     ClientMessage<F>: Send + 'static,
 {
     fn run(mut self) -> F {
-        let mut attempt: Option<Pending> = None;
+        // A connection attempt in progress: its socket is writable (or in error) once it is over.
+        let mut attempt: Option<TcpStream> = None;
         self.connector.connect(self.clock.now());
         loop {
             let now = self.clock.now();
@@ -243,11 +246,12 @@ where
                 (Some(pending), Ok(wakeup)) => {
                     let wakeup = Arc::clone(wakeup);
                     let timeout = deadline.map(|at| self.clock.until(at));
-                    let slept = wait::sleep(&wakeup, Some(pending.watch()), timeout);
+                    let watch = Watch::new(&pending, false, true);
+                    let slept = wait::sleep(&wakeup, Some(watch), timeout);
                     match slept {
                         Err(err) => self.failed(&err),
-                        Ok(ready) if ready.writable => match pending.finish() {
-                            Ok(stream) => self.connected(stream, &wakeup),
+                        Ok(ready) if ready.writable => match finish_connect(&pending) {
+                            Ok(()) => self.connected(pending, &wakeup),
                             Err(err) => self.failed(&err),
                         },
                         Ok(_) => attempt = Some(pending),
@@ -264,7 +268,7 @@ where
     }
 
     /// Starts an attempt; a connection made at once is run to its end before returning.
-    fn dial(&mut self) -> Option<Pending> {
+    fn dial(&mut self) -> Option<TcpStream> {
         let wakeup = match &self.wakeup {
             Ok(wakeup) => Arc::clone(wakeup),
             Err(reason) => {
@@ -274,8 +278,8 @@ where
                 return None;
             }
         };
-        match Dial::start(self.addr) {
-            Ok(Dial::Pending(pending)) => Some(pending),
+        match start_connect(self.addr) {
+            Ok(Dial::InProgress(pending)) => Some(pending),
             Ok(Dial::Connected(stream)) => {
                 self.connected(stream, &wakeup);
                 None
@@ -289,7 +293,7 @@ where
 
     fn failed(&mut self, err: &std::io::Error) {
         self.connector
-            .handle_connect_failed(self.clock.now(), Reason::from(err));
+            .handle_connect_failed(self.clock.now(), reason_from_io(err));
     }
 
     /// Runs an established connection until it ends, then reports it to the connector.

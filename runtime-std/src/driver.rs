@@ -3,8 +3,9 @@
 //!
 //! One thread runs this loop for one connection over a non-blocking socket. Each turn it: reads
 //! the clock; takes a capped batch from the mailbox; handles an expired deadline at once; reads
-//! once (up to [`READ_SIZE`] bytes, straight into the connection's receive buffer) if the
-//! connection wants input; writes with vectored sends until the queue is empty or the socket is
+//! once (up to [`READ_SIZE`](loomwork_net::tcp::READ_SIZE) bytes, straight into the connection's receive buffer) if the
+//! connection wants input; writes with vectored sends (loomwork-net's, never raising
+//! `SIGPIPE`) until the queue is empty or the socket is
 //! full; carries out socket actions. Only when there is nothing left to do does it sleep (see [`crate::wait`]), until
 //! readiness, a mailbox notification, or the next deadline: no polling ticks.
 //!
@@ -16,35 +17,19 @@
 //! `poll` reports errors whatever the interest.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
-use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::io;
+use std::net::TcpStream;
 
-use bytes::BytesMut;
 use loomwork::stream::{Action, Connection, Protocol};
 use loomwork::{MonotonicClock, Reason};
-use socket2::SockRef;
+use loomwork_net::reason_from_io;
+use loomwork_net::tcp::{self, ReadOutcome, WriteOutcome};
 
 use crate::mailbox::{Delivery, ThreadMailbox};
 use crate::wait::{self, Wakeup, Watch};
 
-/// Bytes asked for per read at most (Twisted DF-9: one `recv(65536)` per readable event).
-const READ_SIZE: usize = 64 * 1024;
-/// Spare room below which the receive buffer grows by [`READ_SIZE`] before a read; above it,
-/// the read goes into the room there is (what a protocol left after splitting frames off).
-const MIN_READ: usize = 8 * 1024;
-/// Write-queue chunks handed to one vectored send.
-const MAX_IOSLICES: usize = 64;
 /// Mailbox deliveries handled per turn.
 const DELIVERIES_PER_TURN: usize = 64;
-
-/// `MSG_NOSIGNAL` where it exists: a write to a reset peer must be an `EPIPE` error for this
-/// connection, never a `SIGPIPE` for the whole process (Rust ignores SIGPIPE in binaries it
-/// builds, but not when embedded in a C program).
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-const SEND_FLAGS: libc::c_int = 0;
 
 /// Runs `conn` over `stream` until the connection is over; returns why it ended.
 ///
@@ -59,12 +44,12 @@ pub(crate) fn run<P: Protocol>(
     mailbox: &ThreadMailbox<P::Message>,
     clock: &MonotonicClock,
 ) -> Reason {
-    if let Err(err) = prepare(&socket) {
-        return Reason::from(&err);
+    if let Err(err) = tcp::prepare(&socket) {
+        return reason_from_io(&err);
     }
     let (local, peer) = match (socket.local_addr(), socket.peer_addr()) {
         (Ok(local), Ok(peer)) => (local, peer),
-        (Err(err), _) | (_, Err(err)) => return Reason::from(&err),
+        (Err(err), _) | (_, Err(err)) => return reason_from_io(&err),
     };
     conn.handle_connected(clock.now(), local, peer);
     Driver {
@@ -79,11 +64,6 @@ pub(crate) fn run<P: Protocol>(
         hung_up: false,
     }
     .run()
-}
-
-fn prepare(socket: &TcpStream) -> io::Result<()> {
-    socket.set_nonblocking(true)?;
-    socket.set_nodelay(true)
 }
 
 struct Driver<'a, P: Protocol> {
@@ -125,7 +105,8 @@ impl<P: Protocol> Driver<'_, P> {
                 Turn::Idle => {}
             }
             if let Err(err) = self.wait() {
-                self.conn.handle_error(self.clock.now(), Reason::from(&err));
+                self.conn
+                    .handle_error(self.clock.now(), reason_from_io(&err));
                 if self.carry_out_actions() {
                     break;
                 }
@@ -174,7 +155,8 @@ impl<P: Protocol> Driver<'_, P> {
         more
     }
 
-    /// Reads once, if the connection wants input, straight into its receive buffer.
+    /// Reads once, if the connection wants input, straight into its receive buffer (the
+    /// strategy this runtime's benchmark chose: no copy, and a thread per connection anyway).
     ///
     /// One read per turn, then the writes, as a plain blocking echo loop does: what a read
     /// produced leaves before more is read, and the mailbox and deadlines are looked at between
@@ -183,41 +165,23 @@ impl<P: Protocol> Driver<'_, P> {
         if !(self.readable && self.conn.wants_read()) {
             return;
         }
-        let socket = &self.socket;
-        match self
-            .conn
-            .handle_data_with(self.clock.now(), |buf| recv_into(socket, buf))
-        {
-            Ok((0, _)) => self.conn.handle_read_closed(self.clock.now()),
+        match tcp::read_into_buffer(&self.socket, self.conn, self.clock.now()) {
             // A short read emptied the kernel's buffer. Anything that arrived since, an end of
             // stream included, makes the next `poll` return at once.
-            Ok((n, offered)) => self.readable = n == offered,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.readable = false,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => self.conn.handle_error(self.clock.now(), Reason::from(&err)),
+            ReadOutcome::Data { drained } => self.readable = !drained,
+            ReadOutcome::WouldBlock => self.readable = false,
+            ReadOutcome::Eof | ReadOutcome::Failed => {}
         }
     }
 
     /// Writes until the queue is empty or the socket is full.
     fn write(&mut self) {
         while self.writable && self.conn.wants_write() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOSLICES];
-            let mut count = 0;
-            for (slot, chunk) in slices.iter_mut().zip(self.conn.write_chunks()) {
-                *slot = IoSlice::new(chunk);
-                count += 1;
-            }
-            let slices = slices.get(..count).unwrap_or_default();
-            let offered: usize = slices.iter().map(|slice| slice.len()).sum();
-            match SockRef::from(&self.socket).send_vectored_with_flags(slices, SEND_FLAGS) {
-                Ok(n) => {
-                    // A short write filled the send buffer: wait for `poll` to report room.
-                    self.writable = n == offered;
-                    self.conn.handle_written(self.clock.now(), n);
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.writable = false,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => self.conn.handle_error(self.clock.now(), Reason::from(&err)),
+            match tcp::send_queued(&self.socket, self.conn, self.clock.now()) {
+                // A short write filled the send buffer: wait for `poll` to report room.
+                WriteOutcome::Wrote { full } => self.writable = !full,
+                WriteOutcome::WouldBlock => self.writable = false,
+                WriteOutcome::Failed => return,
             }
         }
     }
@@ -227,15 +191,16 @@ impl<P: Protocol> Driver<'_, P> {
         while let Some(action) = self.conn.poll_action() {
             match action {
                 Action::ShutdownWrite => {
-                    if let Err(err) = self.socket.shutdown(Shutdown::Write) {
-                        self.conn.handle_error(self.clock.now(), Reason::from(&err));
+                    if let Err(err) = tcp::shutdown_write(&self.socket) {
+                        self.conn
+                            .handle_error(self.clock.now(), reason_from_io(&err));
                     }
                 }
                 // Dropping the socket (when `run` returns) closes it.
                 Action::Close => return true,
                 Action::Abort => {
-                    // SO_LINGER 0: close() sends RST and discards unsent data (Twisted TR-4).
-                    let _ = SockRef::from(&self.socket).set_linger(Some(Duration::ZERO));
+                    // close() then sends RST and discards unsent data (Twisted TR-4).
+                    tcp::arm_reset(&self.socket);
                     return true;
                 }
             }
@@ -265,28 +230,12 @@ impl<P: Protocol> Driver<'_, P> {
             // reset ends a paused connection now rather than when it resumes.
             if ready.error {
                 if let Some(err) = self.socket.take_error()? {
-                    self.conn.handle_error(self.clock.now(), Reason::from(&err));
+                    self.conn
+                        .handle_error(self.clock.now(), reason_from_io(&err));
                 }
             }
             self.hung_up |= ready.hangup;
         }
         Ok(())
     }
-}
-
-/// Receives into the spare capacity of `buf`, growing it first when little is left. Returns the
-/// bytes received and the room offered, so that a short read can be told from a full one.
-#[allow(unsafe_code)]
-fn recv_into(socket: &TcpStream, buf: &mut BytesMut) -> io::Result<(usize, usize)> {
-    if buf.capacity() - buf.len() < MIN_READ {
-        buf.reserve(READ_SIZE);
-    }
-    let spare = buf.spare_capacity_mut();
-    let offered = spare.len().min(READ_SIZE);
-    let n = SockRef::from(socket).recv(&mut spare[..offered])?;
-    // SAFETY: `recv` initialised the first `n` bytes of the spare capacity it was given
-    // (socket2 guarantees `n` never exceeds the slice), so they are initialised bytes that can
-    // join the buffer's contents.
-    unsafe { buf.set_len(buf.len() + n) };
-    Ok((n, offered))
 }

@@ -86,27 +86,29 @@
 //!   a reset is still noticed at once;
 //! - a slow or stalled peer blocks only its own thread, and never blocks it in a system call:
 //!   graceful-close deadlines and shutdown aborts always get through;
-//! - everything else is the sans-IO core's business; this crate only moves bytes and time.
+//! - everything else is the sans-IO core's business; this crate only moves bytes and time, and
+//!   the socket operations themselves (reading, sending without `SIGPIPE`, half-closing, the
+//!   accept back-off, UDP) are `loomwork-net`'s, shared with `loomwork-smol`.
 //!
 //! The cost is a thread and two descriptors per connection (the socket and the eventfd; a
 //! socket pair instead of the eventfd where there is none) and tens of KiB of resident memory,
 //! mostly the thread's stack, which suits this runtime's purpose: simple, blocking style, a few
 //! thousand connections. For more, use `loomwork-smol`.
 //!
+//! Accept threads and UDP endpoint threads sleep in the same kind of `poll(2)`, over their
+//! socket and a wake-up descriptor that a stop request signals: one wake mechanism throughout.
+//!
 //! Every thread is named (`loomwork-accept-PORT-N`, `loomwork-conn-ID`, `loomwork-client-ADDR`)
 //! and joined: [`Server::shutdown`] returns only after all of the server's threads have exited,
 //! and [`Client::join`] after the client's.
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod client;
-mod dial;
 mod driver;
 mod listener;
 mod mailbox;
-mod registration;
 mod registry;
-mod resolve;
 mod serve;
 mod server;
 mod wait;
@@ -116,10 +118,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub mod udp;
 
 pub use client::{connect_tcp, connect_tcp_with, Client, ClientMessage};
-#[doc(hidden)]
-pub use listener::bind_listeners;
-pub use listener::{listen_tcp, listen_tcp_with, ListenConfig};
-pub use resolve::resolve;
+pub use listener::{listen_tcp, listen_tcp_with};
+pub use loomwork_net::{resolve, ListenConfig};
 pub use server::{Server, ShutdownReport};
 pub use udp::{
     adopt_udp, listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpHandle,

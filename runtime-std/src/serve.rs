@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use loomwork::stream::{Config, Connection, Handle, Protocol, ServerFactory};
-use loomwork::{MonotonicClock, Reason};
+use loomwork::MonotonicClock;
+use loomwork_net::reason_from_io;
 
 use crate::mailbox::ThreadMailbox;
 use crate::registry::Registry;
@@ -50,7 +51,8 @@ where
         let wakeup = match Wakeup::new() {
             Ok(wakeup) => Arc::new(wakeup),
             Err(err) => {
-                self.factory().connection_closed(peer, &Reason::from(&err));
+                self.factory()
+                    .connection_closed(peer, &reason_from_io(&err));
                 return Err(err);
             }
         };
@@ -74,7 +76,8 @@ where
             Err(err) => {
                 // The closure, and with it the socket and the protocol, was dropped unrun.
                 mailbox.close();
-                self.factory().connection_closed(peer, &Reason::from(&err));
+                self.factory()
+                    .connection_closed(peer, &reason_from_io(&err));
                 self.registry.depart(id);
                 Err(err)
             }

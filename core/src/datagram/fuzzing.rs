@@ -71,7 +71,7 @@ pub fn check_endpoint(data: &[u8]) -> Result<(), String> {
                     1 => Reason::Unreachable,
                     _ => Reason::Io {
                         kind: IoKind::MessageTooLong,
-                        code: Some(90),
+                        code: None,
                     },
                 };
                 let to = (op & 0x80 != 0).then(|| peer(op));

@@ -110,7 +110,7 @@ proptest! {
                     let reason = match reason {
                         0 => Reason::Refused,
                         1 => Reason::Unreachable,
-                        _ => Reason::Io { kind: IoKind::MessageTooLong, code: Some(90) },
+                        _ => Reason::Io { kind: IoKind::MessageTooLong, code: None },
                     };
                     let to = (!connected).then(|| peer(0));
                     e.handle_send_error(now, to, reason);

@@ -8,8 +8,9 @@ use std::sync::atomic::Ordering;
 use async_io::{Async, Timer};
 use futures_lite::future;
 use loomwork::datagram::{Config, DatagramProtocol, Endpoint, Output, Transmit};
-use loomwork::{MonotonicClock, Reason};
-use loomwork_std::udp::socket::{apply_command, RecvBuffer};
+use loomwork::MonotonicClock;
+use loomwork_net::reason_from_io;
+use loomwork_net::udp::{apply_command, receive, RecvBuffer, RecvOutcome};
 
 use super::handle::{Mailbox, ABORT, CLOSE};
 
@@ -124,31 +125,10 @@ async fn read<P: DatagramProtocol>(
         if !endpoint.is_open() {
             break;
         }
-        match buffer.recv_from(socket.get_ref()) {
-            Ok(datagram) => {
-                any = true;
-                endpoint.handle_datagram(
-                    clock.now(),
-                    datagram.data,
-                    datagram.from,
-                    datagram.truncated,
-                );
-            }
-            Err(err) => match err.kind() {
-                io::ErrorKind::WouldBlock => break,
-                io::ErrorKind::Interrupted => continue,
-                // CU-3: the ICMP answer to an earlier datagram; the socket lives on (KW-7).
-                io::ErrorKind::ConnectionRefused => {
-                    any = true;
-                    endpoint.handle_refused(clock.now());
-                }
-                // Other pending socket errors also belong to an earlier send.
-                _ => {
-                    any = true;
-                    endpoint.handle_send_error(clock.now(), None, Reason::from(&err));
-                }
-            },
+        if receive(buffer, socket.get_ref(), endpoint, clock.now()) == RecvOutcome::Drained {
+            break;
         }
+        any = true;
         if carry_out(socket, local, endpoint, clock).await {
             break;
         }
@@ -169,12 +149,12 @@ async fn carry_out<P: DatagramProtocol>(
             Some(Output::Close) => return true,
             Some(Output::Send(transmit)) => {
                 if let Err(err) = send(socket, &transmit).await {
-                    endpoint.handle_send_error(clock.now(), transmit.to, Reason::from(&err));
+                    endpoint.handle_send_error(clock.now(), transmit.to, reason_from_io(&err));
                 }
             }
             Some(Output::Command(command)) => {
                 let result = apply_command(socket.get_ref(), local, &command)
-                    .map_err(|err| Reason::from(&err));
+                    .map_err(|err| reason_from_io(&err));
                 endpoint.handle_command_result(clock.now(), command, result);
             }
         }

@@ -3,8 +3,8 @@
 //!
 //! Each endpoint is one task over `async_io::Async<UdpSocket>`, an `async_io::Timer` for the
 //! core's next deadline and a channel for messages. The task runs the core's [`Endpoint`] and
-//! nothing else. Sockets are set up exactly as in `loomwork-std` (the same
-//! [`loomwork_std::udp::socket`] code), so both runtimes behave alike.
+//! nothing else. Sockets are set up exactly as in `loomwork-std` (the same [`socket`] code,
+//! loomwork-net's), so both runtimes behave alike.
 //!
 //! [`Endpoint`]: loomwork::datagram::Endpoint
 
@@ -15,10 +15,12 @@ use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
-use loomwork::datagram::{Config, DatagramProtocol};
-use loomwork_std::udp::socket;
-
 pub use handle::{UdpHandle, UdpPoster};
+use loomwork::datagram::{Config, DatagramProtocol};
+/// The socket plumbing of datagram endpoints (binding, multicast setup, socket commands), for
+/// callers that set a socket up themselves before [`endpoint`] or [`adopt_udp`]; shared by
+/// both runtimes.
+pub use loomwork_net::udp as socket;
 
 /// Binds a UDP socket to `addr` and runs `protocol` on it as a task on smol's global executor
 /// (Twisted `listenUDP`, UD-1). Port 0 picks a free port: see [`UdpHandle::local_addr`].
@@ -109,7 +111,7 @@ where
 ///     }
 /// }
 ///
-/// let socket = loomwork_std::udp::socket::bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let socket = loomwork_smol::udp::socket::bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
 /// let addr = socket.local_addr().unwrap();
 /// let count = std::rc::Rc::new(std::cell::Cell::new(0));
 /// let (_poster, run) = loomwork_smol::udp::endpoint(socket, Counter(count.clone()), Config::default()).unwrap();

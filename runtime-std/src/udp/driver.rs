@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loomwork::datagram::{Config, DatagramProtocol, Endpoint, Output, Transmit};
-use loomwork::{MonotonicClock, Reason};
+use loomwork::MonotonicClock;
+
+use loomwork_net::reason_from_io;
+use loomwork_net::udp::{apply_command, receive, RecvBuffer, RecvOutcome};
 
 use super::handle::{Shared, UdpPoster, ABORT, CLOSE};
-use super::socket::{apply_command, RecvBuffer};
 use crate::wait::{self, Wakeup, Watch};
 /// Datagrams read per wake-up before the mailbox and timers get a turn (Twisted reads up to
 /// 256 KiB per event, DF-13; a count keeps the turn short whatever the sizes).
@@ -92,7 +94,7 @@ impl<M> Driver<M> {
             if timeout != Some(Duration::ZERO) {
                 let socket = Some(Watch::new(&self.socket, true, false));
                 if let Err(err) = wait::sleep(&self.shared.wakeup, socket, timeout) {
-                    endpoint.handle_error(clock.now(), Reason::from(&err));
+                    endpoint.handle_error(clock.now(), reason_from_io(&err));
                     continue;
                 }
             }
@@ -114,22 +116,8 @@ impl<M> Driver<M> {
             if !endpoint.is_open() {
                 return;
             }
-            match buffer.recv_from(&self.socket) {
-                Ok(datagram) => endpoint.handle_datagram(
-                    clock.now(),
-                    datagram.data,
-                    datagram.from,
-                    datagram.truncated,
-                ),
-                Err(err) => match err.kind() {
-                    io::ErrorKind::WouldBlock => return,
-                    io::ErrorKind::Interrupted => continue,
-                    // CU-3: the ICMP answer to an earlier datagram; the socket lives on (KW-7).
-                    io::ErrorKind::ConnectionRefused => endpoint.handle_refused(clock.now()),
-                    // Other pending socket errors (host unreachable, ...) also belong to an
-                    // earlier send; reading clears them.
-                    _ => endpoint.handle_send_error(clock.now(), None, Reason::from(&err)),
-                },
+            if receive(buffer, &self.socket, endpoint, clock.now()) == RecvOutcome::Drained {
+                return;
             }
             if self.carry_out(endpoint, clock) {
                 return;
@@ -148,12 +136,12 @@ impl<M> Driver<M> {
                 Some(Output::Close) => return true,
                 Some(Output::Send(transmit)) => {
                     if let Err(err) = self.send(&transmit) {
-                        endpoint.handle_send_error(clock.now(), transmit.to, Reason::from(&err));
+                        endpoint.handle_send_error(clock.now(), transmit.to, reason_from_io(&err));
                     }
                 }
                 Some(Output::Command(command)) => {
                     let result = apply_command(&self.socket, self.local, &command)
-                        .map_err(|err| Reason::from(&err));
+                        .map_err(|err| reason_from_io(&err));
                     endpoint.handle_command_result(clock.now(), command, result);
                 }
             }

@@ -1,7 +1,7 @@
 //! Datagram endpoints on a thread each: `listen_udp`, `listen_multicast`
 //! (docs/twisted-behaviour.md §7–§9).
 //!
-//! Each endpoint gets one OS thread that sleeps in `poll(2)` (through `polling`) on its socket,
+//! Each endpoint gets one OS thread that sleeps in `poll(2)` (see `wait.rs`) on its socket,
 //! woken at once by a datagram, a posted message, a stop request or the endpoint's next
 //! deadline; no polling ticks. The thread runs the core's [`Endpoint`] and nothing else: all
 //! protocol logic, filtering and limits live in the core.
@@ -10,7 +10,6 @@
 
 mod driver;
 mod handle;
-pub mod socket;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -18,6 +17,9 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use loomwork::datagram::{Config, DatagramProtocol};
 
 pub use handle::{UdpHandle, UdpPoster};
+/// The socket plumbing of datagram endpoints (binding, multicast setup, socket commands), for
+/// callers that set a socket up themselves before [`adopt_udp`]; shared by both runtimes.
+pub use loomwork_net::udp as socket;
 
 /// Binds a UDP socket to `addr` and runs `protocol` on it (Twisted `listenUDP`, UD-1).
 ///
@@ -25,7 +27,7 @@ pub use handle::{UdpHandle, UdpPoster};
 /// family of `addr` is the socket's.
 ///
 /// ```
-/// use bytes::Bytes;
+/// use loomwork::bytes::Bytes;
 /// use loomwork::datagram::{DatagramProtocol, DatagramTransport};
 ///
 /// struct Echo;

@@ -1,5 +1,5 @@
-//! `resolve(host)`: the system resolver (`getaddrinfo`), all addresses, IP literals answered
-//! without a lookup (Twisted RS-1, RS-2, KW-12).
+//! `resolve(host)`: the blocking system resolver (`getaddrinfo`), all addresses, IP literals
+//! answered without a lookup (Twisted RS-1, RS-2, KW-12).
 
 use std::net::{IpAddr, ToSocketAddrs};
 
@@ -12,9 +12,9 @@ use loomwork::resolve::{ip_literal, DnsError, DnsErrorKind};
 /// `reactor.resolve` (IPv4 only, first address only) every address comes back.
 ///
 /// ```
-/// let addrs = loomwork_std::resolve("127.0.0.1").unwrap();
+/// let addrs = loomwork_net::resolve("127.0.0.1").unwrap();
 /// assert_eq!(addrs, ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
-/// let err = loomwork_std::resolve("").unwrap_err();
+/// let err = loomwork_net::resolve("").unwrap_err();
 /// assert_eq!(err.to_string(), "DNS lookup failed: ");
 /// ```
 pub fn resolve(host: &str) -> Result<Vec<IpAddr>, DnsError> {

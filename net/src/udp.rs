@@ -1,14 +1,16 @@
 //! Socket plumbing for datagram endpoints: binding, multicast setup, carrying out the core's
-//! [`Command`]s, and receiving with truncation detection.
+//! [`Command`]s, and receiving with truncation detection and one error classification.
 //!
-//! Everything here works on a plain `std::net::UdpSocket`, so both runtimes use it: this one
-//! directly, `loomwork-smol` through `async_io::Async::get_ref`.
+//! Everything here works on a plain `std::net::UdpSocket`, so both runtimes use it:
+//! loomwork-std directly, loomwork-smol through `async_io::Async::get_ref`.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
+use crate::reason_from_io;
 use bytes::Bytes;
-use loomwork::datagram::{Command, Interface};
+use loomwork::datagram::{Command, DatagramProtocol, Endpoint, Interface};
+use loomwork::Instant;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockRef, Socket, Type};
 
 /// Binds a plain UDP socket to `addr` (Twisted UD-1: no address reuse; port 0 picks a port).
@@ -187,6 +189,46 @@ impl RecvBuffer {
     pub fn recv_from(&mut self, socket: &UdpSocket) -> io::Result<Received> {
         let (n, from) = socket.recv_from(&mut self.buf)?;
         Ok(self.take(n, from))
+    }
+}
+
+/// What [`receive`] did; the endpoint has already been told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecvOutcome {
+    /// A datagram, or the error an earlier send left on the socket, went to the endpoint.
+    Delivered,
+    /// Nothing is waiting: sleep until the socket is readable.
+    Drained,
+}
+
+/// Receives one datagram (or one pending error) from a non-blocking socket into `buffer` and
+/// hands it to the endpoint. The one receive-error classification of both runtimes:
+///
+/// - `ECONNREFUSED` is the ICMP answer to an earlier datagram (Twisted CU-3): the protocol
+///   hears `connection_refused`, and the socket lives on (KW-7);
+/// - any other error also belongs to an earlier send (host unreachable, ...), since a UDP
+///   receive has no failure of its own: reading it cleared it, and the protocol hears it as a
+///   send error with no destination;
+/// - `EINTR` is retried; `EAGAIN` means [`RecvOutcome::Drained`].
+pub fn receive<P: DatagramProtocol>(
+    buffer: &mut RecvBuffer,
+    socket: &UdpSocket,
+    endpoint: &mut Endpoint<P>,
+    now: Instant,
+) -> RecvOutcome {
+    loop {
+        match buffer.recv_from(socket) {
+            Ok(datagram) => {
+                endpoint.handle_datagram(now, datagram.data, datagram.from, datagram.truncated);
+            }
+            Err(err) => match err.kind() {
+                io::ErrorKind::WouldBlock => return RecvOutcome::Drained,
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::ConnectionRefused => endpoint.handle_refused(now),
+                _ => endpoint.handle_send_error(now, None, reason_from_io(&err)),
+            },
+        }
+        return RecvOutcome::Delivered;
     }
 }
 

@@ -1,0 +1,43 @@
+//! # loomwork-net
+//!
+//! Every socket operation loomwork's runtimes perform, written once, as plain synchronous
+//! functions over std and socket2 sockets (the role `quinn-udp` plays under quinn).
+//!
+//! `loomwork-std` (a thread per connection, sleeping in `poll(2)`) and `loomwork-smol` (a task
+//! per connection over `async_io::Async`) differ only in how they *wait*; what they do once a
+//! socket is ready lives here, so that the two cannot drift apart:
+//!
+//! - [`listen`]: binding listeners ([`ListenConfig`], `SO_REUSEPORT`, IPv6-only on IPv6
+//!   addresses, backlog), which accept errors are transient and which call for a pause, and the
+//!   one accept back-off ([`AcceptBackoff`], [`ACCEPT_BATCH`]);
+//! - [`dial`]: a non-blocking connect and its completion check;
+//! - [`tcp`]: reading (straight into a connection's buffer, or through a per-thread scratch
+//!   buffer), vectored sends that never raise `SIGPIPE`, half-close, reset on abort, and the
+//!   per-connection options;
+//! - [`udp`]: UDP and multicast sockets, the core's socket commands, the receive buffer and the
+//!   one receive-error classification;
+//! - [`resolve()`]: the blocking system resolver;
+//! - [`reason_from_io`]: the one mapping from `std::io::Error` to [`loomwork::Reason`] (the
+//!   portable core knows no `errno`).
+//!
+//! All of the project's `unsafe` code lives in this crate, each block with its `SAFETY`
+//! argument; the runtimes are `#![forbid(unsafe_code)]`.
+//!
+//! ```
+//! use loomwork::Reason;
+//! let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+//! assert_eq!(loomwork_net::reason_from_io(&refused), Reason::Refused);
+//! ```
+
+#![deny(unsafe_code)]
+
+pub mod dial;
+pub mod listen;
+mod reason;
+mod resolve;
+pub mod tcp;
+pub mod udp;
+
+pub use listen::{AcceptBackoff, ListenConfig, ACCEPT_BATCH};
+pub use reason::reason_from_io;
+pub use resolve::resolve;
