@@ -198,12 +198,7 @@ fn read_ready(peer: &mut Peer, scratch: &mut [u8], clock: &MonotonicClock) {
 /// Flushes writes and carries out socket actions; true once the connection is over.
 fn drive(peer: &mut Peer, clock: &MonotonicClock) -> bool {
     while peer.conn.wants_write() {
-        let slices: Vec<IoSlice<'_>> = peer
-            .conn
-            .write_chunks()
-            .take(64)
-            .map(IoSlice::new)
-            .collect();
+        let slices: Vec<IoSlice<'_>> = peer.conn.poll_write().take(64).map(IoSlice::new).collect();
         match peer.socket.write_vectored(&slices) {
             Ok(n) => peer.conn.handle_written(clock.now(), n),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use loomwork::bytes::BytesMut;
-use loomwork::connector::{ClientFactory, ConnectorConfig, Retry};
+use loomwork::connector::{self, ClientFactory, Retry};
 use loomwork::stream::{Config, Protocol, Transport};
 use loomwork::Reason;
 use loomwork_examples::{parse_args, resolve_or_exit, Runtime};
@@ -89,7 +89,7 @@ fn main() {
         outcome: None,
         echoed: Default::default(),
     };
-    let connector = ConnectorConfig::default(); // 30 s connect timeout (Twisted DF-7)
+    let connector = connector::Config::default(); // 30 s connect timeout (Twisted DF-7)
     let done = match args.runtime {
         Runtime::Std => {
             loomwork_std::connect_tcp_with(addr, factory, connector, Config::default()).join()

@@ -10,9 +10,9 @@ use crate::Runtime;
 /// A running endpoint on the runtime chosen with `--runtime`.
 pub enum Endpoint<P: DatagramProtocol> {
     /// On `loomwork-std`.
-    Std(loomwork_std::UdpHandle<P>),
+    Std(loomwork_std::UdpEndpoint<P>),
     /// On `loomwork-smol`.
-    Smol(loomwork_smol::UdpHandle<P>),
+    Smol(loomwork_smol::UdpEndpoint<P>),
 }
 
 impl<P> Endpoint<P>
@@ -66,12 +66,12 @@ impl<P: DatagramProtocol> Endpoint<P> {
     {
         match self {
             Endpoint::Std(h) => {
-                let poster = h.poster();
-                Box::new(move || poster.stop())
+                let handle = h.handle();
+                Box::new(move || handle.close())
             }
             Endpoint::Smol(h) => {
-                let poster = h.poster();
-                Box::new(move || poster.stop())
+                let handle = h.handle();
+                Box::new(move || handle.close())
             }
         }
     }

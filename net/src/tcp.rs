@@ -219,7 +219,7 @@ pub fn send_queued<P: Protocol>(
     let mut slices = [IoSlice::new(&[]); MAX_IOSLICES];
     let mut count = 0;
     let mut offered = 0;
-    for (slot, chunk) in slices.iter_mut().zip(conn.write_chunks()) {
+    for (slot, chunk) in slices.iter_mut().zip(conn.poll_write()) {
         *slot = IoSlice::new(chunk);
         count += 1;
         offered += chunk.len();

@@ -224,7 +224,8 @@ pub fn receive<P: DatagramProtocol>(
             Err(err) => match err.kind() {
                 io::ErrorKind::WouldBlock => return RecvOutcome::Drained,
                 io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::ConnectionRefused => endpoint.handle_refused(now),
+                // A refusal maps to `Reason::Refused`, which the endpoint routes to
+                // `connection_refused`.
                 _ => endpoint.handle_send_error(now, None, reason_from_io(&err)),
             },
         }

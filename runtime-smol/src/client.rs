@@ -7,8 +7,9 @@ use async_channel::{Receiver, Sender};
 use async_executor::Task;
 use async_io::{Async, Timer};
 use futures_lite::future::{self, FutureExt};
-use loomwork::connector::{ClientFactory, Connector, ConnectorAction, ConnectorConfig};
-use loomwork::stream::{Config, Connection, Handle, Protocol};
+use loomwork::connector::ClientMessage;
+use loomwork::connector::{self, ClientFactory, Connector};
+use loomwork::stream::{Config, Connection, Handle};
 use loomwork::{Instant, MonotonicClock};
 use loomwork_net::dial::{finish_connect, start_connect, Dial};
 use loomwork_net::{reason_from_io, tcp};
@@ -18,7 +19,6 @@ use crate::mailbox::new_handle;
 use crate::spawn::{GlobalExecutor, LocalSpawner, Spawner};
 
 /// The message type of a client factory's protocol.
-type MessageOf<F> = <<F as ClientFactory>::Protocol as Protocol>::Message;
 
 /// The connection slot shared between a [`Client`] and its task.
 type Slot<M> = Arc<Mutex<Option<Handle<M>>>>;
@@ -31,7 +31,7 @@ type Slot<M> = Arc<Mutex<Option<Handle<M>>>>;
 pub struct Client<F: ClientFactory> {
     task: Option<Task<F>>,
     stop: Sender<()>,
-    slot: Slot<MessageOf<F>>,
+    slot: Slot<ClientMessage<F>>,
 }
 
 impl<F: ClientFactory> Client<F> {
@@ -42,7 +42,7 @@ impl<F: ClientFactory> Client<F> {
     }
 
     /// The handle of the current connection, while one is up.
-    pub fn handle(&self) -> Option<Handle<MessageOf<F>>> {
+    pub fn handle(&self) -> Option<Handle<ClientMessage<F>>> {
         lock(&self.slot).clone()
     }
 
@@ -76,7 +76,7 @@ impl<F: ClientFactory> std::fmt::Debug for Client<F> {
     }
 }
 
-/// Connects to `addr` with the default [`ConnectorConfig`] (30 s attempt timeout) and
+/// Connects to `addr` with the default [`connector::Config`] (30 s attempt timeout) and
 /// connection [`Config`], on smol's global executor.
 ///
 /// ```
@@ -110,22 +110,27 @@ pub fn connect_tcp<F>(addr: SocketAddr, factory: F) -> Client<F>
 where
     F: ClientFactory + Send + 'static,
     F::Protocol: Send + 'static,
-    MessageOf<F>: Send + 'static,
+    ClientMessage<F>: Send + 'static,
 {
-    connect_tcp_with(addr, factory, ConnectorConfig::default(), Config::default())
+    connect_tcp_with(
+        addr,
+        factory,
+        connector::Config::default(),
+        Config::default(),
+    )
 }
 
 /// Connects to `addr` with the given settings, on smol's global executor.
 pub fn connect_tcp_with<F>(
     addr: SocketAddr,
     factory: F,
-    connector: ConnectorConfig,
+    connector: connector::Config,
     config: Config,
 ) -> Client<F>
 where
     F: ClientFactory + Send + 'static,
     F::Protocol: Send + 'static,
-    MessageOf<F>: Send + 'static,
+    ClientMessage<F>: Send + 'static,
 {
     connect_tcp_on(&GlobalExecutor, addr, factory, connector, config)
 }
@@ -135,14 +140,14 @@ pub fn connect_tcp_on<S, F>(
     spawner: &S,
     addr: SocketAddr,
     factory: F,
-    connector: ConnectorConfig,
+    connector: connector::Config,
     config: Config,
 ) -> Client<F>
 where
     S: Spawner,
     F: ClientFactory + Send + 'static,
     F::Protocol: Send + 'static,
-    MessageOf<F>: Send + 'static,
+    ClientMessage<F>: Send + 'static,
 {
     let (stop, stopped) = async_channel::bounded(1);
     let slot = Slot::default();
@@ -166,13 +171,13 @@ pub fn connect_tcp_local<S, F>(
     spawner: &S,
     addr: SocketAddr,
     factory: F,
-    connector: ConnectorConfig,
+    connector: connector::Config,
     config: Config,
 ) -> Client<F>
 where
     S: LocalSpawner,
     F: ClientFactory + 'static,
-    MessageOf<F>: Send + 'static,
+    ClientMessage<F>: Send + 'static,
 {
     let (stop, stopped) = async_channel::bounded(1);
     let slot = Slot::default();
@@ -206,21 +211,21 @@ async fn run<F>(
     mut connector: Connector<F>,
     config: Config,
     stopped: Receiver<()>,
-    slot: Slot<MessageOf<F>>,
+    slot: Slot<ClientMessage<F>>,
 ) -> F
 where
     F: ClientFactory,
-    MessageOf<F>: Send + 'static,
+    ClientMessage<F>: Send + 'static,
 {
     let clock = MonotonicClock::new();
-    connector.connect(clock.now());
+    connector.start(clock.now());
     loop {
         if stopped.is_closed() {
             connector.stop_trying();
         }
-        if connector.poll_action() == Some(ConnectorAction::Dial) {
+        if connector.poll_action() == Some(connector::Action::Dial) {
             // A CancelDial needs nothing: an abandoned attempt's future is already dropped.
-            match dial(addr, connector.attempt_deadline(), &stopped, clock).await {
+            match dial(addr, connector.next_timeout(), &stopped, clock).await {
                 Dialed::Connected(stream) => {
                     let ran = run_connection(stream, &mut connector, &config, &slot, clock);
                     if let Some((ended, stream)) = ran.await {
@@ -239,7 +244,7 @@ where
             }
             continue;
         }
-        if connector.is_stopped() {
+        if connector.is_ended() {
             return connector.into_factory();
         }
         match connector.next_timeout() {
@@ -302,12 +307,12 @@ async fn run_connection<F>(
     stream: Async<TcpStream>,
     connector: &mut Connector<F>,
     config: &Config,
-    slot: &Slot<MessageOf<F>>,
+    slot: &Slot<ClientMessage<F>>,
     clock: MonotonicClock,
 ) -> Option<(Ended, Async<TcpStream>)>
 where
     F: ClientFactory,
-    MessageOf<F>: Send + 'static,
+    ClientMessage<F>: Send + 'static,
 {
     let (local, peer) = match (stream.get_ref().local_addr(), stream.get_ref().peer_addr()) {
         (Ok(local), Ok(peer)) => (local, peer),
@@ -321,7 +326,8 @@ where
         connector.handle_connect_failed(clock.now(), reason_from_io(&err));
         return None;
     }
-    let protocol = connector.handle_connected(clock.now(), peer)?;
+    connector.handle_connected(clock.now(), peer);
+    let protocol = connector.poll_protocol()?;
     let (handle, inbox) = new_handle(peer);
     *lock(slot) = Some(handle.clone());
     let mut conn = Connection::new(protocol, config.clone());

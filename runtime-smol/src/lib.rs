@@ -52,6 +52,7 @@ mod spawn;
 pub mod udp;
 
 pub use client::{connect_tcp, connect_tcp_local, connect_tcp_on, connect_tcp_with, Client};
+pub use loomwork::{connector::ClientMessage, stream::ServerMessage};
 pub use loomwork_net::ListenConfig;
 pub use resolve::resolve;
 pub use server::{
@@ -59,6 +60,6 @@ pub use server::{
 };
 pub use spawn::{GlobalExecutor, LocalSpawner, Spawner};
 pub use udp::{
-    adopt_udp, listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpHandle,
-    UdpPoster,
+    adopt_udp, listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpEndpoint,
+    UdpHandle,
 };

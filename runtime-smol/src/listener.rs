@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_executor::Task;
 use async_io::{Async, Timer};
 use futures_lite::future;
-use loomwork::stream::Protocol;
+use loomwork::stream::ServerMessage;
 use loomwork::stream::{Config, Connection, ServerFactory};
 use loomwork::MonotonicClock;
 use loomwork_net::listen::{bind_listeners, classify_accept_error, AcceptFailure};
@@ -27,16 +27,15 @@ pub(crate) fn bind(addr: SocketAddr, config: &ListenConfig) -> io::Result<Vec<As
 }
 
 /// The message type of the protocols a factory builds.
-pub(crate) type MessageOf<F> = <<F as ServerFactory>::Protocol as Protocol>::Message;
 
 /// Everything a connection task needs, built by the accept loop.
 pub(crate) struct Accepted<F: ServerFactory> {
     stream: Async<TcpStream>,
     conn: Connection<F::Protocol>,
-    inbox: Inbox<MessageOf<F>>,
+    inbox: Inbox<ServerMessage<F>>,
     peer: SocketAddr,
     factory: Arc<Mutex<F>>,
-    ticket: Ticket<MessageOf<F>>,
+    ticket: Ticket<ServerMessage<F>>,
     clock: MonotonicClock,
 }
 
@@ -70,12 +69,12 @@ pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
 pub(crate) async fn accept_loop<F, S>(
     listener: Async<TcpListener>,
     factory: Arc<Mutex<F>>,
-    registry: Arc<Registry<MessageOf<F>>>,
+    registry: Arc<Registry<ServerMessage<F>>>,
     config: Config,
     spawn: S,
 ) where
     F: ServerFactory,
-    MessageOf<F>: Send + 'static,
+    ServerMessage<F>: Send + 'static,
     // Supplied by the public `listen_tcp_*` function, which knows the executor and whether
     // tasks must be `Send`.
     S: Fn(Box<Accepted<F>>) -> Task<()>,
@@ -114,13 +113,13 @@ fn admit<F>(
     stream: TcpStream,
     peer: SocketAddr,
     factory: &Arc<Mutex<F>>,
-    registry: &Arc<Registry<MessageOf<F>>>,
+    registry: &Arc<Registry<ServerMessage<F>>>,
     config: &Config,
     clock: MonotonicClock,
 ) -> Option<Box<Accepted<F>>>
 where
     F: ServerFactory,
-    MessageOf<F>: Send + 'static,
+    ServerMessage<F>: Send + 'static,
 {
     tcp::prepare(&stream).ok()?;
     let local = stream.local_addr().ok()?;
@@ -156,7 +155,7 @@ mod tests {
     use super::*;
     use crate::mailbox::Envelope;
     use loomwork::bytes::BytesMut;
-    use loomwork::stream::Transport;
+    use loomwork::stream::{Protocol, Transport};
 
     struct Echo;
     impl Protocol for Echo {

@@ -11,10 +11,11 @@ use async_io::Timer;
 use futures_lite::future::FutureExt;
 use loomwork::stream::{Handle, ServerFactory};
 
-use crate::listener::{accept_loop, bind, serve, Accepted, MessageOf};
+use crate::listener::{accept_loop, bind, serve, Accepted};
 use crate::registry::Registry;
 use crate::spawn::{GlobalExecutor, LocalSpawner, Spawner};
 use crate::ListenConfig;
+use loomwork::stream::ServerMessage;
 
 /// A listening TCP server: its address, its live connections, and a graceful shutdown.
 ///
@@ -147,11 +148,11 @@ impl<M> std::fmt::Debug for Server<M> {
 ///     std::io::Result::Ok(())
 /// }).unwrap();
 /// ```
-pub fn listen_tcp<F>(addr: SocketAddr, factory: F) -> io::Result<Server<MessageOf<F>>>
+pub fn listen_tcp<F>(addr: SocketAddr, factory: F) -> io::Result<Server<ServerMessage<F>>>
 where
     F: ServerFactory + Send + 'static,
     F::Protocol: Send + 'static,
-    MessageOf<F>: Send + 'static,
+    ServerMessage<F>: Send + 'static,
 {
     listen_tcp_with(addr, factory, ListenConfig::default())
 }
@@ -161,11 +162,11 @@ pub fn listen_tcp_with<F>(
     addr: SocketAddr,
     factory: F,
     config: ListenConfig,
-) -> io::Result<Server<MessageOf<F>>>
+) -> io::Result<Server<ServerMessage<F>>>
 where
     F: ServerFactory + Send + 'static,
     F::Protocol: Send + 'static,
-    MessageOf<F>: Send + 'static,
+    ServerMessage<F>: Send + 'static,
 {
     listen_tcp_on(&GlobalExecutor, addr, factory, config)
 }
@@ -195,12 +196,12 @@ pub fn listen_tcp_on<S, F>(
     addr: SocketAddr,
     factory: F,
     config: ListenConfig,
-) -> io::Result<Server<MessageOf<F>>>
+) -> io::Result<Server<ServerMessage<F>>>
 where
     S: Spawner,
     F: ServerFactory + Send + 'static,
     F::Protocol: Send + 'static,
-    MessageOf<F>: Send + 'static,
+    ServerMessage<F>: Send + 'static,
 {
     start(
         addr,
@@ -253,11 +254,11 @@ pub fn listen_tcp_local<S, F>(
     addr: SocketAddr,
     factory: F,
     config: ListenConfig,
-) -> io::Result<Server<MessageOf<F>>>
+) -> io::Result<Server<ServerMessage<F>>>
 where
     S: LocalSpawner,
     F: ServerFactory + 'static,
-    MessageOf<F>: Send + 'static,
+    ServerMessage<F>: Send + 'static,
 {
     start(
         addr,
@@ -284,14 +285,14 @@ fn start<F, A>(
     factory: F,
     config: ListenConfig,
     spawn_accept: A,
-) -> io::Result<Server<MessageOf<F>>>
+) -> io::Result<Server<ServerMessage<F>>>
 where
     F: ServerFactory,
-    MessageOf<F>: Send + 'static,
+    ServerMessage<F>: Send + 'static,
     A: Fn(
         async_io::Async<std::net::TcpListener>,
         Arc<Mutex<F>>,
-        Arc<Registry<MessageOf<F>>>,
+        Arc<Registry<ServerMessage<F>>>,
         loomwork::stream::Config,
     ) -> Task<()>,
 {

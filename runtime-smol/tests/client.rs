@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{bounded, closed_port, Echo};
 use loomwork::bytes::BytesMut;
-use loomwork::connector::{BackoffConfig, ClientFactory, ConnectorConfig, Retry};
+use loomwork::connector::{self, BackoffConfig, ClientFactory, Retry};
 use loomwork::stream::{Config, Protocol, Transport};
 use loomwork::Reason;
 use loomwork_smol::{connect_tcp, connect_tcp_with, listen_tcp};
@@ -116,9 +116,9 @@ fn reconnects_once_the_server_comes_back() {
 fn stop_trying_ends_a_client_waiting_to_retry() {
     bounded(async {
         let (factory, failures) = recorder(usize::MAX);
-        let config = ConnectorConfig {
+        let config = connector::Config {
             backoff: BackoffConfig::default(),
-            ..ConnectorConfig::default()
+            ..connector::Config::default()
         };
         // Retry::After(20 ms) keeps it cycling until told to stop.
         let client = connect_tcp_with(closed_port(), factory, config, Config::default());
@@ -212,9 +212,9 @@ fn attempt_times_out_when_the_server_never_answers() {
         smol::Timer::after(Duration::from_millis(50)).await;
 
         let (factory, _) = recorder(0);
-        let config = ConnectorConfig {
+        let config = connector::Config {
             connect_timeout: Some(Duration::from_millis(200)),
-            ..ConnectorConfig::default()
+            ..connector::Config::default()
         };
         let factory = connect_tcp_with(addr, factory, config, Config::default())
             .join()
@@ -257,7 +257,7 @@ fn client_with_rc_factory_runs_on_local_executor() {
             &ex,
             server.local_addr(),
             factory,
-            ConnectorConfig::default(),
+            connector::Config::default(),
             Config::default(),
         );
         let factory = client.join().await;
@@ -277,7 +277,7 @@ fn client_runs_on_user_executor() {
             &ex,
             server.local_addr(),
             factory,
-            ConnectorConfig::default(),
+            connector::Config::default(),
             Config::default(),
         );
         let factory = client.join().await;

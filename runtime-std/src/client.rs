@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle, Thread};
 
-use loomwork::connector::{ClientFactory, Connector, ConnectorAction, ConnectorConfig};
-use loomwork::stream::{Config, Connection, Handle, Protocol};
+use loomwork::connector::ClientMessage;
+use loomwork::connector::{self, ClientFactory, Connector};
+use loomwork::stream::{Config, Connection, Handle};
 use loomwork::{MonotonicClock, Reason};
 
 use loomwork_net::dial::{finish_connect, start_connect, Dial};
@@ -18,9 +19,8 @@ use crate::wait::{self, Wakeup, Watch};
 use crate::{driver, next_connection_id};
 
 /// The message type of a client factory's protocol.
-pub type ClientMessage<F> = <<F as ClientFactory>::Protocol as Protocol>::Message;
 
-/// Connects to `addr` with the default [`ConnectorConfig`] (30 s connect timeout, Twisted's
+/// Connects to `addr` with the default [`connector::Config`] (30 s connect timeout, Twisted's
 /// reconnect backoff) and connection [`Config`]; see [`connect_tcp_with`].
 ///
 /// ```
@@ -64,13 +64,18 @@ where
     F::Protocol: Send + 'static,
     ClientMessage<F>: Send + 'static,
 {
-    connect_tcp_with(addr, factory, ConnectorConfig::default(), Config::default())
+    connect_tcp_with(
+        addr,
+        factory,
+        connector::Config::default(),
+        Config::default(),
+    )
 }
 
 /// Connects to `addr` from a named thread that drives a [`Connector`] around `factory`.
 ///
 /// The thread dials when the connector says so, without blocking in `connect(2)`: an attempt
-/// that outlives [`ConnectorConfig::connect_timeout`] fails with `Reason::TimedOut(Connect)`.
+/// that outlives [`connector::Config::connect_timeout`] fails with `Reason::TimedOut(Connect)`.
 /// It reports each outcome to the connector (and so to the factory, which answers with a retry
 /// decision), runs each established connection on the same thread until it ends, sleeps until
 /// the connector's next deadline, and repeats until the connector stops: the factory said
@@ -82,7 +87,7 @@ where
 pub fn connect_tcp_with<F>(
     addr: SocketAddr,
     factory: F,
-    connector: ConnectorConfig,
+    connector: connector::Config,
     connection: Config,
 ) -> Client<F>
 where
@@ -221,7 +226,7 @@ where
     fn run(mut self) -> F {
         // A connection attempt in progress: its socket is writable (or in error) once it is over.
         let mut attempt: Option<TcpStream> = None;
-        self.connector.connect(self.clock.now());
+        self.connector.start(self.clock.now());
         loop {
             let now = self.clock.now();
             self.apply_stop();
@@ -231,11 +236,11 @@ where
             while let Some(action) = self.connector.poll_action() {
                 // Any earlier attempt is abandoned (its socket closed) on either action.
                 attempt = None;
-                if action == ConnectorAction::Dial {
+                if action == connector::Action::Dial {
                     attempt = self.dial();
                 }
             }
-            if self.connector.is_stopped() && attempt.is_none() {
+            if self.connector.is_ended() && attempt.is_none() {
                 break;
             }
             let deadline = self.connector.next_timeout();
@@ -299,7 +304,8 @@ where
     /// Runs an established connection until it ends, then reports it to the connector.
     fn connected(&mut self, stream: TcpStream, wakeup: &Arc<Wakeup>) {
         let peer = stream.peer_addr().unwrap_or(self.addr);
-        let Some(protocol) = self.connector.handle_connected(self.clock.now(), peer) else {
+        self.connector.handle_connected(self.clock.now(), peer);
+        let Some(protocol) = self.connector.poll_protocol() else {
             // Refused by the factory (Twisted PR-3): the connector already counted it as lost
             // with `Reason::Rejected`; dropping the stream closes it.
             return;

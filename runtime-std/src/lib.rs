@@ -117,13 +117,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod udp;
 
-pub use client::{connect_tcp, connect_tcp_with, Client, ClientMessage};
+pub use client::{connect_tcp, connect_tcp_with, Client};
 pub use listener::{listen_tcp, listen_tcp_with};
+pub use loomwork::{connector::ClientMessage, stream::ServerMessage};
 pub use loomwork_net::{resolve, ListenConfig};
 pub use server::{Server, ShutdownReport};
 pub use udp::{
-    adopt_udp, listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpHandle,
-    UdpPoster,
+    adopt_udp, listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpEndpoint,
+    UdpHandle,
 };
 
 /// Connection ids, unique in the process (handles compare by id).

@@ -10,9 +10,10 @@ use loomwork::stream::ServerFactory;
 use loomwork_net::listen::{bind_listeners, classify_accept_error, AcceptFailure};
 use loomwork_net::{AcceptBackoff, ListenConfig, ACCEPT_BATCH};
 
-use crate::serve::{ServerMessage, Shared};
+use crate::serve::Shared;
 use crate::server::Server;
 use crate::wait::{self, Wakeup, Watch};
+use loomwork::stream::ServerMessage;
 
 /// Listens on `addr` with [`ListenConfig::default`]; see [`listen_tcp_with`].
 ///

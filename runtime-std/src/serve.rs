@@ -6,7 +6,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
-use loomwork::stream::{Config, Connection, Handle, Protocol, ServerFactory};
+use loomwork::stream::ServerMessage;
+use loomwork::stream::{Config, Connection, Handle, ServerFactory};
 use loomwork::MonotonicClock;
 use loomwork_net::reason_from_io;
 
@@ -16,7 +17,6 @@ use crate::wait::Wakeup;
 use crate::{driver, next_connection_id};
 
 /// The message type of a server factory's protocol.
-pub(crate) type ServerMessage<F> = <<F as ServerFactory>::Protocol as Protocol>::Message;
 
 /// What every accept loop and connection thread of one server shares.
 pub(crate) struct Shared<F: ServerFactory> {

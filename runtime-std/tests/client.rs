@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{any_port, closed_port, recv, Echo, Once, PATIENCE};
 use loomwork::bytes::BytesMut;
-use loomwork::connector::{ClientFactory, ConnectorConfig, Retry};
+use loomwork::connector::{self, ClientFactory, Retry};
 use loomwork::stream::{Config, Protocol, Transport};
 use loomwork::{Reason, Timeout};
 use loomwork_std::{connect_tcp, connect_tcp_with, listen_tcp};
@@ -114,9 +114,9 @@ fn an_attempt_that_outlives_the_connect_timeout_fails_as_timed_out() {
         let _ = filler.connect_timeout(&addr.into(), Duration::from_millis(200));
         fillers.push(filler);
     }
-    let config = ConnectorConfig {
+    let config = connector::Config {
         connect_timeout: Some(Duration::from_millis(300)),
-        ..ConnectorConfig::default()
+        ..connector::Config::default()
     };
     let factory = connect_tcp_with(addr, Once::new(|| Idle), config, Config::default()).join();
     assert_eq!(factory.failures, [Reason::TimedOut(Timeout::Connect)]);

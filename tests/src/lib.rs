@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use loomwork::connector::{ClientFactory, ConnectorConfig};
+use loomwork::connector::{self, ClientFactory};
 use loomwork::stream::{Config, Protocol, ServerFactory};
 
 pub mod memory;
@@ -36,7 +36,7 @@ pub trait Harness {
         &self,
         addr: SocketAddr,
         factory: C,
-        connector: ConnectorConfig,
+        connector: connector::Config,
     ) -> Box<dyn ClientUnderTest<C>>
     where
         C: ClientFactory + Send + 'static,

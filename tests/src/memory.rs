@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use loomwork::connector::{ClientFactory, Connector, ConnectorAction, ConnectorConfig};
+use loomwork::connector::{self, ClientFactory, Connector};
 use loomwork::stream::{Config, Connection, Protocol, ServerFactory};
 use loomwork::testing::{StreamEnd, Wire};
 use loomwork::{Instant, Reason};
@@ -104,7 +104,7 @@ where
 /// Type-erased connector.
 trait AnyConnector {
     fn addr(&self) -> SocketAddr;
-    fn poll_action(&mut self) -> Option<ConnectorAction>;
+    fn poll_action(&mut self) -> Option<connector::Action>;
     fn connected(
         &mut self,
         now: Instant,
@@ -115,7 +115,7 @@ trait AnyConnector {
     fn lost(&mut self, now: Instant, reason: Reason);
     fn next_timeout(&self) -> Option<Instant>;
     fn handle_timeout(&mut self, now: Instant);
-    fn is_stopped(&self) -> bool;
+    fn is_ended(&self) -> bool;
     fn into_factory(self: Box<Self>) -> Box<dyn Any>;
 }
 
@@ -131,7 +131,7 @@ where
     fn addr(&self) -> SocketAddr {
         self.addr
     }
-    fn poll_action(&mut self) -> Option<ConnectorAction> {
+    fn poll_action(&mut self) -> Option<connector::Action> {
         self.connector.poll_action()
     }
     fn connected(
@@ -140,7 +140,8 @@ where
         local: SocketAddr,
         peer: SocketAddr,
     ) -> Option<Box<dyn StreamEnd>> {
-        let protocol = self.connector.handle_connected(now, peer)?;
+        self.connector.handle_connected(now, peer);
+        let protocol = self.connector.poll_protocol()?;
         let mut conn = Connection::new(protocol, Config::default());
         conn.handle_connected(now, local, peer);
         Some(Box::new(conn))
@@ -157,8 +158,8 @@ where
     fn handle_timeout(&mut self, now: Instant) {
         self.connector.handle_timeout(now);
     }
-    fn is_stopped(&self) -> bool {
-        self.connector.is_stopped()
+    fn is_ended(&self) -> bool {
+        self.connector.is_ended()
     }
     fn into_factory(self: Box<Self>) -> Box<dyn Any> {
         Box::new(self.connector.into_factory())
@@ -172,7 +173,7 @@ impl World {
         for id in 0..self.connectors.len() {
             while let Some(action) = self.connectors[id].as_mut().and_then(|c| c.poll_action()) {
                 progressed = true;
-                if action == ConnectorAction::Dial {
+                if action == connector::Action::Dial {
                     self.dial(id);
                 }
             }
@@ -422,7 +423,7 @@ impl<C: 'static> ClientUnderTest<C> for MemoryClient<C> {
         let mut world = self.world.borrow_mut();
         let id = self.id;
         let finished = move |w: &World| {
-            w.connectors[id].as_ref().is_none_or(|c| c.is_stopped())
+            w.connectors[id].as_ref().is_none_or(|c| c.is_ended())
                 && !w.links.iter().any(|l| l.connector == id)
         };
         let done = world.run_until(JOIN_LIMIT, &finished);
@@ -482,7 +483,7 @@ impl Harness for Memory {
         &self,
         addr: SocketAddr,
         factory: C,
-        config: ConnectorConfig,
+        config: connector::Config,
     ) -> Box<dyn ClientUnderTest<C>>
     where
         C: ClientFactory + Send + 'static,
@@ -492,7 +493,7 @@ impl Harness for Memory {
         let mut world = self.world.borrow_mut();
         let now = world.now;
         let mut connector = Connector::new(factory, config);
-        connector.connect(now);
+        connector.start(now);
         world
             .connectors
             .push(Some(Box::new(ConnectorBox { addr, connector })));

@@ -3,7 +3,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use loomwork::connector::{ClientFactory, ConnectorConfig};
+use loomwork::connector::{self, ClientFactory};
 use loomwork::stream::{Config, Protocol, ServerFactory};
 
 use crate::{ClientUnderTest, Harness, ServerUnderTest};
@@ -71,7 +71,7 @@ impl Harness for Std {
         &self,
         addr: SocketAddr,
         factory: C,
-        connector: ConnectorConfig,
+        connector: connector::Config,
     ) -> Box<dyn ClientUnderTest<C>>
     where
         C: ClientFactory + Send + 'static,
@@ -143,7 +143,7 @@ impl Harness for Smol {
         &self,
         addr: SocketAddr,
         factory: C,
-        connector: ConnectorConfig,
+        connector: connector::Config,
     ) -> Box<dyn ClientUnderTest<C>>
     where
         C: ClientFactory + Send + 'static,

@@ -57,9 +57,9 @@ pub enum Runtime {
 /// A running endpoint on either runtime.
 pub enum Running<P: DatagramProtocol> {
     /// On `loomwork-std`.
-    Std(loomwork_std::UdpHandle<P>),
+    Std(loomwork_std::UdpEndpoint<P>),
     /// On `loomwork-smol`.
-    Smol(loomwork_smol::UdpHandle<P>),
+    Smol(loomwork_smol::UdpEndpoint<P>),
 }
 
 impl Runtime {

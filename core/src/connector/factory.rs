@@ -67,3 +67,7 @@ pub trait ClientFactory {
         Retry::Stop
     }
 }
+
+/// The message type of the protocol a [`ClientFactory`] builds: what its connection
+/// [`Handle`](crate::stream::Handle) carries.
+pub type ClientMessage<F> = <<F as ClientFactory>::Protocol as crate::stream::Protocol>::Message;

@@ -8,7 +8,7 @@ pub mod fuzzing;
 mod machine;
 
 pub use backoff::{Backoff, BackoffConfig};
-pub use factory::{ClientFactory, Retry};
+pub use factory::{ClientFactory, ClientMessage, Retry};
 pub use machine::{Action, Config, Connector, State};
 
 #[cfg(test)]

@@ -52,3 +52,7 @@ where
         Some(self(peer))
     }
 }
+
+/// The message type of the protocols a [`ServerFactory`] builds: what their connection
+/// [`Handle`](crate::stream::Handle)s carry.
+pub type ServerMessage<F> = <<F as ServerFactory>::Protocol as Protocol>::Message;

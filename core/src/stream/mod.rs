@@ -16,7 +16,7 @@ mod write_queue;
 pub use action::Action;
 pub use config::Config;
 pub use connection::Connection;
-pub use factory::ServerFactory;
+pub use factory::{ServerFactory, ServerMessage};
 pub use handle::{Control, Handle, Mailbox};
 pub use protocol::Protocol;
 pub use stats::Stats;

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use async_io::{Async, Timer};
 use futures_lite::future;
-use loomwork::datagram::{Config, DatagramProtocol, Endpoint, Output, Transmit};
+use loomwork::datagram::{Action, Config, DatagramProtocol, Endpoint, Transmit};
 use loomwork::MonotonicClock;
 use loomwork_net::reason_from_io;
 use loomwork_net::udp::{apply_command, receive, RecvBuffer, RecvOutcome};
@@ -42,7 +42,7 @@ pub(crate) async fn run<P: DatagramProtocol>(
     endpoint.handle_started(clock.now(), local);
     loop {
         // `Close` may also have been pulled inside `read` or the message loop.
-        if carry_out(&socket, local, &mut endpoint, &clock).await || endpoint.is_closed() {
+        if carry_out(&socket, local, &mut endpoint, &clock).await || endpoint.is_ended() {
             break;
         }
         match mailbox.stop.load(Ordering::Acquire) {
@@ -50,7 +50,7 @@ pub(crate) async fn run<P: DatagramProtocol>(
             CLOSE => endpoint.close(clock.now()),
             _ => {}
         }
-        if !endpoint.is_open() {
+        if !endpoint.wants_read() {
             continue; // drain to the final `Close`
         }
 
@@ -122,7 +122,7 @@ async fn read<P: DatagramProtocol>(
 ) -> bool {
     let mut any = false;
     for _ in 0..READ_BUDGET {
-        if !endpoint.is_open() {
+        if !endpoint.wants_read() {
             break;
         }
         if receive(buffer, socket.get_ref(), endpoint, clock.now()) == RecvOutcome::Drained {
@@ -144,22 +144,22 @@ async fn carry_out<P: DatagramProtocol>(
     clock: &MonotonicClock,
 ) -> bool {
     for _ in 0..OUTPUT_BUDGET {
-        match endpoint.poll_output() {
+        match endpoint.poll_action() {
             None => return false,
-            Some(Output::Close) => return true,
-            Some(Output::Send(transmit)) => {
+            Some(Action::Close) => return true,
+            Some(Action::Send(transmit)) => {
                 if let Err(err) = send(socket, &transmit).await {
                     endpoint.handle_send_error(clock.now(), transmit.to, reason_from_io(&err));
                 }
             }
-            Some(Output::Command(command)) => {
+            Some(Action::Command(command)) => {
                 let result = apply_command(socket.get_ref(), local, &command)
                     .map_err(|err| reason_from_io(&err));
                 endpoint.handle_command_result(clock.now(), command, result);
             }
         }
     }
-    endpoint.is_closed()
+    endpoint.is_ended()
 }
 
 async fn send(socket: &Async<UdpSocket>, transmit: &Transmit) -> io::Result<usize> {

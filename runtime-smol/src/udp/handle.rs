@@ -23,17 +23,17 @@ pub(crate) struct Mailbox<M> {
     pub(crate) stop: Arc<AtomicU8>,
 }
 
-pub(crate) fn mailbox<M>() -> (UdpPoster<M>, Mailbox<M>) {
+pub(crate) fn mailbox<M>() -> (UdpHandle<M>, Mailbox<M>) {
     let (message_tx, messages) = async_channel::bounded(MAILBOX_CAPACITY);
     let (wake_tx, wake) = async_channel::bounded(1);
     let stop = Arc::new(AtomicU8::new(0));
-    let poster = UdpPoster {
+    let handle = UdpHandle {
         messages: message_tx,
         wake: wake_tx,
         stop: Arc::clone(&stop),
     };
     (
-        poster,
+        handle,
         Mailbox {
             messages,
             wake,
@@ -43,13 +43,13 @@ pub(crate) fn mailbox<M>() -> (UdpPoster<M>, Mailbox<M>) {
 }
 
 /// A cloneable, thread-safe way to reach a running endpoint: post messages, ask it to stop.
-pub struct UdpPoster<M> {
+pub struct UdpHandle<M> {
     messages: Sender<M>,
     wake: Sender<()>,
     stop: Arc<AtomicU8>,
 }
 
-impl<M> UdpPoster<M> {
+impl<M> UdpHandle<M> {
     /// Posts a message for `DatagramProtocol::message`; gives it back when the endpoint has
     /// ended or its mailbox is full.
     pub fn send(&self, message: M) -> Result<(), M> {
@@ -59,7 +59,7 @@ impl<M> UdpPoster<M> {
     }
 
     /// Asks the endpoint to close gracefully: queued sends go out, then `stop_protocol`.
-    pub fn stop(&self) {
+    pub fn close(&self) {
         self.request(CLOSE);
     }
 
@@ -79,9 +79,9 @@ impl<M> UdpPoster<M> {
     }
 }
 
-impl<M> Clone for UdpPoster<M> {
+impl<M> Clone for UdpHandle<M> {
     fn clone(&self) -> Self {
-        UdpPoster {
+        UdpHandle {
             messages: self.messages.clone(),
             wake: self.wake.clone(),
             stop: Arc::clone(&self.stop),
@@ -89,9 +89,9 @@ impl<M> Clone for UdpPoster<M> {
     }
 }
 
-impl<M> std::fmt::Debug for UdpPoster<M> {
+impl<M> std::fmt::Debug for UdpHandle<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UdpPoster")
+        f.debug_struct("UdpHandle")
             .field("finished", &self.is_finished())
             .finish_non_exhaustive()
     }
@@ -99,21 +99,21 @@ impl<M> std::fmt::Debug for UdpPoster<M> {
 
 /// A running datagram endpoint (a task on smol's global executor). Dropping the handle
 /// detaches the task: it runs until its protocol closes it.
-pub struct UdpHandle<P: DatagramProtocol> {
+pub struct UdpEndpoint<P: DatagramProtocol> {
     local: SocketAddr,
-    poster: UdpPoster<P::Message>,
+    handle: UdpHandle<P::Message>,
     task: Option<smol::Task<P>>,
 }
 
-impl<P: DatagramProtocol> UdpHandle<P> {
+impl<P: DatagramProtocol> UdpEndpoint<P> {
     pub(crate) fn new(
         local: SocketAddr,
-        poster: UdpPoster<P::Message>,
+        handle: UdpHandle<P::Message>,
         task: smol::Task<P>,
     ) -> Self {
-        UdpHandle {
+        UdpEndpoint {
             local,
-            poster,
+            handle,
             task: Some(task),
         }
     }
@@ -123,24 +123,24 @@ impl<P: DatagramProtocol> UdpHandle<P> {
         self.local
     }
 
-    /// Posts a message; see [`UdpPoster::send`].
+    /// Posts a message; see [`UdpHandle::send`].
     pub fn send(&self, message: P::Message) -> Result<(), P::Message> {
-        self.poster.send(message)
+        self.handle.send(message)
     }
 
-    /// A poster for other tasks and threads.
-    pub fn poster(&self) -> UdpPoster<P::Message> {
-        self.poster.clone()
+    /// A handle for other tasks and threads.
+    pub fn handle(&self) -> UdpHandle<P::Message> {
+        self.handle.clone()
     }
 
     /// Asks the endpoint to close gracefully (Twisted `stopListening`).
     pub fn stop(&self) {
-        self.poster.stop();
+        self.handle.close();
     }
 
     /// Asks the endpoint to stop at once, dropping queued sends.
     pub fn abort(&self) {
-        self.poster.abort();
+        self.handle.abort();
     }
 
     /// True once the endpoint has ended.
@@ -153,12 +153,12 @@ impl<P: DatagramProtocol> UdpHandle<P> {
         match self.task.take() {
             Some(task) => task.await,
             // `task` is only taken here, and `join` consumes the handle.
-            None => unreachable!("UdpHandle::join called twice"),
+            None => unreachable!("UdpEndpoint::join called twice"),
         }
     }
 }
 
-impl<P: DatagramProtocol> Drop for UdpHandle<P> {
+impl<P: DatagramProtocol> Drop for UdpEndpoint<P> {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.detach();
@@ -166,9 +166,9 @@ impl<P: DatagramProtocol> Drop for UdpHandle<P> {
     }
 }
 
-impl<P: DatagramProtocol> std::fmt::Debug for UdpHandle<P> {
+impl<P: DatagramProtocol> std::fmt::Debug for UdpEndpoint<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UdpHandle")
+        f.debug_struct("UdpEndpoint")
             .field("local", &self.local)
             .finish_non_exhaustive()
     }

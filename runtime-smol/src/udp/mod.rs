@@ -15,7 +15,7 @@ use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
-pub use handle::{UdpHandle, UdpPoster};
+pub use handle::{UdpEndpoint, UdpHandle};
 use loomwork::datagram::{Config, DatagramProtocol};
 /// The socket plumbing of datagram endpoints (binding, multicast setup, socket commands), for
 /// callers that set a socket up themselves before [`endpoint`] or [`adopt_udp`]; shared by
@@ -23,7 +23,7 @@ use loomwork::datagram::{Config, DatagramProtocol};
 pub use loomwork_net::udp as socket;
 
 /// Binds a UDP socket to `addr` and runs `protocol` on it as a task on smol's global executor
-/// (Twisted `listenUDP`, UD-1). Port 0 picks a free port: see [`UdpHandle::local_addr`].
+/// (Twisted `listenUDP`, UD-1). Port 0 picks a free port: see [`UdpEndpoint::local_addr`].
 ///
 /// ```
 /// use bytes::Bytes;
@@ -49,7 +49,7 @@ pub use loomwork_net::udp as socket;
 ///     let _echo: Echo = server.join().await;
 /// });
 /// ```
-pub fn listen_udp<P>(addr: SocketAddr, protocol: P) -> io::Result<UdpHandle<P>>
+pub fn listen_udp<P>(addr: SocketAddr, protocol: P) -> io::Result<UdpEndpoint<P>>
 where
     P: DatagramProtocol + Send + 'static,
     P::Message: Send + 'static,
@@ -58,7 +58,11 @@ where
 }
 
 /// [`listen_udp`] with explicit limits.
-pub fn listen_udp_with<P>(addr: SocketAddr, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
+pub fn listen_udp_with<P>(
+    addr: SocketAddr,
+    protocol: P,
+    config: Config,
+) -> io::Result<UdpEndpoint<P>>
 where
     P: DatagramProtocol + Send + 'static,
     P::Message: Send + 'static,
@@ -69,7 +73,7 @@ where
 /// Binds a multicast receiver on `0.0.0.0:port`, shared with any other server on the port,
 /// and runs `protocol` on it (Twisted `listenMulticast(port, proto, listenMultiple=True)`).
 /// The protocol joins its groups itself, usually in `start_protocol`.
-pub fn listen_multicast<P>(port: u16, protocol: P) -> io::Result<UdpHandle<P>>
+pub fn listen_multicast<P>(port: u16, protocol: P) -> io::Result<UdpEndpoint<P>>
 where
     P: DatagramProtocol + Send + 'static,
     P::Message: Send + 'static,
@@ -84,7 +88,7 @@ pub fn listen_multicast_with<P>(
     bind: SocketAddr,
     protocol: P,
     config: Config,
-) -> io::Result<UdpHandle<P>>
+) -> io::Result<UdpEndpoint<P>>
 where
     P: DatagramProtocol + Send + 'static,
     P::Message: Send + 'static,
@@ -125,7 +129,7 @@ pub fn endpoint<P>(
     socket: UdpSocket,
     protocol: P,
     config: Config,
-) -> io::Result<(UdpPoster<P::Message>, impl Future<Output = P>)>
+) -> io::Result<(UdpHandle<P::Message>, impl Future<Output = P>)>
 where
     P: DatagramProtocol,
 {
@@ -141,7 +145,7 @@ where
 ///
 /// Datagrams already queued in the socket are delivered too; if the protocol connects in
 /// `start_protocol`, the core drops the ones from other senders, which the kernel would not.
-pub fn adopt_udp<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
+pub fn adopt_udp<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpEndpoint<P>>
 where
     P: DatagramProtocol + Send + 'static,
     P::Message: Send + 'static,
@@ -149,7 +153,7 @@ where
     spawn(socket, protocol, config)
 }
 
-fn spawn<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
+fn spawn<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpEndpoint<P>>
 where
     P: DatagramProtocol + Send + 'static,
     P::Message: Send + 'static,
@@ -157,5 +161,5 @@ where
     let local = socket.local_addr()?;
     let (poster, run) = endpoint(socket, protocol, config)?;
     let task = smol::spawn(run);
-    Ok(UdpHandle::new(local, poster, task))
+    Ok(UdpEndpoint::new(local, poster, task))
 }

@@ -7,13 +7,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use loomwork::datagram::{Config, DatagramProtocol, Endpoint, Output, Transmit};
+use loomwork::datagram::{Action, Config, DatagramProtocol, Endpoint, Transmit};
 use loomwork::MonotonicClock;
 
 use loomwork_net::reason_from_io;
 use loomwork_net::udp::{apply_command, receive, RecvBuffer, RecvOutcome};
 
-use super::handle::{Shared, UdpPoster, ABORT, CLOSE};
+use super::handle::{Shared, UdpHandle, ABORT, CLOSE};
 use crate::wait::{self, Wakeup, Watch};
 /// Datagrams read per wake-up before the mailbox and timers get a turn (Twisted reads up to
 /// 256 KiB per event, DF-13; a count keeps the turn short whatever the sizes).
@@ -38,9 +38,9 @@ impl<M> Driver<M> {
         socket: UdpSocket,
         local: SocketAddr,
         config: Config,
-    ) -> io::Result<(Self, UdpPoster<M>)> {
+    ) -> io::Result<(Self, UdpHandle<M>)> {
         let shared = Arc::new(Shared::new(Wakeup::new()?));
-        let poster = UdpPoster::new(Arc::clone(&shared));
+        let poster = UdpHandle::new(Arc::clone(&shared));
         let driver = Driver {
             socket,
             local,
@@ -63,7 +63,7 @@ impl<M> Driver<M> {
         endpoint.handle_started(clock.now(), self.local);
         loop {
             // `Close` may also have been pulled inside `read` or the message loop.
-            if self.carry_out(&mut endpoint, &clock) || endpoint.is_closed() {
+            if self.carry_out(&mut endpoint, &clock) || endpoint.is_ended() {
                 break;
             }
             match self.shared.stop.load(Ordering::Acquire) {
@@ -71,7 +71,7 @@ impl<M> Driver<M> {
                 CLOSE => endpoint.close(clock.now()),
                 _ => {}
             }
-            if !endpoint.is_open() {
+            if !endpoint.wants_read() {
                 continue; // drain to the final `Close`
             }
             let messages = self.shared.take_messages(MESSAGE_BUDGET);
@@ -113,7 +113,7 @@ impl<M> Driver<M> {
         P: DatagramProtocol<Message = M>,
     {
         for _ in 0..READ_BUDGET {
-            if !endpoint.is_open() {
+            if !endpoint.wants_read() {
                 return;
             }
             if receive(buffer, &self.socket, endpoint, clock.now()) == RecvOutcome::Drained {
@@ -131,22 +131,22 @@ impl<M> Driver<M> {
         P: DatagramProtocol<Message = M>,
     {
         for _ in 0..OUTPUT_BUDGET {
-            match endpoint.poll_output() {
+            match endpoint.poll_action() {
                 None => return false,
-                Some(Output::Close) => return true,
-                Some(Output::Send(transmit)) => {
+                Some(Action::Close) => return true,
+                Some(Action::Send(transmit)) => {
                     if let Err(err) = self.send(&transmit) {
                         endpoint.handle_send_error(clock.now(), transmit.to, reason_from_io(&err));
                     }
                 }
-                Some(Output::Command(command)) => {
+                Some(Action::Command(command)) => {
                     let result = apply_command(&self.socket, self.local, &command)
                         .map_err(|err| reason_from_io(&err));
                     endpoint.handle_command_result(clock.now(), command, result);
                 }
             }
         }
-        endpoint.is_closed()
+        endpoint.is_ended()
     }
 
     /// Sends one datagram, waiting for room in the socket's buffer when it is full.

@@ -19,7 +19,7 @@ pub(crate) const RUN: u8 = 0;
 pub(crate) const CLOSE: u8 = 1;
 pub(crate) const ABORT: u8 = 2;
 
-/// What the endpoint's thread and everyone holding a poster share.
+/// What the endpoint's thread and everyone holding a handle share.
 #[derive(Debug)]
 pub(crate) struct Shared<M> {
     pub(crate) wakeup: Wakeup,
@@ -46,13 +46,13 @@ impl<M> Shared<M> {
 }
 
 /// A cloneable, thread-safe way to reach a running endpoint: post messages, ask it to stop.
-pub struct UdpPoster<M> {
+pub struct UdpHandle<M> {
     shared: Arc<Shared<M>>,
 }
 
-impl<M> UdpPoster<M> {
+impl<M> UdpHandle<M> {
     pub(crate) fn new(shared: Arc<Shared<M>>) -> Self {
-        UdpPoster { shared }
+        UdpHandle { shared }
     }
 
     /// Posts a message for `DatagramProtocol::message`; gives it back when the endpoint has
@@ -77,7 +77,7 @@ impl<M> UdpPoster<M> {
     }
 
     /// Asks the endpoint to close gracefully: queued sends go out, then `stop_protocol`.
-    pub fn stop(&self) {
+    pub fn close(&self) {
         self.request(CLOSE);
     }
 
@@ -97,17 +97,17 @@ impl<M> UdpPoster<M> {
     }
 }
 
-impl<M> Clone for UdpPoster<M> {
+impl<M> Clone for UdpHandle<M> {
     fn clone(&self) -> Self {
-        UdpPoster {
+        UdpHandle {
             shared: Arc::clone(&self.shared),
         }
     }
 }
 
-impl<M> std::fmt::Debug for UdpPoster<M> {
+impl<M> std::fmt::Debug for UdpHandle<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UdpPoster")
+        f.debug_struct("UdpHandle")
             .field("finished", &self.is_finished())
             .finish_non_exhaustive()
     }
@@ -115,21 +115,21 @@ impl<M> std::fmt::Debug for UdpPoster<M> {
 
 /// A running datagram endpoint (one thread). Dropping the handle detaches the endpoint: it
 /// runs until its protocol closes it.
-pub struct UdpHandle<P: DatagramProtocol> {
+pub struct UdpEndpoint<P: DatagramProtocol> {
     local: SocketAddr,
-    poster: UdpPoster<P::Message>,
+    handle: UdpHandle<P::Message>,
     thread: JoinHandle<P>,
 }
 
-impl<P: DatagramProtocol> UdpHandle<P> {
+impl<P: DatagramProtocol> UdpEndpoint<P> {
     pub(crate) fn new(
         local: SocketAddr,
-        poster: UdpPoster<P::Message>,
+        handle: UdpHandle<P::Message>,
         thread: JoinHandle<P>,
     ) -> Self {
-        UdpHandle {
+        UdpEndpoint {
             local,
-            poster,
+            handle,
             thread,
         }
     }
@@ -139,24 +139,24 @@ impl<P: DatagramProtocol> UdpHandle<P> {
         self.local
     }
 
-    /// Posts a message; see [`UdpPoster::send`].
+    /// Posts a message; see [`UdpHandle::send`].
     pub fn send(&self, message: P::Message) -> Result<(), P::Message> {
-        self.poster.send(message)
+        self.handle.send(message)
     }
 
-    /// A poster for other threads.
-    pub fn poster(&self) -> UdpPoster<P::Message> {
-        self.poster.clone()
+    /// A handle for other threads.
+    pub fn handle(&self) -> UdpHandle<P::Message> {
+        self.handle.clone()
     }
 
     /// Asks the endpoint to close gracefully (Twisted `stopListening`).
     pub fn stop(&self) {
-        self.poster.stop();
+        self.handle.close();
     }
 
     /// Asks the endpoint to stop at once, dropping queued sends.
     pub fn abort(&self) {
-        self.poster.abort();
+        self.handle.abort();
     }
 
     /// True once the endpoint has ended.
@@ -174,9 +174,9 @@ impl<P: DatagramProtocol> UdpHandle<P> {
     }
 }
 
-impl<P: DatagramProtocol> std::fmt::Debug for UdpHandle<P> {
+impl<P: DatagramProtocol> std::fmt::Debug for UdpEndpoint<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UdpHandle")
+        f.debug_struct("UdpEndpoint")
             .field("local", &self.local)
             .finish_non_exhaustive()
     }

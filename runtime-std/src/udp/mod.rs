@@ -16,14 +16,14 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
 use loomwork::datagram::{Config, DatagramProtocol};
 
-pub use handle::{UdpHandle, UdpPoster};
+pub use handle::{UdpEndpoint, UdpHandle};
 /// The socket plumbing of datagram endpoints (binding, multicast setup, socket commands), for
 /// callers that set a socket up themselves before [`adopt_udp`]; shared by both runtimes.
 pub use loomwork_net::udp as socket;
 
 /// Binds a UDP socket to `addr` and runs `protocol` on it (Twisted `listenUDP`, UD-1).
 ///
-/// Port 0 picks a free port: read it back with [`UdpHandle::local_addr`]. The address
+/// Port 0 picks a free port: read it back with [`UdpEndpoint::local_addr`]. The address
 /// family of `addr` is the socket's.
 ///
 /// ```
@@ -48,7 +48,7 @@ pub use loomwork_net::udp as socket;
 /// server.stop();
 /// let _echo: Echo = server.join();
 /// ```
-pub fn listen_udp<P>(addr: SocketAddr, protocol: P) -> io::Result<UdpHandle<P>>
+pub fn listen_udp<P>(addr: SocketAddr, protocol: P) -> io::Result<UdpEndpoint<P>>
 where
     P: DatagramProtocol + Send + 'static,
     P::Message: Send + 'static,
@@ -57,7 +57,11 @@ where
 }
 
 /// [`listen_udp`] with explicit limits.
-pub fn listen_udp_with<P>(addr: SocketAddr, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
+pub fn listen_udp_with<P>(
+    addr: SocketAddr,
+    protocol: P,
+    config: Config,
+) -> io::Result<UdpEndpoint<P>>
 where
     P: DatagramProtocol + Send + 'static,
     P::Message: Send + 'static,
@@ -71,7 +75,7 @@ where
 /// The protocol joins its groups itself, usually in `start_protocol`
 /// ([`join_group`](loomwork::datagram::DatagramTransport::join_group)). See
 /// [`socket::bind_multicast`] for the socket options applied.
-pub fn listen_multicast<P>(port: u16, protocol: P) -> io::Result<UdpHandle<P>>
+pub fn listen_multicast<P>(port: u16, protocol: P) -> io::Result<UdpEndpoint<P>>
 where
     P: DatagramProtocol + Send + 'static,
     P::Message: Send + 'static,
@@ -86,7 +90,7 @@ pub fn listen_multicast_with<P>(
     bind: SocketAddr,
     protocol: P,
     config: Config,
-) -> io::Result<UdpHandle<P>>
+) -> io::Result<UdpEndpoint<P>>
 where
     P: DatagramProtocol + Send + 'static,
     P::Message: Send + 'static,
@@ -99,7 +103,7 @@ where
 ///
 /// Datagrams already queued in the socket are delivered too; if the protocol connects in
 /// `start_protocol`, the core drops the ones from other senders, which the kernel would not.
-pub fn adopt_udp<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
+pub fn adopt_udp<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpEndpoint<P>>
 where
     P: DatagramProtocol + Send + 'static,
     P::Message: Send + 'static,
@@ -108,7 +112,7 @@ where
     spawn(socket, protocol, config)
 }
 
-fn spawn<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpHandle<P>>
+fn spawn<P>(socket: UdpSocket, protocol: P, config: Config) -> io::Result<UdpEndpoint<P>>
 where
     P: DatagramProtocol + Send + 'static,
     P::Message: Send + 'static,
@@ -118,5 +122,5 @@ where
     let thread = std::thread::Builder::new()
         .name(format!("loomwork-udp {local}"))
         .spawn(move || driver.run(protocol))?;
-    Ok(UdpHandle::new(local, poster, thread))
+    Ok(UdpEndpoint::new(local, poster, thread))
 }

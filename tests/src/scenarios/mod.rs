@@ -25,7 +25,7 @@ pub use policies::*;
 
 use std::time::Duration;
 
-use loomwork::connector::ConnectorConfig;
+use loomwork::connector;
 
 /// The lock a scenario runs under: exclusive for the ones that count threads and descriptors.
 pub fn guard_for(name: &str) -> Box<dyn std::any::Any> {
@@ -37,8 +37,8 @@ pub fn guard_for(name: &str) -> Box<dyn std::any::Any> {
 }
 
 /// Connector settings for scenarios: a short connect timeout so a broken runtime fails fast.
-pub(crate) fn connector() -> ConnectorConfig {
-    ConnectorConfig {
+pub(crate) fn connector() -> connector::Config {
+    connector::Config {
         connect_timeout: Some(Duration::from_secs(10)),
         ..Default::default()
     }
