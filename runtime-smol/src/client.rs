@@ -18,8 +18,6 @@ use crate::driver::{drive, Ended};
 use crate::mailbox::new_handle;
 use crate::spawn::{GlobalExecutor, LocalSpawner, Spawner};
 
-/// The message type of a client factory's protocol.
-
 /// The connection slot shared between a [`Client`] and its task.
 type Slot<M> = Arc<Mutex<Option<Handle<M>>>>;
 

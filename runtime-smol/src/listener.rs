@@ -26,8 +26,6 @@ pub(crate) fn bind(addr: SocketAddr, config: &ListenConfig) -> io::Result<Vec<As
         .collect()
 }
 
-/// The message type of the protocols a factory builds.
-
 /// Everything a connection task needs, built by the accept loop.
 pub(crate) struct Accepted<F: ServerFactory> {
     stream: Async<TcpStream>,

@@ -18,8 +18,6 @@ use crate::mailbox::ThreadMailbox;
 use crate::wait::{self, Wakeup, Watch};
 use crate::{driver, next_connection_id};
 
-/// The message type of a client factory's protocol.
-
 /// Connects to `addr` with the default [`connector::Config`] (30 s connect timeout, Twisted's
 /// reconnect backoff) and connection [`Config`]; see [`connect_tcp_with`].
 ///

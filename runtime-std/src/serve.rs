@@ -16,8 +16,6 @@ use crate::registry::Registry;
 use crate::wait::Wakeup;
 use crate::{driver, next_connection_id};
 
-/// The message type of a server factory's protocol.
-
 /// What every accept loop and connection thread of one server shares.
 pub(crate) struct Shared<F: ServerFactory> {
     factory: Mutex<F>,
