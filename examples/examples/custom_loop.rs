@@ -1,28 +1,27 @@
-//! The echo protocol driven by a hand-written event loop over non-blocking std sockets and the
-//! `polling` crate, without either adapter: the worked example of embedding loomwork's sans-IO
-//! core in a loop of your own.
+//! The echo protocol driven by a hand-written event loop over non-blocking std sockets and
+//! `poll(2)` (through rustix, so no `unsafe`), without either adapter: the worked example of
+//! embedding loomwork's sans-IO core in a loop of your own.
 //!
 //! `cargo run --release --example custom_loop -- --listen 127.0.0.1:1234`
 //!
 //! The loop is the one the core's crate docs describe: wait for readiness or the next deadline,
-//! tell the connection what happened (with the time), then drain its outputs: writes, socket
-//! actions, and the next deadline.
+//! then let [`loomwork_net::drive`] move the connection's bytes (reads, vectored writes, the
+//! socket actions, a reset on abort) and say what to wait for next. All that is left here is
+//! the event loop itself.
 
-use std::collections::HashMap;
-use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use clap::Parser;
-use loomwork::stream::{Action, Config, Connection};
-use loomwork::MonotonicClock;
+use loomwork::stream::{Config, Connection};
+use loomwork::{Instant, MonotonicClock};
 use loomwork_examples::{announce_listening, parse_args, Echo};
-use polling::{Event, Events, Poller};
+use loomwork_net::{drive, tcp, Next};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
-/// Echo server on a hand-written polling loop (no adapter).
+/// Echo server on a hand-written poll(2) loop (no adapter).
 #[derive(Parser, Debug)]
 #[command(name = "custom_loop", version)]
 struct Args {
@@ -34,14 +33,11 @@ struct Args {
     drain_ms: u64,
 }
 
-// `polling` reserves `usize::MAX` for its own notifications.
-const LISTENER: usize = 0;
-const MAX_READ: usize = 64 * 1024;
-
-/// One connection: its socket and the core's state machine for it.
+/// One connection: its socket, the core's state machine for it, and what it waits for.
 struct Peer {
     socket: TcpStream,
     conn: Connection<Echo>,
+    next: Next,
 }
 
 fn main() {
@@ -53,83 +49,50 @@ fn main() {
 }
 
 fn run(args: Args) -> io::Result<()> {
-    let poller = Arc::new(Poller::new()?);
-    let stopping = Arc::new(AtomicBool::new(false));
-    {
-        let (poller, stopping) = (poller.clone(), stopping.clone());
-        ctrlc::set_handler(move || {
-            stopping.store(true, Ordering::SeqCst);
-            let _ = poller.notify();
-        })
-        .map_err(io::Error::other)?;
-    }
+    // SIGINT/SIGTERM write a byte into this pipe, which the loop polls like any socket.
+    let (signal_rx, signal_tx) = UnixStream::pair()?;
+    signal_rx.set_nonblocking(true)?;
+    ctrlc::set_handler(move || {
+        let _ = (&signal_tx).write(&[1]);
+    })
+    .map_err(io::Error::other)?;
     let listener = TcpListener::bind(args.listen)?;
     listener.set_nonblocking(true)?;
-    register(&poller, &listener, Event::readable(LISTENER))?;
     announce_listening("tcp", listener.local_addr()?);
 
     let clock = MonotonicClock::new();
-    let mut peers: HashMap<usize, Peer> = HashMap::new();
-    let mut next_key = LISTENER + 1;
-    let mut events = Events::new();
-    let mut scratch = vec![0u8; MAX_READ];
-    let mut drain_deadline = None;
-
+    let mut peers: Vec<Peer> = Vec::new();
+    let mut drain_deadline: Option<Instant> = None;
     loop {
         // Sleep until readiness, a signal, or the earliest deadline of any connection.
-        let next = peers.values().filter_map(|p| p.conn.next_timeout()).min();
-        let timeout = next.map(|at| clock.until(at));
-        events.clear();
-        poller.wait(&mut events, timeout)?;
+        let deadline = peers
+            .iter()
+            .filter_map(|peer| match peer.next {
+                Next::Wait { deadline, .. } => deadline,
+                Next::Closed => None,
+            })
+            .chain(drain_deadline)
+            .min();
+        let (signalled, accept, ready) = wait(&signal_rx, &listener, &peers, deadline, &clock)?;
         let now = clock.now();
 
-        if stopping.load(Ordering::SeqCst) && drain_deadline.is_none() {
+        if signalled && drain_deadline.is_none() {
             // Stop accepting; close every connection gracefully (flush, then close).
-            poller.delete(&listener)?;
             drain_deadline = Some(now + Duration::from_millis(args.drain_ms));
-            for peer in peers.values_mut() {
+            for peer in &mut peers {
                 peer.conn.close(now);
             }
         }
-
-        let mut touched: Vec<usize> = Vec::new();
-        for event in events.iter() {
-            if event.key == LISTENER {
-                accept_all(&listener, &poller, &mut peers, &mut next_key, &clock)?;
-                if drain_deadline.is_none() {
-                    poller.modify(&listener, Event::readable(LISTENER))?;
-                }
-                continue;
-            }
-            let Some(peer) = peers.get_mut(&event.key) else {
-                continue;
-            };
-            if event.readable {
-                read_ready(peer, &mut scratch, &clock);
-            }
-            touched.push(event.key);
-        }
-        // Deadlines: only connections with something due (a real loop would keep a timer heap;
-        // a scan keeps the example short). A drain touches everyone once.
-        for (key, peer) in peers.iter_mut() {
-            if drain_deadline.is_some() || peer.conn.next_timeout().is_some_and(|at| at <= now) {
-                peer.conn.handle_timeout(now);
-                touched.push(*key);
+        // Drive the connections that are ready, have a deadline due, or are draining.
+        for (peer, ready) in peers.iter_mut().zip(ready) {
+            let due = matches!(peer.next, Next::Wait { deadline: Some(at), .. } if at <= now);
+            if ready || due || drain_deadline.is_some() {
+                peer.next = drive(&peer.socket, &mut peer.conn, now);
             }
         }
-        touched.sort_unstable();
-        touched.dedup();
-        for key in touched {
-            let Some(peer) = peers.get_mut(&key) else {
-                continue;
-            };
-            if drive(peer, &clock) {
-                let peer = peers.remove(&key).expect("present");
-                poller.delete(&peer.socket)?;
-            } else {
-                let interest = Event::new(key, peer.conn.wants_read(), peer.conn.wants_write());
-                poller.modify(&peer.socket, interest)?;
-            }
+        peers.retain(|peer| peer.next != Next::Closed);
+        if accept && drain_deadline.is_none() {
+            accept_all(&listener, &mut peers, &clock)?;
         }
         if let Some(deadline) = drain_deadline {
             if peers.is_empty() || clock.now() >= deadline {
@@ -137,21 +100,58 @@ fn run(args: Args) -> io::Result<()> {
                     "stopped: {} connections dropped at the deadline",
                     peers.len()
                 );
-                for (_, peer) in peers.drain() {
-                    poller.delete(&peer.socket)?;
-                }
                 return Ok(());
             }
         }
     }
 }
 
+/// One `poll(2)` over the signal pipe, the listener (while accepting) and every connection with
+/// the interest its last `drive` asked for. Returns whether a signal came, whether the listener
+/// is ready, and which connections are.
+fn wait(
+    signal_rx: &UnixStream,
+    listener: &TcpListener,
+    peers: &[Peer],
+    deadline: Option<Instant>,
+    clock: &MonotonicClock,
+) -> io::Result<(bool, bool, Vec<bool>)> {
+    let mut fds = Vec::with_capacity(peers.len() + 2);
+    fds.push(PollFd::new(signal_rx, PollFlags::IN));
+    fds.push(PollFd::new(listener, PollFlags::IN));
+    for peer in peers {
+        let mut flags = PollFlags::empty();
+        if let Next::Wait { read, write, .. } = peer.next {
+            flags.set(PollFlags::IN, read);
+            flags.set(PollFlags::OUT, write);
+        }
+        // Errors and hang-ups are reported whatever the interest.
+        fds.push(PollFd::new(&peer.socket, flags));
+    }
+    let timeout = deadline.map(|at| {
+        let wait = clock.until(at);
+        Timespec {
+            tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: wait.subsec_nanos().into(),
+        }
+    });
+    match poll(&mut fds, timeout.as_ref()) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(err) => return Err(err.into()),
+    }
+    let signalled = !fds[0].revents().is_empty();
+    if signalled {
+        let _ = (&*signal_rx).read(&mut [0; 16]);
+    }
+    let accept = !fds[1].revents().is_empty();
+    let ready = fds[2..].iter().map(|fd| !fd.revents().is_empty()).collect();
+    Ok((signalled, accept, ready))
+}
+
 /// Accepts every pending connection and hands it to a fresh `Connection`.
 fn accept_all(
     listener: &TcpListener,
-    poller: &Poller,
-    peers: &mut HashMap<usize, Peer>,
-    next_key: &mut usize,
+    peers: &mut Vec<Peer>,
     clock: &MonotonicClock,
 ) -> io::Result<()> {
     loop {
@@ -164,71 +164,13 @@ fn accept_all(
             }
         };
         socket.set_nonblocking(true)?;
-        socket.set_nodelay(true)?;
+        tcp::prepare(&socket)?;
+        let now = clock.now();
         let mut conn = Connection::new(Echo, Config::default());
-        conn.handle_connected(clock.now(), socket.local_addr()?, peer_addr);
-        let key = *next_key;
-        *next_key += 1;
-        register(
-            poller,
-            &socket,
-            Event::new(key, conn.wants_read(), conn.wants_write()),
-        )?;
-        peers.insert(key, Peer { socket, conn });
-    }
-}
-
-/// Reads while the connection wants input and the socket has some.
-fn read_ready(peer: &mut Peer, scratch: &mut [u8], clock: &MonotonicClock) {
-    while peer.conn.wants_read() {
-        match peer.socket.read(scratch) {
-            Ok(0) => return peer.conn.handle_read_closed(clock.now()),
-            Ok(n) => peer.conn.handle_data(clock.now(), &scratch[..n]),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                return peer
-                    .conn
-                    .handle_error(clock.now(), loomwork_net::reason_from_io(&err))
-            }
+        conn.handle_connected(now, socket.local_addr()?, peer_addr);
+        let next = drive(&socket, &mut conn, now);
+        if next != Next::Closed {
+            peers.push(Peer { socket, conn, next });
         }
     }
-}
-
-/// Flushes writes and carries out socket actions; true once the connection is over.
-fn drive(peer: &mut Peer, clock: &MonotonicClock) -> bool {
-    while peer.conn.wants_write() {
-        let slices: Vec<IoSlice<'_>> = peer.conn.poll_write().take(64).map(IoSlice::new).collect();
-        match peer.socket.write_vectored(&slices) {
-            Ok(n) => peer.conn.handle_written(clock.now(), n),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                peer.conn
-                    .handle_error(clock.now(), loomwork_net::reason_from_io(&err));
-                break;
-            }
-        }
-    }
-    while let Some(action) = peer.conn.poll_action() {
-        match action {
-            Action::ShutdownWrite => {
-                let _ = peer.socket.shutdown(Shutdown::Write);
-            }
-            Action::Close => return true,
-            Action::Abort => {
-                let _ = socket2::SockRef::from(&peer.socket).set_linger(Some(Duration::ZERO));
-                return true;
-            }
-        }
-    }
-    false
-}
-
-/// Registers a socket with the poller.
-#[allow(unsafe_code)]
-fn register(poller: &Poller, socket: &impl AsFd, interest: Event) -> io::Result<()> {
-    // SAFETY: `polling` requires every source to be deleted before it is closed. Listener and
-    // peers are deleted in `run` before they are dropped (peers on close, all at shutdown).
-    unsafe { poller.add(socket.as_fd().as_raw_fd(), interest) }
 }

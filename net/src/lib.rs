@@ -32,12 +32,14 @@
 #![deny(unsafe_code)]
 
 pub mod dial;
+mod drive;
 pub mod listen;
 mod reason;
 mod resolve;
 pub mod tcp;
 pub mod udp;
 
+pub use drive::{drive, Next};
 pub use listen::{AcceptBackoff, ListenConfig, ACCEPT_BATCH};
 pub use reason::reason_from_io;
 pub use resolve::resolve;
