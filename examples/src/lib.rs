@@ -64,13 +64,16 @@ pub fn announce_listening(kind: &str, addr: SocketAddr) {
 /// Installs the SIGINT/SIGTERM handler and returns a receiver that yields once when either
 /// arrives. Call it before binding, so no signal is missed.
 pub fn stop_signal() -> mpsc::Receiver<()> {
-    let (tx, rx) = mpsc::channel();
-    if let Err(err) = ctrlc::set_handler(move || {
-        let _ = tx.send(());
-    }) {
+    if let Err(err) = loomwork_net::install_stop_signal() {
         eprintln!("error: cannot install the signal handler: {err}");
         std::process::exit(1);
     }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        if loomwork_net::wait_for_stop_signal().is_ok() {
+            let _ = tx.send(());
+        }
+    });
     rx
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use loomwork::stream::{Config, Protocol, ServerFactory};
 
-use crate::{announce_listening, stop_signal, Runtime};
+use crate::{announce_listening, Runtime};
 
 /// How an example server listens and stops.
 #[derive(Clone, Debug)]
@@ -33,7 +33,10 @@ where
     <F::Protocol as Protocol>::Message: Send + 'static,
 {
     // Installed before binding, so a signal that arrives at once is not missed.
-    let stop = stop_signal();
+    if let Err(err) = loomwork_net::install_stop_signal() {
+        eprintln!("error: cannot install the signal handler: {err}");
+        std::process::exit(1);
+    }
     let ServeOptions {
         listen,
         runtime,
@@ -51,8 +54,9 @@ where
             let server = loomwork_std::listen_tcp_with(listen, factory, config)
                 .unwrap_or_else(|err| cannot_listen(listen, &err));
             announce_listening("tcp", server.local_addr());
-            let _ = stop.recv();
-            let report = server.shutdown(drain);
+            let report = server
+                .serve_until_signal(drain)
+                .unwrap_or_else(|err| fail(&err));
             (report.drained, report.aborted)
         }
         Runtime::Smol => {
@@ -64,12 +68,17 @@ where
             let server = loomwork_smol::listen_tcp_with(listen, factory, config)
                 .unwrap_or_else(|err| cannot_listen(listen, &err));
             announce_listening("tcp", server.local_addr());
-            let _ = stop.recv();
-            let report = smol::block_on(server.shutdown(drain));
+            let report =
+                smol::block_on(server.serve_until_signal(drain)).unwrap_or_else(|err| fail(&err));
             (report.drained, report.aborted)
         }
     };
     eprintln!("stopped: {drained} drained, {aborted} aborted");
+}
+
+fn fail(err: &std::io::Error) -> ! {
+    eprintln!("error: {err}");
+    std::process::exit(1);
 }
 
 fn cannot_listen(addr: SocketAddr, err: &std::io::Error) -> ! {

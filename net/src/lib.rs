@@ -36,6 +36,7 @@ mod drive;
 pub mod listen;
 mod reason;
 mod resolve;
+mod signal;
 pub mod tcp;
 pub mod udp;
 
@@ -43,3 +44,4 @@ pub use drive::{drive, Next};
 pub use listen::{AcceptBackoff, ListenConfig, ACCEPT_BATCH};
 pub use reason::reason_from_io;
 pub use resolve::resolve;
+pub use signal::{install_stop_signal, wait_for_stop_signal};

@@ -64,6 +64,15 @@ impl<M: Send + 'static> Server<M> {
         }
     }
 
+    /// Serves until SIGINT or SIGTERM arrives, then [`shutdown`](Self::shutdown)s within
+    /// `drain`: the main loop of a server program. The signal handler is
+    /// [`loomwork_net::install_stop_signal`]'s; call that before binding if a signal that
+    /// arrives in between must not be missed.
+    pub async fn serve_until_signal(self, drain: Duration) -> io::Result<ShutdownReport> {
+        smol::unblock(loomwork_net::wait_for_stop_signal).await?;
+        Ok(self.shutdown(drain).await)
+    }
+
     /// Stops accepting at once, closes every connection gracefully (each flushes what it has
     /// queued), waits up to `drain` for them, aborts the rest, and returns once every
     /// connection task has finished and every socket is closed.

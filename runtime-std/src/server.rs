@@ -67,6 +67,15 @@ impl<M> Server<M> {
         self.acceptors.clear();
     }
 
+    /// Serves until SIGINT or SIGTERM arrives, then [`shutdown`](Self::shutdown)s within
+    /// `drain`: the main loop of a server program. The signal handler is
+    /// [`loomwork_net::install_stop_signal`]'s; call that before binding if a signal that
+    /// arrives in between must not be missed.
+    pub fn serve_until_signal(self, drain: Duration) -> std::io::Result<ShutdownReport> {
+        loomwork_net::wait_for_stop_signal()?;
+        Ok(self.shutdown(drain))
+    }
+
     /// Stops the server: stops accepting at once, asks every connection to close gracefully
     /// (flush, then close, as `lose_connection` does), waits up to `drain` for them to finish,
     /// aborts the ones still open, and returns once every thread of the server has exited.
