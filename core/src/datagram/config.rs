@@ -1,5 +1,7 @@
 //! Per-endpoint limits.
 
+use core::time::Duration;
+
 /// The largest UDP payload over IPv4: 65,535 − 20 (IP header) − 8 (UDP header).
 pub const MAX_IPV4_PAYLOAD: usize = 65_507;
 
@@ -31,6 +33,18 @@ pub struct Config {
     /// silently (DF-12, KW-6); the default takes the largest UDP payload there is. A longer
     /// datagram is delivered cut to this size with its `truncated` flag set.
     pub receive_size: usize,
+    /// How long a graceful close ([`Endpoint::close`](crate::datagram::Endpoint::close) or the
+    /// protocol's own `close`) may spend sending the datagrams still queued. Past it the
+    /// endpoint ends as an abort would (what is left is dropped) and `stop_protocol` receives
+    /// [`Reason::TimedOut`](crate::Reason::TimedOut)`(`[`Timeout::Close`](crate::Timeout::Close)`)`,
+    /// so a send path that never drains cannot keep a stop from finishing. `None` waits for
+    /// the queue however long it takes.
+    ///
+    /// The default is 5 s, shorter than a stream's 30 s: nobody acknowledges a datagram, so
+    /// there is no slow reader to be patient with. A healthy send path empties even a full
+    /// socket buffer within milliseconds; one that has not moved for seconds is stuck (a
+    /// saturated or shaped link, a dead route), and waiting longer only delays the stop.
+    pub close_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -40,6 +54,7 @@ impl Default for Config {
             max_queued: Some(1024),
             max_queued_bytes: Some(4 * 1024 * 1024),
             receive_size: MAX_IPV6_PAYLOAD,
+            close_timeout: Some(Duration::from_secs(5)),
         }
     }
 }

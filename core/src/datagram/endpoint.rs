@@ -190,9 +190,23 @@ impl<P: DatagramProtocol> Endpoint<P> {
         }
     }
 
-    /// Time has passed: fires due protocol timers. Harmless when nothing is due.
+    /// Time has passed: fires due protocol timers, and ends a closing endpoint whose
+    /// [`Config::close_timeout`] has passed as [`abort`](Self::abort) would (queued sends are
+    /// dropped), with [`Reason::TimedOut`]`(`[`Timeout::Close`](crate::Timeout::Close)`)`.
+    /// Harmless when nothing is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.state.now = now;
+        if let Phase::Closing {
+            deadline: Some(deadline),
+            ..
+        } = self.state.phase
+        {
+            if now >= deadline {
+                self.finish(Reason::TimedOut(crate::Timeout::Close));
+            }
+            // A closing endpoint has no protocol timers left (`begin_close` cleared them).
+            return;
+        }
         // Fire only timers that existed on entry, so one re-armed for `now` from inside
         // `timer_fired` waits for the next call instead of spinning here.
         let mark = self.state.timers.mark();
@@ -230,7 +244,9 @@ impl<P: DatagramProtocol> Endpoint<P> {
     }
 
     /// Closes from outside the protocol, as if it had called `close`: queued sends still go
-    /// out, then `stop_protocol` runs. An endpoint that never started just closes.
+    /// out, then `stop_protocol` runs; if they have not gone out within
+    /// [`Config::close_timeout`], [`handle_timeout`](Self::handle_timeout) drops them and ends
+    /// the endpoint with `TimedOut(Close)`. An endpoint that never started just closes.
     pub fn close(&mut self, now: Instant) {
         self.state.now = now;
         if self.state.phase == Phase::Pending {
@@ -261,7 +277,7 @@ impl<P: DatagramProtocol> Endpoint<P> {
             }
             return Some(output);
         }
-        if let Phase::Closing(reason) = &self.state.phase {
+        if let Phase::Closing { reason, .. } = &self.state.phase {
             let reason = reason.clone();
             self.finish(reason);
         }
@@ -269,12 +285,14 @@ impl<P: DatagramProtocol> Endpoint<P> {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called; `None` when
-    /// nothing is scheduled.
+    /// nothing is scheduled. While open: the protocol's next timer. While closing: the close
+    /// deadline, so a runtime waiting for its socket to take a send wakes up to end the
+    /// endpoint even if the socket never does.
     pub fn next_timeout(&self) -> Option<Instant> {
-        if self.state.is_open() {
-            self.state.timers.next_deadline()
-        } else {
-            None
+        match self.state.phase {
+            Phase::Open => self.state.timers.next_deadline(),
+            Phase::Closing { deadline, .. } => deadline,
+            Phase::Pending | Phase::Closed => None,
         }
     }
 
@@ -355,7 +373,7 @@ impl<P: DatagramProtocol> Endpoint<P> {
     /// Ends a live endpoint at once, dropping whatever is queued.
     fn end(&mut self, reason: Reason) {
         match self.state.phase {
-            Phase::Open | Phase::Closing(_) => self.finish(reason),
+            Phase::Open | Phase::Closing { .. } => self.finish(reason),
             Phase::Pending => {
                 self.state.phase = Phase::Closed;
                 self.reason = Some(reason);

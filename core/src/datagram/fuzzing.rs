@@ -8,7 +8,8 @@
 //! receives tell it to.
 //!
 //! Checked after every input: queue limits hold; nothing is output after the final `Close`;
-//! every send is within the family's payload limit; a deadline only while open; and at the end,
+//! every send is within the family's payload limit; a deadline only while open or closing, and
+//! a close always bounded by its deadline (a tick past it ends the endpoint); and at the end,
 //! that a close drains to exactly one final `Close`, with `start_protocol` first (if at all) and
 //! `stop_protocol` exactly once, last.
 
@@ -23,7 +24,7 @@ use crate::datagram::{
     Action, Command, Config, DatagramProtocol, DatagramTransport, Endpoint, Interface,
     MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD,
 };
-use crate::reason::{IoKind, Reason};
+use crate::reason::{IoKind, Reason, Timeout};
 use crate::time::Instant;
 use crate::timer::TimerId;
 
@@ -79,8 +80,15 @@ pub fn check_endpoint(data: &[u8]) -> Result<(), String> {
             }
             5 => e.handle_command_result(now, last_command.clone(), Err(Reason::Unreachable)),
             6 => {
+                let close_deadline = if closing(&e) { e.next_timeout() } else { None };
                 now += Duration::from_millis(u64::from(next(&mut ops)) * 16);
                 e.handle_timeout(now);
+                if close_deadline.is_some_and(|deadline| now >= deadline)
+                    && (e.reason() != Some(&Reason::TimedOut(Timeout::Close))
+                        || e.queued_bytes() != 0)
+                {
+                    return Err("a close outlived its deadline".into());
+                }
             }
             7 => e.handle_message(now, next(&mut ops)),
             8 => {
@@ -125,8 +133,15 @@ pub fn check_endpoint(data: &[u8]) -> Result<(), String> {
                 e.queued_bytes()
             ));
         }
-        if e.next_timeout().is_some() && !e.wants_read() {
-            return Err("a deadline on an endpoint that is not open".into());
+        match e.next_timeout() {
+            Some(_) if e.is_ended() => {
+                return Err("a deadline on an endpoint that has ended".into());
+            }
+            Some(deadline) if closing(&e) && deadline > close_bound(&e, now) => {
+                return Err("a close deadline past close_timeout".into());
+            }
+            None if closing(&e) => return Err("a close with no deadline".into()),
+            _ => {}
         }
         if closes > 1 {
             return Err("more than one final Close".into());
@@ -151,6 +166,17 @@ pub fn check_endpoint(data: &[u8]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Started, a close requested, `stop_protocol` not run yet.
+fn closing<P: DatagramProtocol>(e: &Endpoint<P>) -> bool {
+    e.local().is_some() && !e.wants_read() && !e.is_ended()
+}
+
+/// The latest a close requested by `now` may end: `close_timeout` (the default, always set
+/// here) after it.
+fn close_bound<P: DatagramProtocol>(e: &Endpoint<P>, now: Instant) -> Instant {
+    now.saturating_add(e.config().close_timeout.unwrap_or(Duration::MAX))
 }
 
 fn peer(n: u8) -> SocketAddr {

@@ -74,6 +74,11 @@ fn input() -> impl Strategy<Value = Input> {
     ]
 }
 
+/// Started, a close requested, `stop_protocol` not run yet.
+fn is_closing<P: DatagramProtocol>(e: &Endpoint<P>) -> bool {
+    e.local().is_some() && !e.wants_read() && !e.is_ended()
+}
+
 fn limits() -> impl Strategy<Value = Config> {
     (1usize..8, 1usize..200_000).prop_map(|(queued, bytes)| Config {
         max_queued: Some(queued),
@@ -120,8 +125,14 @@ proptest! {
                     e.handle_command_result(now, command, Err(Reason::Unreachable));
                 }
                 Input::Advance(ms) => {
+                    let close_deadline = if is_closing(&e) { e.next_timeout() } else { None };
                     now += Duration::from_millis(u64::from(ms));
                     e.handle_timeout(now);
+                    if close_deadline.is_some_and(|deadline| now >= deadline) {
+                        prop_assert!(e.is_ended(), "a close outlived its deadline");
+                        prop_assert_eq!(e.reason(), Some(&Reason::TimedOut(crate::Timeout::Close)));
+                        prop_assert_eq!(e.queued_bytes(), 0);
+                    }
                 }
                 Input::Message(step) => e.handle_message(now, step),
                 Input::Drain(n) => {
@@ -151,9 +162,18 @@ proptest! {
             // Limits hold after every input.
             prop_assert!(e.queued() <= config.max_queued.unwrap());
             prop_assert!(e.queued_bytes() <= config.max_queued_bytes.unwrap());
-            if let Some(deadline) = e.next_timeout() {
-                prop_assert!(e.wants_read());
-                prop_assert!(deadline >= Instant::ZERO);
+            // A deadline only while there is something to wake for: the protocol's timers
+            // while open, the close deadline while closing; a close is always bounded by
+            // `close_timeout` (the default) and a tick at its deadline ends it.
+            let closing = is_closing(&e);
+            match e.next_timeout() {
+                Some(deadline) => {
+                    prop_assert!(!e.is_ended());
+                    if closing {
+                        prop_assert!(deadline <= now + config.close_timeout.unwrap());
+                    }
+                }
+                None => prop_assert!(!closing, "a close with no deadline"),
             }
         }
         // Whatever happened, a close drains to exactly one final `Close`.

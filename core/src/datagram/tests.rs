@@ -518,7 +518,11 @@ fn close_flushes_queued_sends_then_stops_once_ud2() {
         ..Recorder::default()
     });
     assert!(!e.wants_read());
-    assert_eq!(e.next_timeout(), None, "timers die with the close");
+    assert_eq!(
+        e.next_timeout(),
+        Some(Instant::from_secs(5)),
+        "the protocol's timers die with the close; only the close deadline is left"
+    );
     e.handle_datagram(Instant::ZERO, datagram(1), addr(A), false);
     let out = drain(&mut e);
     assert!(matches!(out[..], [Action::Send(_), Action::Close]));
@@ -534,6 +538,110 @@ fn close_flushes_queued_sends_then_stops_once_ud2() {
     e.abort(Instant::ZERO);
     assert_eq!(e.poll_action(), None);
     assert_eq!(events(&e).len(), 3);
+}
+
+/// An endpoint with `close_timeout` and three 100-byte sends queued for A.
+fn three_queued(close_timeout: Option<Duration>) -> Endpoint<Recorder> {
+    let recorder = Recorder {
+        script: alloc::vec![Step::SendTo(100, addr(A)); 3],
+        ..Recorder::default()
+    };
+    let config = Config {
+        close_timeout,
+        ..Config::default()
+    };
+    let mut e = Endpoint::new(recorder, config);
+    e.handle_started(Instant::ZERO, addr(LOCAL));
+    e
+}
+
+#[test]
+fn close_that_cannot_drain_ends_at_its_deadline_with_timed_out_close() {
+    let mut e = three_queued(Some(Duration::from_secs(2)));
+    // The runtime takes one send and finds the socket's buffer full: it holds that datagram
+    // and waits for the socket, the deadline or a stop.
+    assert!(matches!(e.poll_action(), Some(Action::Send(_))));
+    e.close(Instant::from_secs(1));
+    assert!(!e.wants_read());
+    assert_eq!(e.next_timeout(), Some(Instant::from_secs(3)));
+    // Early and duplicate wake-ups change nothing.
+    e.handle_timeout(Instant::from_millis(2_999));
+    e.handle_timeout(Instant::from_millis(2_999));
+    assert!(!e.is_ended());
+    assert_eq!(e.queued(), 2);
+    e.handle_timeout(Instant::from_secs(3));
+    assert!(e.is_ended());
+    assert_eq!(e.reason(), Some(&Reason::TimedOut(crate::Timeout::Close)));
+    assert_eq!((e.queued(), e.queued_bytes()), (0, 0), "the rest is dropped");
+    assert_eq!(e.next_timeout(), None);
+    assert_eq!(drain(&mut e), [Action::Close]);
+    assert_eq!(
+        events(&e)[1..],
+        ["stop: graceful close timed out; connection aborted"]
+    );
+    // Later inputs find it over.
+    e.handle_timeout(Instant::from_secs(10));
+    e.abort(Instant::from_secs(10));
+    assert_eq!(e.poll_action(), None);
+    assert_eq!(events(&e).len(), 2);
+}
+
+#[test]
+fn close_that_drains_in_time_ends_done_and_its_deadline_is_gone() {
+    let mut e = three_queued(Some(Duration::from_secs(2)));
+    e.close(Instant::from_secs(1));
+    let out = drain(&mut e);
+    assert!(matches!(
+        out[..],
+        [Action::Send(_), Action::Send(_), Action::Send(_), Action::Close]
+    ));
+    assert_eq!(e.reason(), Some(&Reason::Done));
+    assert_eq!(e.next_timeout(), None);
+    e.handle_timeout(Instant::from_secs(3));
+    assert_eq!(e.reason(), Some(&Reason::Done));
+    assert_eq!(events(&e)[1..], ["stop: connection was closed cleanly"]);
+}
+
+#[test]
+fn the_protocols_own_close_is_bounded_from_the_time_it_closed() {
+    let mut e = three_queued(Some(Duration::from_millis(250)));
+    e.handle_message(Instant::from_secs(7), Step::Close);
+    assert_eq!(e.next_timeout(), Some(Instant::from_millis(7_250)));
+    e.handle_timeout(Instant::from_millis(7_250));
+    assert_eq!(e.reason(), Some(&Reason::TimedOut(crate::Timeout::Close)));
+    assert_eq!(drain(&mut e), [Action::Close]);
+}
+
+#[test]
+fn a_second_close_does_not_move_the_deadline() {
+    let mut e = three_queued(Some(Duration::from_secs(2)));
+    e.close(Instant::from_secs(1));
+    e.close(Instant::from_secs(2));
+    assert_eq!(e.next_timeout(), Some(Instant::from_secs(3)));
+}
+
+#[test]
+fn without_a_close_timeout_a_close_waits_for_the_queue() {
+    let mut e = three_queued(None);
+    e.close(Instant::from_secs(1));
+    assert_eq!(e.next_timeout(), None);
+    e.handle_timeout(Instant::from_secs(1_000_000));
+    assert!(!e.is_ended());
+    assert_eq!(e.queued(), 3);
+    assert_eq!(drain(&mut e).len(), 4);
+    assert_eq!(e.reason(), Some(&Reason::Done));
+}
+
+#[test]
+fn abort_while_closing_drops_the_rest_at_once() {
+    let mut e = three_queued(Some(Duration::from_secs(2)));
+    assert!(matches!(e.poll_action(), Some(Action::Send(_))));
+    e.close(Instant::from_secs(1));
+    e.abort(Instant::from_millis(1_001));
+    assert_eq!(e.reason(), Some(&Reason::Aborted));
+    assert_eq!(e.next_timeout(), None);
+    assert_eq!(drain(&mut e), [Action::Close]);
+    assert_eq!(events(&e)[1..], ["stop: connection was aborted locally"]);
 }
 
 #[test]

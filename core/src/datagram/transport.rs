@@ -154,7 +154,8 @@ impl DatagramTransport<'_> {
 
     /// Closes the endpoint: nothing more is delivered, datagrams already queued are still
     /// sent, then `stop_protocol` runs and the socket closes (Twisted `stopListening`).
-    /// A second call does nothing.
+    /// Sending what is queued may take at most [`Config::close_timeout`]; past it the rest is
+    /// dropped and `stop_protocol` hears `TimedOut(Close)`. A second call does nothing.
     pub fn close(&mut self) {
         self.state.begin_close(Reason::Done);
     }
@@ -219,8 +220,13 @@ pub(crate) enum Phase {
     Pending,
     /// Bound; receiving and sending.
     Open,
-    /// Close requested: nothing more is delivered; queued outputs drain first.
-    Closing(Reason),
+    /// Close requested: nothing more is delivered; queued outputs drain first, until
+    /// `deadline` ([`Config::close_timeout`] after the request), when the endpoint ends as
+    /// if aborted.
+    Closing {
+        reason: Reason,
+        deadline: Option<Instant>,
+    },
     /// `stop_protocol` has run.
     Closed,
 }
@@ -356,7 +362,11 @@ impl EndpointState {
 
     pub(crate) fn begin_close(&mut self, reason: Reason) {
         if self.phase == Phase::Open {
-            self.phase = Phase::Closing(reason);
+            let deadline = self
+                .config
+                .close_timeout
+                .map(|t| self.now.saturating_add(t));
+            self.phase = Phase::Closing { reason, deadline };
             self.timers.clear();
         }
     }
