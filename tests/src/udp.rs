@@ -159,6 +159,50 @@ impl<P: DatagramProtocol> Running<P> {
     }
 }
 
+/// Who asks a running endpoint to stop, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopBy {
+    /// `UdpEndpoint::stop` (graceful).
+    OwnerStop,
+    /// `UdpEndpoint::abort`.
+    OwnerAbort,
+    /// `UdpHandle::close` (graceful).
+    HandleClose,
+    /// `UdpHandle::abort`.
+    HandleAbort,
+}
+
+impl<P> Running<P>
+where
+    P: DatagramProtocol + Send + 'static,
+    P::Message: Send,
+{
+    /// Asks the endpoint to stop, as `by` says, without waiting.
+    pub fn request_stop(&self, by: StopBy) {
+        match (self, by) {
+            (Running::Std(h), StopBy::OwnerStop) => h.stop(),
+            (Running::Std(h), StopBy::OwnerAbort) => h.abort(),
+            (Running::Std(h), StopBy::HandleClose) => h.handle().close(),
+            (Running::Std(h), StopBy::HandleAbort) => h.handle().abort(),
+            (Running::Smol(h), StopBy::OwnerStop) => h.stop(),
+            (Running::Smol(h), StopBy::OwnerAbort) => h.abort(),
+            (Running::Smol(h), StopBy::HandleClose) => h.handle().close(),
+            (Running::Smol(h), StopBy::HandleAbort) => h.handle().abort(),
+        }
+    }
+
+    /// Joins on another thread and waits at most `limit` for it: the protocol, or `None` if
+    /// the endpoint is still running then (it is left running, detached), so a runtime that
+    /// never ends fails a test instead of hanging it.
+    pub fn join_within(self, limit: Duration) -> Option<P> {
+        let (done, joined) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(self.join());
+        });
+        joined.recv_timeout(limit).ok()
+    }
+}
+
 /// Something the probe does through its transport.
 #[derive(Clone, Debug)]
 pub enum Act {
