@@ -1,5 +1,6 @@
 //! Socket plumbing for datagram endpoints: binding, multicast setup, carrying out the core's
-//! [`Command`]s, and receiving with truncation detection and one error classification.
+//! outputs ([`flush`]: sends that never wait, [`Command`]s), and receiving with truncation
+//! detection and one error classification.
 //!
 //! Everything here works on a plain `std::net::UdpSocket`, so both runtimes use it:
 //! loomwork-std directly, loomwork-smol through `async_io::Async::get_ref`.
@@ -9,8 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
 use crate::reason_from_io;
 use bytes::Bytes;
-use loomwork::datagram::{Command, DatagramProtocol, Endpoint, Interface};
-use loomwork::Instant;
+use loomwork::datagram::{Action, Command, DatagramProtocol, Endpoint, Interface, Transmit};
+use loomwork::{Instant, MonotonicClock};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockRef, Socket, Type};
 
 /// Binds a plain UDP socket to `addr` (Twisted UD-1: no address reuse; port 0 picks a port).
@@ -231,6 +232,89 @@ pub fn receive<P: DatagramProtocol>(
         }
         return RecvOutcome::Delivered;
     }
+}
+
+/// Sends one datagram on a non-blocking socket without waiting: `Ok(true)` once it is sent,
+/// `Ok(false)` when the socket's send buffer is full (`EAGAIN`: try again once the socket is
+/// writable), `Err` when the send failed (`EINTR` is retried).
+pub fn try_send(socket: &UdpSocket, transmit: &Transmit) -> io::Result<bool> {
+    loop {
+        let sent = match transmit.to {
+            Some(to) => socket.send_to(&transmit.data, to),
+            None => socket.send(&transmit.data),
+        };
+        return match sent {
+            Ok(_) => Ok(true),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(err) => Err(err),
+        };
+    }
+}
+
+/// Where [`flush`] stopped, and so what the runtime waits for next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flushed {
+    /// Every output is carried out: wait for a datagram, a message, a stop request or the
+    /// endpoint's next deadline.
+    Idle,
+    /// The socket's send buffer is full and the datagram in hand waits in `pending`: wait for
+    /// the socket to become writable, *and* for a stop request and the endpoint's
+    /// [`next_timeout`](Endpoint::next_timeout) (a closing endpoint's close deadline), so that
+    /// a send path that never drains cannot keep the endpoint from stopping.
+    Blocked,
+    /// The budget ran out with outputs left: give reads and messages a turn, then flush again.
+    Budget,
+    /// The endpoint handed out its final [`Action::Close`](loomwork::datagram::Action::Close):
+    /// close the socket and stop.
+    Closed,
+}
+
+/// Carries out an endpoint's outputs in order (sends, socket commands, the final close),
+/// at most `budget` of them, without ever waiting: the one output loop of both runtimes.
+///
+/// `pending` holds a datagram the endpoint has handed out but the socket has not taken yet
+/// (its send buffer was full); it goes first, before anything else is pulled, so datagrams
+/// leave in order. Once the endpoint has ended (an abort, the close deadline, a fatal error)
+/// the datagram in hand is dropped with the rest of the queue instead of being waited for: a
+/// stop never waits on the network. Send and command failures go to the endpoint
+/// (`handle_send_error`, `handle_command_result`), timestamped by `clock`.
+pub fn flush<P: DatagramProtocol>(
+    socket: &UdpSocket,
+    local: SocketAddr,
+    endpoint: &mut Endpoint<P>,
+    pending: &mut Option<Transmit>,
+    clock: &MonotonicClock,
+    budget: usize,
+) -> Flushed {
+    if endpoint.is_ended() {
+        *pending = None;
+    }
+    for _ in 0..budget {
+        let transmit = match pending.take() {
+            Some(transmit) => transmit,
+            None => match endpoint.poll_action() {
+                None => return Flushed::Idle,
+                Some(Action::Send(transmit)) => transmit,
+                Some(Action::Command(command)) => {
+                    let result =
+                        apply_command(socket, local, &command).map_err(|err| reason_from_io(&err));
+                    endpoint.handle_command_result(clock.now(), command, result);
+                    continue;
+                }
+                Some(Action::Close) => return Flushed::Closed,
+            },
+        };
+        match try_send(socket, &transmit) {
+            Ok(true) => {}
+            Ok(false) => {
+                *pending = Some(transmit);
+                return Flushed::Blocked;
+            }
+            Err(err) => endpoint.handle_send_error(clock.now(), transmit.to, reason_from_io(&err)),
+        }
+    }
+    Flushed::Budget
 }
 
 fn v4_interface(interface: Interface) -> InterfaceIndexOrAddress {

@@ -1,16 +1,15 @@
-//! The endpoint task: sleep until the socket is readable, a message or stop request arrives,
-//! or the core's deadline passes; then feed the core and carry out its outputs.
+//! The endpoint task: sleep until the socket is readable (or writable, while a send waits for
+//! room), a message or stop request arrives, or the core's deadline passes; then feed the core
+//! and carry out its outputs.
 
-use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 
 use async_io::{Async, Timer};
 use futures_lite::future;
-use loomwork::datagram::{Action, Config, DatagramProtocol, Endpoint, Transmit};
+use loomwork::datagram::{Config, DatagramProtocol, Endpoint, Transmit};
 use loomwork::MonotonicClock;
-use loomwork_net::reason_from_io;
-use loomwork_net::udp::{apply_command, receive, RecvBuffer, RecvOutcome};
+use loomwork_net::udp::{flush, receive, Flushed, RecvBuffer, RecvOutcome};
 
 use super::handle::{Mailbox, ABORT, CLOSE};
 
@@ -23,12 +22,18 @@ const OUTPUT_BUDGET: usize = 4096;
 
 /// What woke the task.
 enum Wake<M> {
-    Readable,
     Message(M),
     Other,
 }
 
 /// Runs `protocol` on `socket` until the endpoint closes; yields the protocol.
+///
+/// Each turn: take a stop request, fire what is due, carry out the outputs, take messages and
+/// read what is waiting, then sleep on a race of the socket (readable while the endpoint reads,
+/// writable while a datagram waits for room in the send buffer), the mailbox, the stop
+/// notification and a timer for the endpoint's next deadline. Sends never wait on their own,
+/// so an abort and a graceful stop's close deadline always win the race, however slowly the
+/// send path drains.
 pub(crate) async fn run<P: DatagramProtocol>(
     socket: Async<UdpSocket>,
     local: SocketAddr,
@@ -39,50 +44,79 @@ pub(crate) async fn run<P: DatagramProtocol>(
     let clock = MonotonicClock::new();
     let mut buffer = RecvBuffer::new(config.receive_size);
     let mut endpoint = Endpoint::new(protocol, config);
+    // A datagram the endpoint handed out that the full send buffer has not taken yet.
+    let mut pending: Option<Transmit> = None;
     endpoint.handle_started(clock.now(), local);
-    loop {
-        // `Close` may also have been pulled inside `read` or the message loop.
-        if carry_out(&socket, local, &mut endpoint, &clock).await || endpoint.is_ended() {
-            break;
-        }
+    'turns: loop {
         match mailbox.stop.load(Ordering::Acquire) {
             ABORT => endpoint.abort(clock.now()),
             CLOSE => endpoint.close(clock.now()),
             _ => {}
         }
-        if !endpoint.wants_read() {
-            continue; // drain to the final `Close`
-        }
+        // Before flushing, so that a close deadline that has passed drops the datagram in
+        // hand instead of retrying it.
+        endpoint.handle_timeout(clock.now());
+        let mut busy = match flush_all(&socket, local, &mut endpoint, &mut pending, &clock) {
+            Flushed::Closed => break,
+            Flushed::Budget => true,
+            Flushed::Idle | Flushed::Blocked => false,
+        };
 
         // Everything that is ready now, without waiting, each source with a budget so none
         // starves the others.
-        let mut busy = false;
-        for _ in 0..MESSAGE_BUDGET {
-            let Ok(message) = mailbox.messages.try_recv() else {
-                break;
-            };
-            busy = true;
-            endpoint.handle_message(clock.now(), message);
-            if carry_out(&socket, local, &mut endpoint, &clock).await {
-                break;
+        if endpoint.wants_read() {
+            for _ in 0..MESSAGE_BUDGET {
+                let Ok(message) = mailbox.messages.try_recv() else {
+                    break;
+                };
+                busy = true;
+                endpoint.handle_message(clock.now(), message);
+                if flush_all(&socket, local, &mut endpoint, &mut pending, &clock)
+                    == Flushed::Closed
+                {
+                    break 'turns;
+                }
+            }
+            match read(&socket, local, &mut endpoint, &mut buffer, &mut pending, &clock) {
+                Some(Flushed::Closed) => break,
+                Some(_) => busy = true,
+                None => {}
             }
         }
-        busy |= read(&socket, local, &mut endpoint, &mut buffer, &clock).await;
-        endpoint.handle_timeout(clock.now());
-        if busy || endpoint.queued() > 0 {
+        // Outputs the endpoint can still carry out without waiting (a close that ended it or
+        // is ready to finish, sends queued while reading) take another turn at once.
+        let unfinished = endpoint.is_ended()
+            || (pending.is_none() && (endpoint.queued() > 0 || !endpoint.wants_read()));
+        if busy || unfinished {
             // Let other tasks run between turns under load.
             future::yield_now().await;
             continue;
         }
 
-        // Nothing ready: sleep until something is.
+        // Nothing to do without waiting: sleep until something happens.
         let deadline = endpoint.next_timeout().map(|at| clock.to_std(at));
-        let readable = async {
-            // An error here (the socket is gone) shows up again on the next read.
-            let _ = socket.readable().await;
-            Wake::Readable
+        let (reading, blocked) = (endpoint.wants_read(), pending.is_some());
+        let socket_ready = async {
+            // An error here (the socket is gone) shows up again on the next read or send.
+            match (reading, blocked) {
+                (true, true) => {
+                    let _ = future::or(socket.readable(), socket.writable()).await;
+                }
+                (true, false) => {
+                    let _ = socket.readable().await;
+                }
+                (false, true) => {
+                    let _ = socket.writable().await;
+                }
+                (false, false) => future::pending().await,
+            }
+            Wake::Other
         };
         let message = async {
+            if !reading {
+                // Messages are dropped once the endpoint closes: leave them in the mailbox.
+                return future::pending().await;
+            }
             match mailbox.messages.recv().await {
                 Ok(message) => Wake::Message(message),
                 // Cannot happen while the poster lives in the handle; sleep on the rest.
@@ -100,27 +134,28 @@ pub(crate) async fn run<P: DatagramProtocol>(
             };
             Wake::Other
         };
-        let woke = future::or(future::or(stop, message), future::or(readable, timer)).await;
-        match woke {
-            Wake::Message(message) => endpoint.handle_message(clock.now(), message),
-            Wake::Readable | Wake::Other => {}
+        // The stop request first, so that it wins a tie.
+        let woke = future::or(future::or(stop, timer), future::or(message, socket_ready)).await;
+        if let Wake::Message(message) = woke {
+            endpoint.handle_message(clock.now(), message);
         }
-        endpoint.handle_timeout(clock.now());
     }
     // Posting fails from now on.
     mailbox.messages.close();
     endpoint.into_protocol()
 }
 
-/// Reads what the socket holds, up to the budget; true when anything was read.
-async fn read<P: DatagramProtocol>(
+/// Reads what the socket holds, up to the budget, carrying out the outputs after each
+/// datagram. `None` when nothing was waiting; otherwise where the last flush stopped.
+fn read<P: DatagramProtocol>(
     socket: &Async<UdpSocket>,
     local: SocketAddr,
     endpoint: &mut Endpoint<P>,
     buffer: &mut RecvBuffer,
+    pending: &mut Option<Transmit>,
     clock: &MonotonicClock,
-) -> bool {
-    let mut any = false;
+) -> Option<Flushed> {
+    let mut flushed = None;
     for _ in 0..READ_BUDGET {
         if !endpoint.wants_read() {
             break;
@@ -128,43 +163,29 @@ async fn read<P: DatagramProtocol>(
         if receive(buffer, socket.get_ref(), endpoint, clock.now()) == RecvOutcome::Drained {
             break;
         }
-        any = true;
-        if carry_out(socket, local, endpoint, clock).await {
+        let now = flush_all(socket, local, endpoint, pending, clock);
+        flushed = Some(now);
+        if now == Flushed::Closed {
             break;
         }
     }
-    any
+    flushed
 }
 
-/// Carries out the endpoint's outputs in order; true once it has closed.
-async fn carry_out<P: DatagramProtocol>(
+/// Carries out the endpoint's outputs without waiting (see [`flush`]).
+fn flush_all<P: DatagramProtocol>(
     socket: &Async<UdpSocket>,
     local: SocketAddr,
     endpoint: &mut Endpoint<P>,
+    pending: &mut Option<Transmit>,
     clock: &MonotonicClock,
-) -> bool {
-    for _ in 0..OUTPUT_BUDGET {
-        match endpoint.poll_action() {
-            None => return false,
-            Some(Action::Close) => return true,
-            Some(Action::Send(transmit)) => {
-                if let Err(err) = send(socket, &transmit).await {
-                    endpoint.handle_send_error(clock.now(), transmit.to, reason_from_io(&err));
-                }
-            }
-            Some(Action::Command(command)) => {
-                let result = apply_command(socket.get_ref(), local, &command)
-                    .map_err(|err| reason_from_io(&err));
-                endpoint.handle_command_result(clock.now(), command, result);
-            }
-        }
-    }
-    endpoint.is_ended()
-}
-
-async fn send(socket: &Async<UdpSocket>, transmit: &Transmit) -> io::Result<usize> {
-    match transmit.to {
-        Some(to) => socket.send_to(&transmit.data, to).await,
-        None => socket.send(&transmit.data).await,
-    }
+) -> Flushed {
+    flush(
+        socket.get_ref(),
+        local,
+        endpoint,
+        pending,
+        clock,
+        OUTPUT_BUDGET,
+    )
 }

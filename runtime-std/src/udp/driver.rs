@@ -7,14 +7,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use loomwork::datagram::{Action, Config, DatagramProtocol, Endpoint, Transmit};
+use loomwork::datagram::{Config, DatagramProtocol, Endpoint, Transmit};
 use loomwork::MonotonicClock;
 
 use loomwork_net::reason_from_io;
-use loomwork_net::udp::{apply_command, receive, RecvBuffer, RecvOutcome};
+use loomwork_net::udp::{flush, receive, Flushed, RecvBuffer, RecvOutcome};
 
 use super::handle::{Shared, UdpHandle, ABORT, CLOSE};
 use crate::wait::{self, Wakeup, Watch};
+
 /// Datagrams read per wake-up before the mailbox and timers get a turn (Twisted reads up to
 /// 256 KiB per event, DF-13; a count keeps the turn short whatever the sizes).
 const READ_BUDGET: usize = 64;
@@ -25,7 +26,8 @@ const MESSAGE_BUDGET: usize = 64;
 const OUTPUT_BUDGET: usize = 4096;
 
 /// An endpoint's socket and what its thread shares with posters. The thread sleeps in one
-/// `poll(2)` over the socket and the wake-up (see [`crate::wait`]).
+/// `poll(2)` over the socket, the wake-up and the endpoint's next deadline (see
+/// [`crate::wait`]), including while the socket's send buffer is full.
 pub(crate) struct Driver<M> {
     socket: UdpSocket,
     local: SocketAddr,
@@ -53,6 +55,13 @@ impl<M> Driver<M> {
 
 impl<M> Driver<M> {
     /// Runs `protocol` until the endpoint closes; gives the protocol back.
+    ///
+    /// Each turn: take a stop request, fire what is due, carry out the outputs, read what is
+    /// waiting, then sleep in one `poll(2)` over the socket (readable while the endpoint
+    /// reads, writable while a datagram waits for room in the send buffer), the wake-up and
+    /// the endpoint's next deadline. Sends never wait on their own, so an abort (the wake-up)
+    /// and a graceful stop's close deadline (the timeout) always get through, however slowly
+    /// the send path drains.
     pub(crate) fn run<P>(self, protocol: P) -> P
     where
         P: DatagramProtocol<Message = M>,
@@ -60,46 +69,55 @@ impl<M> Driver<M> {
         let clock = MonotonicClock::new();
         let mut endpoint = Endpoint::new(protocol, self.config.clone());
         let mut buffer = RecvBuffer::new(self.config.receive_size);
+        // A datagram the endpoint handed out that the full send buffer has not taken yet.
+        let mut pending: Option<Transmit> = None;
         endpoint.handle_started(clock.now(), self.local);
-        loop {
-            // `Close` may also have been pulled inside `read` or the message loop.
-            if self.carry_out(&mut endpoint, &clock) || endpoint.is_ended() {
-                break;
-            }
+        'turns: loop {
             match self.shared.stop.load(Ordering::Acquire) {
                 ABORT => endpoint.abort(clock.now()),
                 CLOSE => endpoint.close(clock.now()),
                 _ => {}
             }
-            if !endpoint.wants_read() {
-                continue; // drain to the final `Close`
-            }
-            let messages = self.shared.take_messages(MESSAGE_BUDGET);
-            let had_messages = !messages.is_empty();
-            for message in messages {
-                endpoint.handle_message(clock.now(), message);
-                if self.carry_out(&mut endpoint, &clock) {
-                    break;
+            // Before flushing, so that a close deadline that has passed drops the datagram in
+            // hand instead of retrying it.
+            endpoint.handle_timeout(clock.now());
+            let mut busy = match self.flush(&mut endpoint, &mut pending, &clock) {
+                Flushed::Closed => break,
+                Flushed::Budget => true,
+                Flushed::Idle | Flushed::Blocked => false,
+            };
+            if endpoint.wants_read() {
+                let messages = self.shared.take_messages(MESSAGE_BUDGET);
+                busy |= !messages.is_empty();
+                for message in messages {
+                    endpoint.handle_message(clock.now(), message);
+                    if self.flush(&mut endpoint, &mut pending, &clock) == Flushed::Closed {
+                        break 'turns;
+                    }
+                }
+                match self.read(&mut endpoint, &mut buffer, &mut pending, &clock) {
+                    Some(Flushed::Closed) => break,
+                    Some(_) => busy = true,
+                    None => {}
                 }
             }
-            if had_messages || endpoint.queued() > 0 {
-                // More may be waiting; take another turn before sleeping.
-                self.read(&mut endpoint, &mut buffer, &clock);
-                endpoint.handle_timeout(clock.now());
+            // Outputs the endpoint can still carry out without waiting (a close that ended it
+            // or is ready to finish, sends queued while reading) take another turn at once.
+            let unfinished = endpoint.is_ended()
+                || (pending.is_none() && (endpoint.queued() > 0 || !endpoint.wants_read()));
+            if busy || unfinished {
                 continue;
             }
             let timeout = endpoint
                 .next_timeout()
                 .map(|deadline| clock.until(deadline));
-            if timeout != Some(Duration::ZERO) {
-                let socket = Some(Watch::new(&self.socket, true, false));
-                if let Err(err) = wait::sleep(&self.shared.wakeup, socket, timeout) {
-                    endpoint.handle_error(clock.now(), reason_from_io(&err));
-                    continue;
-                }
+            if timeout == Some(Duration::ZERO) {
+                continue; // due: handled at the top of the next turn
             }
-            self.read(&mut endpoint, &mut buffer, &clock);
-            endpoint.handle_timeout(clock.now());
+            let socket = Watch::new(&self.socket, endpoint.wants_read(), pending.is_some());
+            if let Err(err) = wait::sleep(&self.shared.wakeup, Some(socket), timeout) {
+                endpoint.handle_error(clock.now(), reason_from_io(&err));
+            }
         }
         self.shared.finished.store(true, Ordering::Release);
         // Messages nobody will read are dropped with the endpoint, not left in the mailbox.
@@ -107,64 +125,52 @@ impl<M> Driver<M> {
         endpoint.into_protocol()
     }
 
-    /// Reads what the socket holds, up to the budget.
-    fn read<P>(&self, endpoint: &mut Endpoint<P>, buffer: &mut RecvBuffer, clock: &MonotonicClock)
+    /// Reads what the socket holds, up to the budget, carrying out the outputs after each
+    /// datagram. `None` when nothing was waiting; otherwise where the last flush stopped.
+    fn read<P>(
+        &self,
+        endpoint: &mut Endpoint<P>,
+        buffer: &mut RecvBuffer,
+        pending: &mut Option<Transmit>,
+        clock: &MonotonicClock,
+    ) -> Option<Flushed>
     where
         P: DatagramProtocol<Message = M>,
     {
+        let mut flushed = None;
         for _ in 0..READ_BUDGET {
             if !endpoint.wants_read() {
-                return;
+                break;
             }
             if receive(buffer, &self.socket, endpoint, clock.now()) == RecvOutcome::Drained {
-                return;
+                break;
             }
-            if self.carry_out(endpoint, clock) {
-                return;
+            let now = self.flush(endpoint, pending, clock);
+            flushed = Some(now);
+            if now == Flushed::Closed {
+                break;
             }
         }
+        flushed
     }
 
-    /// Carries out the endpoint's outputs in order; true once it has closed.
-    fn carry_out<P>(&self, endpoint: &mut Endpoint<P>, clock: &MonotonicClock) -> bool
+    /// Carries out the endpoint's outputs without waiting (see [`flush`]).
+    fn flush<P>(
+        &self,
+        endpoint: &mut Endpoint<P>,
+        pending: &mut Option<Transmit>,
+        clock: &MonotonicClock,
+    ) -> Flushed
     where
         P: DatagramProtocol<Message = M>,
     {
-        for _ in 0..OUTPUT_BUDGET {
-            match endpoint.poll_action() {
-                None => return false,
-                Some(Action::Close) => return true,
-                Some(Action::Send(transmit)) => {
-                    if let Err(err) = self.send(&transmit) {
-                        endpoint.handle_send_error(clock.now(), transmit.to, reason_from_io(&err));
-                    }
-                }
-                Some(Action::Command(command)) => {
-                    let result = apply_command(&self.socket, self.local, &command)
-                        .map_err(|err| reason_from_io(&err));
-                    endpoint.handle_command_result(clock.now(), command, result);
-                }
-            }
-        }
-        endpoint.is_ended()
-    }
-
-    /// Sends one datagram, waiting for room in the socket's buffer when it is full.
-    fn send(&self, transmit: &Transmit) -> io::Result<()> {
-        loop {
-            let sent = match transmit.to {
-                Some(to) => self.socket.send_to(&transmit.data, to),
-                None => self.socket.send(&transmit.data),
-            };
-            match sent {
-                Ok(_) => return Ok(()),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    let socket = Some(Watch::new(&self.socket, false, true));
-                    wait::sleep(&self.shared.wakeup, socket, Some(Duration::from_secs(1)))?;
-                }
-                Err(err) => return Err(err),
-            }
-        }
+        flush(
+            &self.socket,
+            self.local,
+            endpoint,
+            pending,
+            clock,
+            OUTPUT_BUDGET,
+        )
     }
 }
