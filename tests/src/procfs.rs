@@ -19,6 +19,18 @@ pub fn thread_count(pid: u32) -> Option<usize> {
     entries(pid, "task")
 }
 
+/// CPU time process `pid` has used so far, user and system, in clock ticks (`utime + stime`
+/// of `/proc/PID/stat`; usually 100 a second).
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after its `)` are plain.
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    // utime and stime are fields 14 and 15, so the 12th and 13th after the name.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 fn entries(pid: u32, dir: &str) -> Option<usize> {
     std::fs::read_dir(format!("/proc/{pid}/{dir}"))
         .ok()

@@ -17,6 +17,7 @@ use loomwork::bytes::Bytes;
 use loomwork::datagram::Config;
 use loomwork::{Reason, Timeout};
 use loomwork_conformance::netns::{loopback_backlog, rerun_in_fresh_netns, shape_loopback};
+use loomwork_conformance::procfs::cpu_ticks;
 use loomwork_conformance::udp::{Act, Event, Probe, Runtime, StopBy};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -119,11 +120,22 @@ fn stop_with_a_full_send_buffer_ends_at_the_close_timeout(rt: Runtime, by: StopB
         ..Config::default()
     };
     let (endpoint, _sink) = backed_up_endpoint(rt, config);
+    let cpu_before = cpu_ticks(std::process::id()).expect("/proc/self/stat");
     let asked = Instant::now();
     endpoint.request_stop(by);
     let probe = endpoint.join_within(JOIN_GUARD);
     let took = asked.elapsed();
-    println!("{rt:?} {by:?}: join returned {took:?} after the request (close_timeout {CLOSE_TIMEOUT:?})");
+    let cpu = cpu_ticks(std::process::id()).expect("/proc/self/stat") - cpu_before;
+    println!(
+        "{rt:?} {by:?}: join returned {took:?} after the request (close_timeout \
+         {CLOSE_TIMEOUT:?}); {cpu} CPU ticks meanwhile"
+    );
+    // Waiting for a full send buffer sleeps: a driver that spun (retrying the send, or
+    // waking for a socket it could not use) would burn the whole wait, some 70 ticks.
+    assert!(
+        cpu < 20,
+        "{rt:?}: {cpu} CPU ticks while waiting {took:?} for a full send buffer"
+    );
     let probe = probe.unwrap_or_else(|| panic!("{rt:?}: still running {took:?} after {by:?}"));
     assert!(
         took >= CLOSE_TIMEOUT,
