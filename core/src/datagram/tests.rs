@@ -572,7 +572,11 @@ fn close_that_cannot_drain_ends_at_its_deadline_with_timed_out_close() {
     e.handle_timeout(Instant::from_secs(3));
     assert!(e.is_ended());
     assert_eq!(e.reason(), Some(&Reason::TimedOut(crate::Timeout::Close)));
-    assert_eq!((e.queued(), e.queued_bytes()), (0, 0), "the rest is dropped");
+    assert_eq!(
+        (e.queued(), e.queued_bytes()),
+        (0, 0),
+        "the rest is dropped"
+    );
     assert_eq!(e.next_timeout(), None);
     assert_eq!(drain(&mut e), [Action::Close]);
     assert_eq!(
@@ -593,7 +597,12 @@ fn close_that_drains_in_time_ends_done_and_its_deadline_is_gone() {
     let out = drain(&mut e);
     assert!(matches!(
         out[..],
-        [Action::Send(_), Action::Send(_), Action::Send(_), Action::Close]
+        [
+            Action::Send(_),
+            Action::Send(_),
+            Action::Send(_),
+            Action::Close
+        ]
     ));
     assert_eq!(e.reason(), Some(&Reason::Done));
     assert_eq!(e.next_timeout(), None);

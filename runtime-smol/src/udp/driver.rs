@@ -71,13 +71,19 @@ pub(crate) async fn run<P: DatagramProtocol>(
                 };
                 busy = true;
                 endpoint.handle_message(clock.now(), message);
-                if flush_all(&socket, local, &mut endpoint, &mut pending, &clock)
-                    == Flushed::Closed
+                if flush_all(&socket, local, &mut endpoint, &mut pending, &clock) == Flushed::Closed
                 {
                     break 'turns;
                 }
             }
-            match read(&socket, local, &mut endpoint, &mut buffer, &mut pending, &clock) {
+            match read(
+                &socket,
+                local,
+                &mut endpoint,
+                &mut buffer,
+                &mut pending,
+                &clock,
+            ) {
                 Some(Flushed::Closed) => break,
                 Some(_) => busy = true,
                 None => {}
