@@ -265,7 +265,7 @@ pub enum Flushed {
     Blocked,
     /// The budget ran out with outputs left: give reads and messages a turn, then flush again.
     Budget,
-    /// The endpoint handed out its final [`Action::Close`](loomwork::datagram::Action::Close):
+    /// The endpoint handed out its final [`Action::Close`]:
     /// close the socket and stop.
     Closed,
 }

@@ -77,11 +77,16 @@ impl<M> UdpHandle<M> {
     }
 
     /// Asks the endpoint to close gracefully: queued sends go out, then `stop_protocol`.
+    /// Sending them may take at most the endpoint's
+    /// [`Config::close_timeout`](loomwork::datagram::Config::close_timeout); past it the rest
+    /// is dropped and `stop_protocol` hears `TimedOut(Close)`.
     pub fn close(&self) {
         self.request(CLOSE);
     }
 
-    /// Asks the endpoint to stop at once, dropping queued sends.
+    /// Asks the endpoint to stop at once, dropping queued sends (a datagram waiting for room
+    /// in a full send buffer too): it ends promptly whatever the network does, and
+    /// `stop_protocol` hears `Aborted`.
     pub fn abort(&self) {
         self.request(ABORT);
     }
@@ -149,12 +154,13 @@ impl<P: DatagramProtocol> UdpEndpoint<P> {
         self.handle.clone()
     }
 
-    /// Asks the endpoint to close gracefully (Twisted `stopListening`).
+    /// Asks the endpoint to close gracefully (Twisted `stopListening`); see
+    /// [`UdpHandle::close`] for how long it may take.
     pub fn stop(&self) {
         self.handle.close();
     }
 
-    /// Asks the endpoint to stop at once, dropping queued sends.
+    /// Asks the endpoint to stop at once, dropping queued sends; see [`UdpHandle::abort`].
     pub fn abort(&self) {
         self.handle.abort();
     }

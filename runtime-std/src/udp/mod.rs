@@ -2,8 +2,9 @@
 //! (docs/twisted-behaviour.md §7–§9).
 //!
 //! Each endpoint gets one OS thread that sleeps in `poll(2)` (see `wait.rs`) on its socket,
-//! woken at once by a datagram, a posted message, a stop request or the endpoint's next
-//! deadline; no polling ticks. The thread runs the core's [`Endpoint`] and nothing else: all
+//! woken at once by a datagram, room in a full send buffer, a posted message, a stop request
+//! or the endpoint's next deadline; no polling ticks. A send never waits on its own, so a stop
+//! is never stuck behind a send path that does not drain. The thread runs the core's [`Endpoint`] and nothing else: all
 //! protocol logic, filtering and limits live in the core.
 //!
 //! [`Endpoint`]: loomwork::datagram::Endpoint
