@@ -36,6 +36,8 @@ pub mod listen;
 mod reason;
 mod resolve;
 pub mod tcp;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod udp;
 
 pub use listen::{AcceptBackoff, ListenConfig, ACCEPT_BATCH};
