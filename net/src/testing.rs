@@ -23,6 +23,39 @@ pub fn restore_default_sigpipe() -> io::Result<()> {
 /// Sets the soft limit on open descriptors (`RLIMIT_NOFILE`), capped at the hard limit;
 /// returns the previous soft limit.
 pub fn set_descriptor_limit(soft: u64) -> io::Result<u64> {
+    let limit = descriptor_limit()?;
+    let capped = libc::rlimit {
+        rlim_cur: soft.min(limit.rlim_max),
+        rlim_max: limit.rlim_max,
+    };
+    set_limit(&capped)?;
+    Ok(limit.rlim_cur)
+}
+
+/// Raises the descriptor limit to at least `want` for tests and load tools that open
+/// thousands of sockets: the soft limit, and the hard one where the process may (as root);
+/// failing that, the soft limit up to the hard one. Returns the soft limit now in force.
+pub fn raise_descriptor_limit(want: u64) -> io::Result<u64> {
+    let limit = descriptor_limit()?;
+    if limit.rlim_cur >= want {
+        return Ok(limit.rlim_cur);
+    }
+    let raised = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: want.max(limit.rlim_max),
+    };
+    if set_limit(&raised).is_ok() {
+        return Ok(want);
+    }
+    let soft = libc::rlimit {
+        rlim_cur: limit.rlim_max,
+        rlim_max: limit.rlim_max,
+    };
+    set_limit(&soft)?;
+    Ok(limit.rlim_max)
+}
+
+fn descriptor_limit() -> io::Result<libc::rlimit> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -32,17 +65,14 @@ pub fn set_descriptor_limit(soft: u64) -> io::Result<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    let previous = limit.rlim_cur;
-    limit.rlim_cur = (soft as libc::rlim_t).min(limit.rlim_max);
-    // SAFETY: `setrlimit` only reads the `rlimit` it is given, a valid local.
-    #[allow(unsafe_code)]
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(previous as u64)
+    Ok(limit)
 }
 
-/// Raises the soft descriptor limit to the hard one, for tests that open thousands of sockets.
-pub fn raise_descriptor_limit() -> io::Result<u64> {
-    set_descriptor_limit(u64::MAX)
+fn set_limit(limit: &libc::rlimit) -> io::Result<()> {
+    // SAFETY: `setrlimit` only reads the `rlimit` it is given, a valid reference.
+    #[allow(unsafe_code)]
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

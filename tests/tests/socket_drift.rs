@@ -43,8 +43,7 @@ fn smol_survives_a_peer_reset_while_writing_with_sigpipe_at_its_default_action()
 }
 
 #[test]
-fn shutting_down_writing_after_the_peer_reset_ends_only_that_connection_alike_on_both_runtimes()
-{
+fn shutting_down_writing_after_the_peer_reset_ends_only_that_connection_alike_on_both_runtimes() {
     let on_std = shutdown_write_after_the_peer_reset(&Std);
     let on_smol = shutdown_write_after_the_peer_reset(&Smol);
     assert_eq!(on_std, on_smol, "std and smol report the same reason");
