@@ -38,6 +38,8 @@ mod reason;
 mod resolve;
 mod signal;
 pub mod tcp;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod udp;
 
 pub use drive::{drive, Next};

@@ -26,28 +26,14 @@ const MIN_READ: usize = 8 * 1024;
 /// Write-queue chunks handed to one vectored send (well under every platform's `IOV_MAX`).
 pub const MAX_IOSLICES: usize = 64;
 
-/// `MSG_NOSIGNAL` where it exists: a send to a reset peer must be an `EPIPE` error for this
-/// connection, never a `SIGPIPE` that kills the whole process (Rust ignores SIGPIPE in the
-/// binaries it builds, but not when loomwork is embedded in a C program or a process that
+/// `MSG_NOSIGNAL` on every Unix but Apple's: a send to a reset peer must be an `EPIPE` error
+/// for this connection, never a `SIGPIPE` that kills the whole process (Rust ignores SIGPIPE in
+/// the binaries it builds, but not when loomwork is embedded in a C program or a process that
 /// restored the default action). Apple systems have no such flag and get `SO_NOSIGPIPE` from
 /// [`prepare`] instead.
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "dragonfly",
-))]
+#[cfg(all(unix, not(target_vendor = "apple")))]
 const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "dragonfly",
-)))]
+#[cfg(not(all(unix, not(target_vendor = "apple"))))]
 const SEND_FLAGS: libc::c_int = 0;
 
 /// Sets up an accepted or dialed socket for a runtime: non-blocking, no `SIGPIPE`, Nagle off.
@@ -63,24 +49,12 @@ pub fn prepare(stream: &TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-))]
+#[cfg(target_vendor = "apple")]
 fn forbid_sigpipe(stream: &TcpStream) -> io::Result<()> {
     SockRef::from(stream).set_nosigpipe(true)
 }
 
-#[cfg(not(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-)))]
+#[cfg(not(target_vendor = "apple"))]
 fn forbid_sigpipe(_: &TcpStream) -> io::Result<()> {
     // `MSG_NOSIGNAL` on every send does it (see `SEND_FLAGS`).
     Ok(())

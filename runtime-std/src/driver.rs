@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 
 use loomwork::stream::{Action, Connection, Protocol};
 use loomwork::{MonotonicClock, Reason};
@@ -40,6 +40,7 @@ const DELIVERIES_PER_TURN: usize = 64;
 pub(crate) fn run<P: Protocol>(
     conn: &mut Connection<P>,
     socket: TcpStream,
+    peer: SocketAddr,
     wakeup: &Wakeup,
     mailbox: &ThreadMailbox<P::Message>,
     clock: &MonotonicClock,
@@ -47,9 +48,12 @@ pub(crate) fn run<P: Protocol>(
     if let Err(err) = tcp::prepare(&socket) {
         return reason_from_io(&err);
     }
-    let (local, peer) = match (socket.local_addr(), socket.peer_addr()) {
-        (Ok(local), Ok(peer)) => (local, peer),
-        (Err(err), _) | (_, Err(err)) => return reason_from_io(&err),
+    // The peer comes from accept(2) or the dial, not from getpeername(2), which fails with
+    // ENOTCONN once the peer has reset: such a connection still starts, delivers what the
+    // peer sent, then ends with the reset, as on loomwork-smol.
+    let local = match socket.local_addr() {
+        Ok(local) => local,
+        Err(err) => return reason_from_io(&err),
     };
     conn.handle_connected(clock.now(), local, peer);
     Driver {

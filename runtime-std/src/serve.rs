@@ -99,7 +99,7 @@ where
             id,
         };
         connection.set_handle(handle);
-        let reason = driver::run(&mut connection, stream, wakeup, mailbox, &self.clock);
+        let reason = driver::run(&mut connection, stream, peer, wakeup, mailbox, &self.clock);
         drop(connection);
         mailbox.close();
         self.factory().connection_closed(peer, &reason);

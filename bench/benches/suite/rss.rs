@@ -89,27 +89,8 @@ fn measure(child: &mut Child, connections: usize) -> Result<f64, String> {
     Ok(idle.saturating_sub(before) as f64 * 1024.0 / connections as f64)
 }
 
-/// Raises the soft (and, as root, the hard) descriptor limit to at least `want`.
+/// Raises the descriptor limit to at least `want`, as far as the process may.
 fn raise_fd_limit(want: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= want {
-            return;
-        }
-        let raised = libc::rlimit {
-            rlim_cur: want,
-            rlim_max: want.max(limit.rlim_max),
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
-            let soft = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            libc::setrlimit(libc::RLIMIT_NOFILE, &soft);
-        }
-    }
+    // Best effort: a measurement that runs out of descriptors fails loudly on its own.
+    let _ = loomwork_net::testing::raise_descriptor_limit(want);
 }

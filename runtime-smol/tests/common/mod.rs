@@ -38,17 +38,7 @@ pub fn closed_port() -> SocketAddr {
 
 /// Raises the soft fd limit to the hard one, for tests that open thousands of sockets.
 pub fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain libc calls with a valid pointer to a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
+    let _ = loomwork_net::testing::raise_descriptor_limit(u64::MAX);
 }
 
 /// Twisted's Echo, honouring backpressure through the default `pause_producing`.
