@@ -38,11 +38,7 @@ pub enum Dial {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn start_connect(addr: SocketAddr) -> io::Result<Dial> {
-    let socket = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM,
-        Some(IpProtocol::TCP),
-    )?;
+    let socket = tcp_socket(addr)?;
     socket.set_nonblocking(true)?;
     match socket.connect(&addr.into()) {
         Ok(()) => Ok(Dial::Connected(socket.into())),
@@ -60,6 +56,15 @@ pub fn finish_connect(stream: &TcpStream) -> io::Result<()> {
     // Writable without a pending error, yet not connected, would be a spurious wake-up;
     // `peer_addr` tells the two apart and reports ENOTCONN in that unlikely case.
     stream.peer_addr().map(drop)
+}
+
+/// A new TCP socket of `addr`'s family (listeners and dials alike).
+pub(crate) fn tcp_socket(addr: SocketAddr) -> io::Result<Socket> {
+    Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM,
+        Some(IpProtocol::TCP),
+    )
 }
 
 fn in_progress(err: &io::Error) -> bool {

@@ -5,7 +5,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use loomwork::stream::Config;
-use socket2::{Domain, Protocol as IpProtocol, Socket, Type};
+use socket2::Socket;
+
+use crate::dial::tcp_socket;
 
 /// Connections accepted per wake-up before an accept loop looks at anything else (a stop
 /// request, other tasks). Twisted accepts up to 100 per readable event (DF-21); a storm of
@@ -66,11 +68,7 @@ pub fn bind_listeners(addr: SocketAddr, config: &ListenConfig) -> io::Result<Vec
 }
 
 fn bind_one(addr: SocketAddr, backlog: i32, share_port: bool) -> io::Result<TcpListener> {
-    let socket = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM,
-        Some(IpProtocol::TCP),
-    )?;
+    let socket = tcp_socket(addr)?;
     socket.set_reuse_address(true)?;
     if share_port {
         reuse_port(&socket)?;
