@@ -26,21 +26,10 @@ fn setting(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Two sockets per chatter (both ends live in this process): lift the soft descriptor limit
-/// to the hard one.
+/// Two sockets per chatter (both ends live in this process): lift the descriptor limit as far
+/// as the process may (the `unsafe` for it lives in loomwork-net's test kit).
 fn raise_nofile_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
+    let _ = loomwork_net::testing::raise_descriptor_limit(1 << 20);
 }
 
 /// The chat server under load, on either runtime.
