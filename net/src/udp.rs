@@ -317,6 +317,16 @@ pub fn flush<P: DatagramProtocol>(
     Flushed::Budget
 }
 
+/// True when the endpoint has outputs it can carry out without waiting for the socket (a close
+/// that ended it or is ready to finish, sends queued while reading, none of them blocked on a
+/// full send buffer): the runtime takes another turn at once instead of sleeping.
+pub fn has_ready_outputs<P: DatagramProtocol>(
+    endpoint: &Endpoint<P>,
+    pending: &Option<Transmit>,
+) -> bool {
+    endpoint.is_ended() || (pending.is_none() && (endpoint.queued() > 0 || !endpoint.wants_read()))
+}
+
 fn v4_interface(interface: Interface) -> InterfaceIndexOrAddress {
     match interface {
         Interface::Any => InterfaceIndexOrAddress::Address(Ipv4Addr::UNSPECIFIED),

@@ -9,7 +9,7 @@ use async_io::{Async, Timer};
 use futures_lite::future;
 use loomwork::datagram::{Config, DatagramProtocol, Endpoint, Transmit};
 use loomwork::MonotonicClock;
-use loomwork_net::udp::{flush, receive, Flushed, RecvBuffer, RecvOutcome};
+use loomwork_net::udp::{flush, has_ready_outputs, receive, Flushed, RecvBuffer, RecvOutcome};
 
 use super::handle::{Mailbox, ABORT, CLOSE};
 
@@ -89,10 +89,7 @@ pub(crate) async fn run<P: DatagramProtocol>(
                 None => {}
             }
         }
-        // Outputs the endpoint can still carry out without waiting (a close that ended it or
-        // is ready to finish, sends queued while reading) take another turn at once.
-        let unfinished = endpoint.is_ended()
-            || (pending.is_none() && (endpoint.queued() > 0 || !endpoint.wants_read()));
+        let unfinished = has_ready_outputs(&endpoint, &pending);
         if busy || unfinished {
             // Let other tasks run between turns under load.
             future::yield_now().await;

@@ -11,7 +11,7 @@ use loomwork::datagram::{Config, DatagramProtocol, Endpoint, Transmit};
 use loomwork::MonotonicClock;
 
 use loomwork_net::reason_from_io;
-use loomwork_net::udp::{flush, receive, Flushed, RecvBuffer, RecvOutcome};
+use loomwork_net::udp::{flush, has_ready_outputs, receive, Flushed, RecvBuffer, RecvOutcome};
 
 use super::handle::{Shared, UdpHandle, ABORT, CLOSE};
 use crate::wait::{self, Wakeup, Watch};
@@ -101,10 +101,7 @@ impl<M> Driver<M> {
                     None => {}
                 }
             }
-            // Outputs the endpoint can still carry out without waiting (a close that ended it
-            // or is ready to finish, sends queued while reading) take another turn at once.
-            let unfinished = endpoint.is_ended()
-                || (pending.is_none() && (endpoint.queued() > 0 || !endpoint.wants_read()));
+            let unfinished = has_ready_outputs(&endpoint, &pending);
             if busy || unfinished {
                 continue;
             }
