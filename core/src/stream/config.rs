@@ -21,7 +21,8 @@ use core::time::Duration;
 ///   its end that the next write did not fit in.
 ///
 /// Written bytes of an entry stay charged until the whole entry is written (its buffer lives
-/// that long). So the queue's real footprint is at most its account plus one 16 KiB block: a
+/// that long). So the queue's real footprint is at most its account plus two 16 KiB blocks (the
+/// one being filled and the one being written out): a
 /// million 100-byte writes to a peer that never reads stop at `max_queued` with about
 /// `max_queued` bytes held, not twice that. A buffer shared with other connections is charged
 /// in full to each of them, although its bytes exist once.

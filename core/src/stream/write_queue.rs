@@ -10,10 +10,11 @@
 //! [`MAX_BLOCK`]): a full block is sealed into the chunk list and charged its whole allocation,
 //! including the few bytes at its end that the next write did not fit in. The open tail is
 //! charged its bytes plus one entry overhead. What is not charged: the tail block's spare capacity
-//! and the bytes of it already written, together at most one block (`MAX_BLOCK`), and the front
-//! entry's already written bytes stay charged until the entry is gone. So the real footprint is at
-//! most the account plus one block, whatever the mix of writes; the property test below checks it
-//! against an allocator that counts.
+//! (at most one block, `MAX_BLOCK`), and the written part of the block being written out, whose
+//! earlier entries are gone while a later one still holds the block (at most one more block);
+//! an entry's own written bytes stay charged until the entry is gone. So the real footprint is
+//! at most the account plus two blocks, whatever the mix of writes; `core/tests/queue_footprint.rs`
+//! checks it against an allocator that counts.
 
 use alloc::collections::VecDeque;
 
@@ -50,6 +51,7 @@ fn block_size(queued: usize, len: usize) -> usize {
 /// The tail's shape, to work out what a sequence of writes would cost without queuing them
 /// (mirrors `push_slice`, `new_block` and `seal_tail`).
 struct TailSim {
+    front: usize,
     len: usize,
     spare: usize,
     queued: usize,
@@ -62,10 +64,14 @@ impl TailSim {
         }
         self.queued = self.queued.saturating_add(len);
         if !copy {
-            // `seal_tail`: the tail's bytes move to an entry charged what they were charged;
-            // its spare room stays with the tail.
+            // `seal_tail`: the tail's bytes move to an entry charged what they were charged,
+            // plus the written front; its spare room stays with the tail.
+            let front = if self.len == 0 { 0 } else { self.front };
+            if self.len != 0 {
+                self.front = 0;
+            }
             self.len = 0;
-            return len + ENTRY_OVERHEAD;
+            return front + len + ENTRY_OVERHEAD;
         }
         let opens = if self.len == 0 { ENTRY_OVERHEAD } else { 0 };
         if self.spare >= len {
@@ -73,9 +79,15 @@ impl TailSim {
             self.spare -= len;
             return len + opens;
         }
-        // `new_block`: a full block is sealed with its unused end charged to it.
-        let sealed_waste = if self.len == 0 { 0 } else { self.spare };
+        // `new_block`: a full block is sealed with its written front and unused end charged
+        // to it.
+        let sealed_waste = if self.len == 0 {
+            0
+        } else {
+            self.front + self.spare
+        };
         let size = block_size(self.queued - len, len);
+        self.front = 0;
         self.len = len;
         self.spare = size - len;
         sealed_waste + len + ENTRY_OVERHEAD
@@ -101,6 +113,11 @@ pub(crate) struct WriteQueue {
     queued: usize,
     /// Sum of the entries' charges (the tail's is computed, see [`WriteQueue::footprint`]).
     charged: usize,
+    /// Bytes written off the front of the tail since it last started: they stay allocated in
+    /// its block, so they are charged to the entry the tail is sealed into.
+    tail_front: usize,
+    /// The capacity the tail block was created with.
+    block: usize,
 }
 
 impl WriteQueue {
@@ -150,6 +167,7 @@ impl WriteQueue {
 
     fn sim(&self) -> TailSim {
         TailSim {
+            front: self.tail_front,
             len: self.tail.len(),
             spare: self.tail.capacity() - self.tail.len(),
             queued: self.queued,
@@ -207,12 +225,15 @@ impl WriteQueue {
         if !self.tail.is_empty() {
             let spare = self.tail.capacity() - self.tail.len();
             let data = self.tail.split().freeze();
-            // The block's unused end stays allocated as long as `data` lives: charge it.
-            let charge = data.len() + spare + ENTRY_OVERHEAD;
+            // The block's written front and unused end stay allocated as long as `data`
+            // lives: charge them.
+            let charge = self.tail_front + data.len() + spare + ENTRY_OVERHEAD;
             self.charged += charge;
             self.chunks.push_back(Entry { data, charge });
         }
-        self.tail = BytesMut::with_capacity(block_size(self.queued, len));
+        self.block = block_size(self.queued, len);
+        self.tail = BytesMut::with_capacity(self.block);
+        self.tail_front = 0;
     }
 
     /// Moves the tail into the chunk list so that a large chunk can follow it in order. The
@@ -220,7 +241,8 @@ impl WriteQueue {
     fn seal_tail(&mut self) {
         if !self.tail.is_empty() {
             let data = self.tail.split().freeze();
-            let charge = data.len() + ENTRY_OVERHEAD;
+            let charge = self.tail_front + data.len() + ENTRY_OVERHEAD;
+            self.tail_front = 0;
             self.charged += charge;
             self.chunks.push_back(Entry { data, charge });
         }
@@ -252,6 +274,7 @@ impl WriteQueue {
                 }
                 None => {
                     self.tail.advance(n);
+                    self.tail_front += n;
                     n = 0;
                 }
             }
@@ -269,17 +292,22 @@ impl WriteQueue {
         self.tail = BytesMut::new();
         self.queued = 0;
         self.charged = 0;
+        self.tail_front = 0;
+        self.block = 0;
     }
 
     /// Idle connections should not pin large buffers: once drained, give back the entry list
     /// if it grew, and the tail block unless it is small.
     fn release_if_large(&mut self) {
         debug_assert!(self.chunks.is_empty() && self.charged == 0);
-        if self.tail.capacity() > MAX_BLOCK / 4 {
+        self.tail.clear();
+        // Keep a small block for the next replies, whole again (its written front reclaimed,
+        // which works now that no entry shares it); otherwise let it go.
+        if self.block > MAX_BLOCK / 4 || !self.tail.try_reclaim(self.block) {
             self.tail = BytesMut::new();
-        } else {
-            self.tail.clear();
+            self.block = 0;
         }
+        self.tail_front = 0;
         if self.chunks.capacity() > 16 {
             self.chunks = VecDeque::new();
         }
