@@ -26,7 +26,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use loomwork::framing::{FrameHandler, FrameTransport, Framed, LineCodec, WireFrame};
 use loomwork::policy::{CloseWhenIdle, IdleTimeout};
-use loomwork::stream::{Config, Handle, ServerFactory};
+use loomwork::framing::SendError;
+use loomwork::stream::{Config, Handle, ServerFactory, WriteError};
 use loomwork::{Limit, Reason};
 
 /// How much a member's send queue may hold (its account: bytes plus per-entry overhead, see
@@ -195,17 +196,24 @@ impl Chat {
 
 /// Queues one line for this chatter alone.
 fn send(line: Bytes, tx: &mut Tx<'_, '_>) {
-    if tx.send_frame(line).is_err() {
-        evict(tx);
+    if let Err(error) = tx.send_frame(line) {
+        evict(&error, tx);
     }
 }
 
 /// A chatter too slow to take its share of the room is evicted rather than allowed to grow the
 /// server's memory: aborted, so that its queue (which it is not reading) is dropped at once
 /// instead of being flushed for the close timeout, with a reason that says which limit.
-fn evict(tx: &mut Tx<'_, '_>) {
+fn evict(error: &SendError, tx: &mut Tx<'_, '_>) {
     if !tx.is_closing() {
-        let (max, seen) = (tx.config().max_queued.unwrap_or(0), tx.queued_memory());
+        // What the queue would have held with the refused line: past the limit.
+        let (max, seen) = match error {
+            SendError::Write(WriteError::QueueFull { queued, max, len }) => (*max, queued + len),
+            _ => (
+                tx.config().max_queued.unwrap_or(0),
+                tx.queued_memory(),
+            ),
+        };
         tx.abort_connection_with(Reason::LimitExceeded {
             limit: Limit::WriteQueue,
             max,
@@ -281,8 +289,8 @@ impl FrameHandler for Chat {
     }
 
     fn message(&mut self, line: ChatMessage, tx: &mut Tx<'_, '_>) {
-        if tx.send_wire(&line).is_err() {
-            evict(tx);
+        if let Err(error) = tx.send_wire(&line) {
+            evict(&error, tx);
         }
     }
 
