@@ -161,7 +161,10 @@ fn a_million_small_writes_stop_at_the_cap_within_a_quarter_over() {
     assert_eq!(accepted + conn.protocol().refused, 1_000_000);
     assert!(conn.queued_memory() <= CAP);
     // The payload fills the cap but for the blocks' overhead (well under 2 %).
-    assert!(conn.queued_bytes() >= CAP / 100 * 98, "{accepted} writes accepted");
+    assert!(
+        conn.queued_bytes() >= CAP / 100 * 98,
+        "{accepted} writes accepted"
+    );
     assert!(
         peak <= CAP as isize * 5 / 4,
         "peak {peak} B for a cap of {CAP} B"
@@ -173,4 +176,3 @@ fn a_million_small_writes_stop_at_the_cap_within_a_quarter_over() {
         peak as f64 / CAP as f64
     );
 }
-

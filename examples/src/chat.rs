@@ -24,9 +24,9 @@ use std::time::Duration;
 use loomwork::bytes::{Bytes, BytesMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use loomwork::framing::SendError;
 use loomwork::framing::{FrameHandler, FrameTransport, Framed, LineCodec, WireFrame};
 use loomwork::policy::{CloseWhenIdle, IdleTimeout};
-use loomwork::framing::SendError;
 use loomwork::stream::{Config, Handle, ServerFactory, WriteError};
 use loomwork::{Limit, Reason};
 
@@ -209,10 +209,7 @@ fn evict(error: &SendError, tx: &mut Tx<'_, '_>) {
         // What the queue would have held with the refused line: past the limit.
         let (max, seen) = match error {
             SendError::Write(WriteError::QueueFull { queued, max, len }) => (*max, queued + len),
-            _ => (
-                tx.config().max_queued.unwrap_or(0),
-                tx.queued_memory(),
-            ),
+            _ => (tx.config().max_queued.unwrap_or(0), tx.queued_memory()),
         };
         tx.abort_connection_with(Reason::LimitExceeded {
             limit: Limit::WriteQueue,

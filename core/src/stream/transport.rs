@@ -89,7 +89,8 @@ impl<M> Transport<'_, M> {
     /// alive until the write is done, so pass buffers built for the purpose, not slices of a
     /// large one.
     pub fn write_shared(&mut self, data: Bytes) -> Result<(), WriteError> {
-        self.state.check_writable(self.state.queue.cost(data.len(), false))?;
+        self.state
+            .check_writable(self.state.queue.cost(data.len(), false))?;
         self.state.queue.push_entry(data);
         Ok(())
     }

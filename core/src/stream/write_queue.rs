@@ -160,9 +160,9 @@ impl WriteQueue {
     /// adds to the footprint, for writes that must be accepted or refused together.
     pub(crate) fn cost_of_all(&self, parts: &[(usize, bool)]) -> usize {
         let mut sim = self.sim();
-        parts
-            .iter()
-            .fold(0usize, |sum, &(len, copy)| sum.saturating_add(sim.push(len, copy)))
+        parts.iter().fold(0usize, |sum, &(len, copy)| {
+            sum.saturating_add(sim.push(len, copy))
+        })
     }
 
     fn sim(&self) -> TailSim {

@@ -80,7 +80,9 @@ fn join(addr: SocketAddr, name: &str, rcvbuf: Option<usize>, timeout: Duration) 
     let mut line = String::new();
     reader.read_line(&mut line).expect("prompt");
     assert_eq!(line, "What's your name?\r\n");
-    stream.write_all(format!("{name}\n").as_bytes()).expect("name");
+    stream
+        .write_all(format!("{name}\n").as_bytes())
+        .expect("name");
     line.clear();
     reader.read_line(&mut line).expect("welcome");
     assert_eq!(line, format!("Welcome, {name}!\r\n"));
