@@ -28,7 +28,7 @@ enum Role {
 
 /// What a chat member saw.
 #[derive(Debug, Default)]
-pub struct MemberLog {
+struct MemberLog {
     joined: bool,
     /// Lines from the sender, and whether they came in order.
     lines: usize,
@@ -215,7 +215,7 @@ pub fn chat_fan_out_evicts_idle_members_while_readers_get_every_line<H: Harness>
 
 /// What [`SmallWriter`] saw.
 #[derive(Debug, Default)]
-pub struct SmallWriterLog {
+struct SmallWriterLog {
     accepted: usize,
     refused: Option<(usize, WriteError)>,
     queued_bytes: usize,
