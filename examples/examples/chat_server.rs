@@ -8,8 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use loomwork::stream::Config;
-use loomwork_examples::chat::{ChatConfig, ChatFactory};
+use loomwork_examples::chat::{connection_config, ChatConfig, ChatFactory};
 use loomwork_examples::{parse_args, serve_tcp, Runtime, ServeOptions};
 
 /// Line-based chat server (Twisted's classic chat example).
@@ -42,7 +41,9 @@ fn main() {
     let options = ServeOptions {
         listen: args.listen,
         runtime: args.runtime,
-        connection: Config::default(),
+        // Each member's send queue is capped far below the general default: a member that
+        // does not read is evicted (see `chat::MEMBER_QUEUE_LIMIT`).
+        connection: connection_config(),
         listeners: 1,
         drain: Duration::from_millis(args.drain_ms),
     };

@@ -8,6 +8,13 @@
 //!
 //! Lines end in `\n` with an optional `\r` before it, so `nc` works as well as Twisted's
 //! `\r\n` clients; the server always sends `\r\n`.
+//!
+//! Memory (issue 12): a line said in the room is encoded once, as a [`WireFrame`], and every
+//! member's write queue holds a reference to the same bytes. A member that does not read is
+//! evicted once its queue passes [`MEMBER_QUEUE_LIMIT`]: its connection is aborted with
+//! `Reason::LimitExceeded { limit: Limit::WriteQueue, .. }` (logged to stderr, and what its
+//! `connection_lost` sees), and the others get `<name> has left (too slow to keep up).`.
+//! Members that read go on receiving every line, in order.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,22 +22,50 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use loomwork::bytes::{Bytes, BytesMut};
-use loomwork::framing::{FrameHandler, FrameTransport, Framed, LineCodec};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use loomwork::framing::SendError;
+use loomwork::framing::{FrameHandler, FrameTransport, Framed, LineCodec, WireFrame};
 use loomwork::policy::{CloseWhenIdle, IdleTimeout};
-use loomwork::stream::{Handle, ServerFactory};
+use loomwork::stream::{Config, Handle, ServerFactory, WriteError};
 use loomwork::{Limit, Reason};
+
+/// How much a member's send queue may hold (its account: bytes plus per-entry overhead, see
+/// [`Config`]) before the member is evicted as too slow.
+///
+/// 256 KiB is about 1,100 queued 100-byte lines (each charged 228 bytes), or 15 lines of the
+/// longest (16 KiB): minutes of a lively room for a person, and far more than a client that reads
+/// ever falls behind on a local network, where the kernel's socket buffers (hundreds of KiB) take
+/// the bursts first. Since lines are shared, an evicted member's queue held mostly references: 60
+/// members that never read cost about 60 x 1,100 x 40 bytes of queue entries, plus the lines
+/// themselves once. The general default of 16 MiB per connection would let each idle member pin
+/// 16 MiB of line references and delay its eviction by minutes.
+pub const MEMBER_QUEUE_LIMIT: usize = 256 * 1024;
+
+/// The connection settings a chat server should run with: the defaults, with the send queue
+/// capped at [`MEMBER_QUEUE_LIMIT`].
+pub fn connection_config() -> Config {
+    Config {
+        max_queued: Some(MEMBER_QUEUE_LIMIT),
+        ..Config::default()
+    }
+}
+
+/// What members post to each other: a line encoded once, shared by every queue it goes to.
+pub type ChatMessage = WireFrame;
 
 /// What one chat connection is: the chat on line framing, inside an idle timeout (off when no
 /// period is configured) that only the member's own lines reset.
 pub type ChatProtocol = IdleTimeout<Framed<Chat>, CloseWhenIdle>;
 
 /// The transport a [`Chat`] sees.
-type Tx<'t, 'a> = FrameTransport<'t, 'a, LineCodec, Bytes>;
+type Tx<'t, 'a> = FrameTransport<'t, 'a, LineCodec, ChatMessage>;
 
 /// The chatters, by name: one shared table that every connection's broadcast goes through.
 #[derive(Clone, Default)]
 pub struct Room {
-    members: Arc<Mutex<HashMap<String, Handle<Bytes>>>>,
+    members: Arc<Mutex<HashMap<String, Handle<ChatMessage>>>>,
+    evicted: Arc<AtomicUsize>,
 }
 
 impl Room {
@@ -44,13 +79,18 @@ impl Room {
         self.lock().is_empty()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Handle<Bytes>>> {
+    /// How many members have been evicted for not keeping up with the room.
+    pub fn evictions(&self) -> usize {
+        self.evicted.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Handle<ChatMessage>>> {
         // Every update is a single insert or remove, so a poisoned table is still consistent.
         self.members.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Takes `name` for `handle`; false if it is in use.
-    fn join(&self, name: &str, handle: Handle<Bytes>) -> bool {
+    fn join(&self, name: &str, handle: Handle<ChatMessage>) -> bool {
         let mut members = self.lock();
         if members.contains_key(name) {
             return false;
@@ -67,9 +107,10 @@ impl Room {
         }
     }
 
-    /// Posts `line` to everyone but `from`. A chatter that has just left is skipped: its
-    /// mailbox hands the line back and it is simply not delivered.
-    fn broadcast(&self, from: u64, line: &Bytes) {
+    /// Posts `line` to everyone but `from`: each gets a reference to the same bytes. A
+    /// chatter that has just left is skipped: its mailbox hands the line back and it is
+    /// simply not delivered.
+    fn broadcast(&self, from: u64, line: &ChatMessage) {
         for handle in self.lock().values().filter(|h| h.id() != from) {
             let _ = handle.send(line.clone());
         }
@@ -153,12 +194,24 @@ impl Chat {
     }
 }
 
-/// Queues one line; a chatter too slow to take its share of the room is closed rather than
-/// allowed to grow the server's memory.
+/// Queues one line for this chatter alone.
 fn send(line: Bytes, tx: &mut Tx<'_, '_>) {
-    if tx.send_frame(line).is_err() && !tx.is_closing() {
-        let (max, seen) = (tx.config().max_queued.unwrap_or(0), tx.queued_bytes());
-        tx.lose_connection_with(Reason::LimitExceeded {
+    if let Err(error) = tx.send_frame(line) {
+        evict(&error, tx);
+    }
+}
+
+/// A chatter too slow to take its share of the room is evicted rather than allowed to grow the
+/// server's memory: aborted, so that its queue (which it is not reading) is dropped at once
+/// instead of being flushed for the close timeout, with a reason that says which limit.
+fn evict(error: &SendError, tx: &mut Tx<'_, '_>) {
+    if !tx.is_closing() {
+        // What the queue would have held with the refused line: past the limit.
+        let (max, seen) = match error {
+            SendError::Write(WriteError::QueueFull { queued, max, len }) => (*max, queued + len),
+            _ => (tx.config().max_queued.unwrap_or(0), tx.queued_memory()),
+        };
+        tx.abort_connection_with(Reason::LimitExceeded {
             limit: Limit::WriteQueue,
             max,
             seen,
@@ -166,9 +219,16 @@ fn send(line: Bytes, tx: &mut Tx<'_, '_>) {
     }
 }
 
+/// The notice the room gets when `name` is evicted.
+fn left_notice(name: &str) -> ChatMessage {
+    WireFrame::from_wire_bytes(Bytes::from(format!(
+        "{name} has left (too slow to keep up).\r\n"
+    )))
+}
+
 impl FrameHandler for Chat {
     type Codec = LineCodec;
-    type Message = Bytes;
+    type Message = ChatMessage;
 
     fn connection_made(&mut self, tx: &mut Tx<'_, '_>) {
         if self.secret.is_none() {
@@ -215,22 +275,40 @@ impl FrameHandler for Chat {
                 out.extend_from_slice(b": ");
                 out.extend_from_slice(&line);
                 out.push(b'\r');
-                self.room.broadcast(*id, &Bytes::from(out));
+                // Encoded once here; every member's queue shares these bytes.
+                match tx.encode_wire(out) {
+                    Ok(frame) => self.room.broadcast(*id, &frame),
+                    // Only a name near the line limit can make the line too long to send.
+                    Err(_) => self.say("ERROR line too long", tx),
+                }
             }
         }
     }
 
-    fn message(&mut self, line: Bytes, tx: &mut Tx<'_, '_>) {
-        send(line, tx);
+    fn message(&mut self, line: ChatMessage, tx: &mut Tx<'_, '_>) {
+        if let Err(error) = tx.send_wire(&line) {
+            evict(&error, tx);
+        }
     }
 
     fn raw_data_received(&mut self, data: &mut BytesMut, _: &mut Tx<'_, '_>) {
         data.clear();
     }
 
-    fn connection_lost(&mut self, _reason: &Reason) {
+    fn connection_lost(&mut self, reason: &Reason) {
         if let State::Chatting { name, id } = &self.state {
             self.room.leave(name, *id);
+            if matches!(
+                reason,
+                Reason::LimitExceeded {
+                    limit: Limit::WriteQueue,
+                    ..
+                }
+            ) {
+                self.room.evicted.fetch_add(1, Ordering::SeqCst);
+                eprintln!("chat: evicted {name}: {reason}");
+                self.room.broadcast(*id, &left_notice(name));
+            }
         }
     }
 }

@@ -9,8 +9,8 @@ use loomwork_examples::chat::{ChatConfig, ChatFactory, Room};
 
 /// A chat server running in this process.
 enum Server {
-    Std(loomwork_std::Server<loomwork::bytes::Bytes>),
-    Smol(loomwork_smol::Server<loomwork::bytes::Bytes>),
+    Std(loomwork_std::Server<loomwork_examples::chat::ChatMessage>),
+    Smol(loomwork_smol::Server<loomwork_examples::chat::ChatMessage>),
 }
 
 impl Server {

@@ -34,8 +34,8 @@ fn raise_nofile_limit() {
 
 /// The chat server under load, on either runtime.
 enum ChatServer {
-    Smol(loomwork_smol::Server<loomwork::bytes::Bytes>),
-    Std(loomwork_std::Server<loomwork::bytes::Bytes>),
+    Smol(loomwork_smol::Server<loomwork_examples::chat::ChatMessage>),
+    Std(loomwork_std::Server<loomwork_examples::chat::ChatMessage>),
 }
 
 impl ChatServer {

@@ -111,6 +111,8 @@ macro_rules! conformance_suite {
             throttled_connections_keep_within_ten_percent_of_the_limit,
             per_peer_cap_refuses_the_extra_connection_and_accepts_again_after_one_closes,
             drain_finishes_in_flight_exchanges_and_aborts_stragglers,
+            chat_fan_out_evicts_idle_members_while_readers_get_every_line,
+            small_writes_to_a_peer_that_never_reads_stop_at_the_cap,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {

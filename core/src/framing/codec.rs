@@ -107,6 +107,52 @@ impl Encoded {
     }
 }
 
+/// A frame's wire bytes (header, payload and trailer) in one buffer: encoded once, then sent to
+/// any number of connections, each queue holding a reference-counted clone
+/// ([`FrameTransport::send_wire`](crate::framing::FrameTransport::send_wire)). The one copy is
+/// made when it is built; a delimiter or a length prefix never costs a copy per recipient.
+///
+/// ```
+/// use bytes::Bytes;
+/// use loomwork::framing::{Encoder, LineCodec, WireFrame};
+///
+/// let frame = WireFrame::from(LineCodec::new().encode(Bytes::from_static(b"hi")).unwrap());
+/// assert_eq!(frame.bytes().as_ref(), b"hi\r\n");
+/// let clone = frame.clone(); // no copy: the same bytes
+/// assert_eq!(clone.bytes().as_ptr(), frame.bytes().as_ptr());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireFrame(Bytes);
+
+impl WireFrame {
+    /// Wraps bytes that are already a complete frame of the connection's framing.
+    pub fn from_wire_bytes(bytes: Bytes) -> Self {
+        WireFrame(bytes)
+    }
+
+    /// The frame's bytes on the wire.
+    pub fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// Bytes on the wire.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True for a frame with no bytes at all (a custom framing's empty frame).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<Encoded> for WireFrame {
+    /// Joins the three parts into one buffer: the one copy a shared frame costs.
+    fn from(encoded: Encoded) -> Self {
+        WireFrame(Bytes::from(encoded.to_vec()))
+    }
+}
+
 /// A frame header kept inline, so that framing a payload allocates nothing.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct FrameHeader {

@@ -5,9 +5,9 @@ use core::ops::{Deref, DerefMut};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::framing::{Decoder, EncodeError, Encoded, Encoder, FrameError, Recovery};
+use crate::framing::{Decoder, EncodeError, Encoded, Encoder, FrameError, Recovery, WireFrame};
 use crate::reason::Reason;
-use crate::stream::{Protocol, Transport, WriteError};
+use crate::stream::{copies, Protocol, Transport, WriteError};
 use crate::timer::TimerId;
 
 /// What a framed protocol writes: the frame-level twin of [`Protocol`].
@@ -377,16 +377,36 @@ impl<C: Decoder + Encoder, M> FrameTransport<'_, '_, C, M> {
 
     /// Queues an already framed payload (all or nothing, like [`send_frame`](Self::send_frame)).
     pub fn send_encoded(&mut self, encoded: Encoded) -> Result<(), SendError> {
-        if let Some(max) = self.tx.config().max_queued {
-            let queued = self.tx.queued_bytes();
-            let len = encoded.len();
-            if queued.saturating_add(len) > max {
-                return Err(SendError::Write(WriteError::QueueFull { queued, max, len }));
-            }
-        }
-        self.tx.write_slice(encoded.header.as_slice())?;
+        let header = encoded.header.as_slice();
+        // Exactly what the three writes below will cost, so that either all are queued or
+        // none is (the payload and trailer follow `write`'s rule: copied up to 1 KiB).
+        let cost = self.tx.state.queue.cost_of_all(&[
+            (header.len(), true),
+            (encoded.payload.len(), copies(&encoded.payload)),
+            (encoded.trailer.len(), copies(&encoded.trailer)),
+        ]);
+        self.tx.state.check_writable(cost)?;
+        self.tx.write_slice(header)?;
         self.tx.write(encoded.payload)?;
         self.tx.write(encoded.trailer)?;
+        self.tx.stats_mut().frames_sent += 1;
+        Ok(())
+    }
+
+    /// Frames `payload` once into a [`WireFrame`]: its header, payload and trailer in one
+    /// buffer, ready to be sent to any number of connections with
+    /// [`send_wire`](Self::send_wire) without being copied again.
+    pub fn encode_wire(&mut self, payload: impl Into<Bytes>) -> Result<WireFrame, EncodeError> {
+        Ok(WireFrame::from(self.framing.codec.encode(payload.into())?))
+    }
+
+    /// Queues a frame encoded once for many connections: the queue holds a reference-counted
+    /// clone of its buffer, never a copy (see
+    /// [`Transport::write_shared`](crate::stream::Transport::write_shared)). All or nothing.
+    ///
+    /// The frame must have been encoded with this connection's framing; nothing checks it.
+    pub fn send_wire(&mut self, frame: &WireFrame) -> Result<(), SendError> {
+        self.tx.write_shared(frame.bytes().clone())?;
         self.tx.stats_mut().frames_sent += 1;
         Ok(())
     }

@@ -60,7 +60,9 @@ mod netstring;
 pub mod reference;
 
 pub use any::AnyCodec;
-pub use codec::{Decoder, EncodeError, Encoded, Encoder, FrameError, FrameHeader, Recovery};
+pub use codec::{
+    Decoder, EncodeError, Encoded, Encoder, FrameError, FrameHeader, Recovery, WireFrame,
+};
 pub use framed::{FrameHandler, FrameTransport, Framed, SendError};
 pub use length::{LengthCodec, LengthCodecBuilder, DEFAULT_MAX_PREFIXED_LENGTH};
 pub use line::{LineCodec, DEFAULT_DELIMITER, DEFAULT_MAX_LINE_LENGTH};

@@ -7,6 +7,27 @@ use core::time::Duration;
 /// Every limit is bounded by default (docs/architecture.md §7); `None` means unbounded and must
 /// be asked for explicitly.
 ///
+/// # What the write-queue figures count
+/// [`high_water`](Self::high_water), [`low_water`](Self::low_water) and
+/// [`max_queued`](Self::max_queued) compare with the queue's *account*
+/// ([`Transport::queued_memory`](crate::stream::Transport::queued_memory)), which stands for
+/// the memory the queue holds rather than its bare payload:
+/// - a write of more than 1 KiB, and every [`write_shared`](crate::stream::Transport::write_shared),
+///   is an entry of its own, charged its length plus a fixed overhead of 128 bytes (the entry,
+///   the list's spare room, a shared buffer's header, the allocator's bookkeeping);
+/// - smaller writes ([`write`](crate::stream::Transport::write) of up to 1 KiB,
+///   [`write_slice`](crate::stream::Transport::write_slice)) are copied into blocks of at most
+///   16 KiB, each charged its bytes plus the same overhead, plus, once full, the few bytes at
+///   its end that the next write did not fit in.
+///
+/// Written bytes of an entry stay charged until the whole entry is written (its buffer lives
+/// that long). So the queue's real footprint is at most its account plus two 16 KiB blocks (the
+/// one being filled and the one being written out): a
+/// million 100-byte writes to a peer that never reads stop at `max_queued` with about
+/// `max_queued` bytes held, not twice that. A buffer shared with other connections is charged
+/// in full to each of them, although its bytes exist once.
+/// [`queued_bytes`](crate::stream::Transport::queued_bytes) still reports the payload alone.
+///
 /// ```
 /// use loomwork::stream::Config;
 /// let config = Config { high_water: 256 * 1024, ..Config::default() };
@@ -14,14 +35,16 @@ use core::time::Duration;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Queued bytes above which the protocol gets `pause_producing` (Twisted DF-11: 64 KiB).
+    /// The queue's account (see [above](Self#what-the-write-queue-figures-count)) above which
+    /// the protocol gets `pause_producing` (Twisted DF-11: 64 KiB).
     pub high_water: usize,
-    /// Queued bytes at or below which a paused protocol gets `resume_producing`.
+    /// The queue's account at or below which a paused protocol gets `resume_producing`.
     ///
     /// Twisted resumes only when the buffer is completely empty, which leaves the socket idle
     /// while the producer refills it; resuming at a quarter of the high mark keeps the pipe full.
     pub low_water: usize,
-    /// Hard cap on queued bytes: a write that would exceed it is refused whole with
+    /// Hard cap on the queue's account (bytes plus overhead, see
+    /// [above](Self#what-the-write-queue-figures-count)): a write that would exceed it is refused whole with
     /// [`WriteError::QueueFull`](crate::stream::WriteError::QueueFull), so a protocol that
     /// ignores backpressure cannot exhaust memory (Twisted KW-2).
     pub max_queued: Option<usize>,

@@ -222,7 +222,7 @@ impl<P: Protocol> Connection<P> {
         self.state.stats.bytes_sent += n as u64;
         let resume = self.state.producer_paused_since.is_some()
             && matches!(self.state.life, State::Open(_))
-            && self.state.queue.len() <= self.state.config.low_water;
+            && self.state.queue.footprint() <= self.state.config.low_water;
         if resume {
             if let Some(since) = self.state.producer_paused_since.take() {
                 self.state.stats.time_paused += now - since;
@@ -409,6 +409,12 @@ impl<P: Protocol> Connection<P> {
         self.state.queue.len()
     }
 
+    /// What the write queue is charged with against [`Config::max_queued`] and the water
+    /// marks: its bytes plus per-entry overhead (see [`Config`]).
+    pub fn queued_memory(&self) -> usize {
+        self.state.queue.footprint()
+    }
+
     /// Bytes received and not yet consumed by the protocol.
     pub fn buffered_bytes(&self) -> usize {
         self.state.recv.len()
@@ -490,7 +496,7 @@ impl<P: Protocol> Connection<P> {
             }
             if open
                 && self.state.producer_paused_since.is_none()
-                && self.state.queue.len() > self.state.config.high_water
+                && self.state.queue.footprint() > self.state.config.high_water
             {
                 self.state.stats.pauses += 1;
                 self.state.producer_paused_since = Some(self.state.now);

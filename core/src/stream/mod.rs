@@ -24,3 +24,9 @@ pub use transport::{Transport, WriteError};
 
 #[cfg(test)]
 mod tests;
+
+/// True when [`Transport::write`] copies `data` into the queue's current block rather than
+/// queuing it as an entry of its own (framers use it to price a frame's parts exactly).
+pub(crate) fn copies(data: &bytes::Bytes) -> bool {
+    write_queue::WriteQueue::coalesces(data.len())
+}

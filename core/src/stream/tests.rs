@@ -13,6 +13,8 @@ use crate::reason::{Limit, Reason, Timeout};
 use crate::time::Instant;
 use crate::timer::TimerId;
 
+use super::write_queue::ENTRY_OVERHEAD as OVERHEAD;
+
 /// Records every callback, and does what its script says on data.
 #[derive(Default)]
 struct Scripted {
@@ -259,9 +261,10 @@ fn graceful_close_that_cannot_flush_aborts_at_the_deadline() {
 
 #[test]
 fn backpressure_pauses_above_high_and_resumes_at_low() {
+    // The marks count the queue's account: its bytes plus one entry's overhead here.
     let config = Config {
-        high_water: 100,
-        low_water: 40,
+        high_water: 100 + OVERHEAD,
+        low_water: 40 + OVERHEAD,
         ..Config::default()
     };
     let mut c = echoing(config);
@@ -290,29 +293,23 @@ fn the_write_queue_cap_refuses_whole_writes() {
             }
         }
     }
+    // The cap counts the queue's account: two 40-byte writes share one block, charged one
+    // entry's overhead.
     let config = Config {
-        max_queued: Some(100),
+        max_queued: Some(100 + OVERHEAD),
         ..Config::default()
     };
     let mut c = Connection::new(Greedy(Vec::new()), config);
     c.handle_connected(t(0), addr(), addr());
     c.handle_data(t(1), b"go");
     assert_eq!(c.queued_bytes(), 80, "nothing half-queued");
-    assert_eq!(
-        c.protocol().0,
-        [
-            WriteError::QueueFull {
-                queued: 80,
-                max: 100,
-                len: 40
-            },
-            WriteError::QueueFull {
-                queued: 80,
-                max: 100,
-                len: 40
-            }
-        ]
-    );
+    assert_eq!(c.queued_memory(), 80 + OVERHEAD);
+    let full = WriteError::QueueFull {
+        queued: 80 + OVERHEAD,
+        max: 100 + OVERHEAD,
+        len: 40,
+    };
+    assert_eq!(c.protocol().0, [full.clone(), full]);
 }
 
 /// A connection whose protocol consumes nothing, with a receive buffer of `max` bytes.

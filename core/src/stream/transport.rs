@@ -34,12 +34,15 @@ pub enum WriteError {
     /// The connection (or its write side) is closed or closing by abort; nothing was queued.
     Closed,
     /// Queuing this write would exceed the hard cap ([`Config::max_queued`]); nothing was queued.
+    ///
+    /// The figures are the queue's account (see [`Config`]: bytes plus per-entry overhead),
+    /// not bare payload.
     QueueFull {
-        /// Bytes already queued.
+        /// What the queue is charged with already ([`Transport::queued_memory`]).
         queued: usize,
         /// The cap.
         max: usize,
-        /// Size of the refused write.
+        /// What the refused write would have added to the account.
         len: usize,
     },
 }
@@ -59,20 +62,43 @@ impl fmt::Display for WriteError {
 impl core::error::Error for WriteError {}
 
 impl<M> Transport<'_, M> {
-    /// Queues `data` to be sent, without copying it.
+    /// Queues `data` to be sent.
+    ///
+    /// Writes larger than 1 KiB are queued as they are, without copying; smaller ones are
+    /// copied into the queue's current block, so that many small writes cost about what they
+    /// carry (and do not keep alive a large buffer they were sliced from). To queue a small
+    /// buffer that many connections share without copying it, use
+    /// [`write_shared`](Self::write_shared).
     ///
     /// Accepted after [`lose_connection`](Self::lose_connection) too: it is flushed before the
     /// close (Twisted TR-3). Empty writes are ignored (TR-1).
     pub fn write(&mut self, data: impl Into<Bytes>) -> Result<(), WriteError> {
         let data = data.into();
-        self.state.check_writable(data.len())?;
+        self.state.check_writable(self.state.queue.cost_of(&data))?;
         self.state.queue.push(data);
+        Ok(())
+    }
+
+    /// Queues `data` as it is, never copying it, however small: for a buffer that many
+    /// connections send (a broadcast frame, see
+    /// [`WireFrame`](crate::framing::WireFrame)), each queue holds a reference-counted clone
+    /// and the bytes exist once.
+    ///
+    /// Each such write is its own entry in the queue and is charged its length plus a fixed
+    /// per-entry overhead (see [`Config`]). The whole buffer `data` was sliced from stays
+    /// alive until the write is done, so pass buffers built for the purpose, not slices of a
+    /// large one.
+    pub fn write_shared(&mut self, data: Bytes) -> Result<(), WriteError> {
+        self.state
+            .check_writable(self.state.queue.cost(data.len(), false))?;
+        self.state.queue.push_entry(data);
         Ok(())
     }
 
     /// Queues a copy of `data` (small writes are coalesced into one buffer).
     pub fn write_slice(&mut self, data: &[u8]) -> Result<(), WriteError> {
-        self.state.check_writable(data.len())?;
+        self.state
+            .check_writable(self.state.queue.cost(data.len(), true))?;
         self.state.queue.push_slice(data);
         Ok(())
     }
@@ -201,6 +227,13 @@ impl<M> Transport<'_, M> {
         self.state.queue.len()
     }
 
+    /// What the write queue is charged with: its bytes plus per-entry overhead (see
+    /// [`Config`]). This, not [`queued_bytes`](Self::queued_bytes), is what
+    /// [`Config::max_queued`] and the water marks compare with.
+    pub fn queued_memory(&self) -> usize {
+        self.state.queue.footprint()
+    }
+
     /// True once a graceful close or an abort has been requested (Twisted `disconnecting`,
     /// TR-7). Framers stop delivering frames when they see it.
     pub fn is_closing(&self) -> bool {
@@ -298,7 +331,9 @@ impl TransportState {
         self.life.halves().map_or(true, |halves| halves.peer_eof)
     }
 
-    fn check_writable(&self, len: usize) -> Result<(), WriteError> {
+    /// Refuses a write that would add `cost` to the queue's account when the write side is
+    /// closed or the account would pass the cap.
+    pub(crate) fn check_writable(&self, cost: usize) -> Result<(), WriteError> {
         let writable = self
             .life
             .halves()
@@ -307,9 +342,13 @@ impl TransportState {
             return Err(WriteError::Closed);
         }
         if let Some(max) = self.config.max_queued {
-            let queued = self.queue.len();
-            if queued.saturating_add(len) > max {
-                return Err(WriteError::QueueFull { queued, max, len });
+            let queued = self.queue.footprint();
+            if queued.saturating_add(cost) > max {
+                return Err(WriteError::QueueFull {
+                    queued,
+                    max,
+                    len: cost,
+                });
             }
         }
         Ok(())
