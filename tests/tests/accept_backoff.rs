@@ -160,11 +160,13 @@ fn serves_a_backlog_larger_than_its_descriptors<H: Harness>(h: &H, test_name: &s
     let addr = listening_address(&mut stdout);
 
     let report = flood(addr, FLOOD_PEERS, HOLD, child.id(), PATIENCE);
+    if let Ok(report) = &report {
+        eprintln!("{}: {report:?}", H::NAME);
+    }
     drop(child.stdin.take()); // the child's cue to stop
     let status = wait_bounded(&mut child);
     drop(stdout);
     let report = report.unwrap();
-    eprintln!("{}: {report:?}", H::NAME);
     assert!(
         status.success(),
         "{}: the server process failed: {status}",
