@@ -10,7 +10,7 @@ use loomwork::stream::ServerFactory;
 use loomwork_net::listen::{bind_listeners, classify_accept_error, AcceptFailure};
 use loomwork_net::{AcceptBackoff, ListenConfig, ACCEPT_BATCH};
 
-use crate::serve::Shared;
+use crate::serve::{Arrival, Shared, Started};
 use crate::server::Server;
 use crate::wait::{self, Wakeup, Watch};
 use loomwork::stream::ServerMessage;
@@ -64,6 +64,12 @@ where
 /// accepting, as [`AcceptBackoff`] says (5 ms at first, doubling up to 500 ms), instead of
 /// spinning. Accept threads sleep in the same `poll(2)` as connection threads, woken by a
 /// stop request.
+///
+/// Running short never resets a peer: a connection's second descriptor (its wake-up) is made
+/// before `accept(2)` is called, so that when the process is out of descriptors the peer waits
+/// in the backlog until some are freed; and a connection whose thread cannot be started yet
+/// is kept, socket and protocol, and started after the pause. Each accept thread therefore
+/// holds one spare wake-up descriptor, ready for the next connection.
 pub fn listen_tcp_with<F>(
     addr: SocketAddr,
     factory: F,
@@ -156,12 +162,13 @@ fn accept_loop<F>(
     ServerMessage<F>: Send + 'static,
 {
     let mut backoff = AcceptBackoff::new();
+    let mut reserve = Reserve {
+        wakeup: None,
+        waiting: None,
+    };
     while !stop.load(Ordering::Acquire) {
-        let pause = match accept_batch(listener, shared) {
-            Ok(()) => {
-                backoff.succeeded();
-                None
-            }
+        let pause = match accept_batch(listener, shared, &mut reserve, &mut backoff) {
+            Ok(()) => None,
             Err(()) => Some(backoff.failed()),
         };
         if stop.load(Ordering::Acquire) {
@@ -175,23 +182,77 @@ fn accept_loop<F>(
             thread::sleep(AcceptBackoff::MAX_PAUSE);
         }
     }
+    // A connection accepted but still without a thread gets one last try, so that a
+    // shutdown (which joins this thread before closing the live connections) closes it
+    // gracefully with the others; failing that, it is closed and its factory told.
+    if let Some(arrival) = reserve.waiting.take() {
+        if let Err((arrival, err)) = shared.launch(arrival) {
+            shared.abandon(arrival, &err);
+        }
+    }
 }
 
-/// Accepts what is waiting, up to [`ACCEPT_BATCH`]. An error asks the caller to pause.
-fn accept_batch<F>(listener: &TcpListener, shared: &Arc<Shared<F>>) -> Result<(), ()>
+/// What an accept loop holds between batches so that accepting never outruns what a
+/// connection needs.
+struct Reserve<F: ServerFactory> {
+    /// The wake-up descriptor for the next connection, made before its `accept(2)`.
+    wakeup: Option<Arc<Wakeup>>,
+    /// A connection accepted whose thread could not be started yet.
+    waiting: Option<Arrival<F>>,
+}
+
+/// Accepts what is waiting, up to [`ACCEPT_BATCH`]. An error asks the caller to pause: the
+/// process is short of descriptors or threads.
+///
+/// Every connection started resets `backoff` to its minimum, as in loomwork-smol: while
+/// descriptors come back a few at a time, each batch that gets some accepted before running
+/// short again pauses briefly, instead of waiting out the maximum pause every time.
+fn accept_batch<F>(
+    listener: &TcpListener,
+    shared: &Arc<Shared<F>>,
+    reserve: &mut Reserve<F>,
+    backoff: &mut AcceptBackoff,
+) -> Result<(), ()>
 where
     F: ServerFactory + Send + 'static,
     F::Protocol: Send + 'static,
     ServerMessage<F>: Send + 'static,
 {
+    // The connection that waits for a thread goes first: its peer has waited longest.
+    if let Some(arrival) = reserve.waiting.take() {
+        if let Err((arrival, _)) = shared.launch(arrival) {
+            reserve.waiting = Some(arrival);
+            return Err(());
+        }
+        backoff.succeeded();
+    }
     for _ in 0..ACCEPT_BATCH {
+        // Everything the connection needs besides its socket, before the socket: a peer left
+        // in the backlog only waits, one accepted and then closed would see a reset.
+        let wakeup = match reserve.wakeup.take() {
+            Some(wakeup) => wakeup,
+            None => Arc::new(Wakeup::new().map_err(drop)?),
+        };
         match listener.accept() {
-            Ok((stream, peer)) => shared.start(stream, peer).map_err(drop)?,
-            Err(err) => match classify_accept_error(&err) {
-                AcceptFailure::Drained => return Ok(()),
-                AcceptFailure::Transient => continue,
-                AcceptFailure::Exhausted => return Err(()),
+            Ok((stream, peer)) => match shared.start(stream, peer, wakeup) {
+                Started::Running => backoff.succeeded(),
+                Started::Refused(wakeup) => {
+                    backoff.succeeded();
+                    reserve.wakeup = Some(wakeup);
+                }
+                Started::NoThread(arrival) => {
+                    reserve.waiting = Some(arrival);
+                    return Err(());
+                }
             },
+            Err(err) => {
+                reserve.wakeup = Some(wakeup);
+                match classify_accept_error(&err) {
+                    AcceptFailure::Drained => return Ok(()),
+                    AcceptFailure::Transient => continue,
+                    AcceptFailure::Exhausted => return Err(()),
+                }
+            }
         }
     }
     Ok(())

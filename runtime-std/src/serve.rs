@@ -39,32 +39,56 @@ where
         }
     }
 
-    /// Handles one accepted socket. An error means the system is short of resources (no
-    /// wake-up descriptor, no thread); the socket has been closed and the accept loop should back off.
-    pub(crate) fn start(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
+    /// Handles one accepted socket, with the wake-up descriptor that was made for it before
+    /// `accept(2)` (so that no socket is ever accepted and then dropped for want of one).
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        wakeup: Arc<Wakeup>,
+    ) -> Started<F> {
         let Some(protocol) = self.factory().build_protocol(peer) else {
             // Refused (Twisted PR-2): dropping the stream closes it; no callback runs.
-            return Ok(());
+            return Started::Refused(wakeup);
         };
-        let wakeup = match Wakeup::new() {
-            Ok(wakeup) => Arc::new(wakeup),
-            Err(err) => {
-                self.factory()
-                    .connection_closed(peer, &reason_from_io(&err));
-                return Err(err);
-            }
+        let arrival = Arrival {
+            protocol,
+            stream,
+            peer,
+            wakeup,
         };
-        let mailbox = Arc::new(ThreadMailbox::new(Arc::clone(&wakeup)));
+        match self.launch(arrival) {
+            Ok(()) => Started::Running,
+            Err((arrival, _)) => Started::NoThread(arrival),
+        }
+    }
+
+    /// Starts the thread of an accepted connection. When the system has no thread to give
+    /// (`EAGAIN`, `ENOMEM`), the connection is handed back whole, socket and protocol, for
+    /// the accept loop to retry after a pause: a peer that was accepted is served late, never
+    /// reset for want of a resource of ours.
+    pub(crate) fn launch(
+        self: &Arc<Self>,
+        arrival: Arrival<F>,
+    ) -> Result<(), (Arrival<F>, io::Error)> {
+        let mailbox = Arc::new(ThreadMailbox::new(Arc::clone(&arrival.wakeup)));
         let id = next_connection_id();
-        let handle = Handle::new(id, peer, Arc::clone(&mailbox) as _);
+        let handle = Handle::new(id, arrival.peer, Arc::clone(&mailbox) as _);
+        // Before the thread exists, so that its departure can never come first.
         self.registry.arrive(handle.clone());
-        let shared = Arc::clone(self);
+        // `spawn` drops its closure when it fails: the connection waits in a slot the closure
+        // only shares, so that it can be taken back.
+        let slot = Arc::new(Mutex::new(Some(arrival)));
+        let (shared, thread_slot) = (Arc::clone(self), Arc::clone(&slot));
         let thread_mailbox = Arc::clone(&mailbox);
         let spawned = thread::Builder::new()
             .name(format!("loomwork-conn-{id}"))
             .spawn(move || {
-                let connection = Connection::new(protocol, shared.config.clone());
-                shared.serve(connection, handle, stream, &wakeup, &thread_mailbox);
+                let taken = take(&thread_slot);
+                drop(thread_slot);
+                if let Some(arrival) = taken {
+                    shared.serve(arrival, handle, &thread_mailbox);
+                }
             });
         match spawned {
             Ok(thread) => {
@@ -72,26 +96,45 @@ where
                 Ok(())
             }
             Err(err) => {
-                // The closure, and with it the socket and the protocol, was dropped unrun.
                 mailbox.close();
-                self.factory()
-                    .connection_closed(peer, &reason_from_io(&err));
                 self.registry.depart(id);
-                Err(err)
+                match take(&slot) {
+                    Some(arrival) => Err((arrival, err)),
+                    // Unreachable: a thread that was never created took nothing.
+                    None => Ok(()),
+                }
             }
         }
+    }
+
+    /// Gives up on a connection that never got a thread (the server is stopping): the socket
+    /// closes, and the factory hears why, as for any connection it built a protocol for.
+    pub(crate) fn abandon(&self, arrival: Arrival<F>, err: &io::Error) {
+        let Arrival {
+            protocol,
+            stream,
+            peer,
+            ..
+        } = arrival;
+        drop((protocol, stream));
+        self.factory().connection_closed(peer, &reason_from_io(err));
     }
 
     /// The body of a connection thread.
     fn serve(
         &self,
-        mut connection: Connection<F::Protocol>,
+        arrival: Arrival<F>,
         handle: Handle<ServerMessage<F>>,
-        stream: TcpStream,
-        wakeup: &Wakeup,
         mailbox: &ThreadMailbox<ServerMessage<F>>,
     ) {
-        let (id, peer) = (handle.id(), handle.peer());
+        let Arrival {
+            protocol,
+            stream,
+            peer,
+            wakeup,
+        } = arrival;
+        let mut connection = Connection::new(protocol, self.config.clone());
+        let id = handle.id();
         // Runs even if the protocol panics, so that shutdown never waits for a dead thread.
         let _departure = Departure {
             registry: &self.registry,
@@ -99,7 +142,7 @@ where
             id,
         };
         connection.set_handle(handle);
-        let reason = driver::run(&mut connection, stream, peer, wakeup, mailbox, &self.clock);
+        let reason = driver::run(&mut connection, stream, peer, &wakeup, mailbox, &self.clock);
         drop(connection);
         mailbox.close();
         self.factory().connection_closed(peer, &reason);
@@ -109,6 +152,30 @@ where
         // A factory that panicked is still the factory the user gave us; keep serving.
         self.factory.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// An accepted connection with everything it needs but its thread.
+pub(crate) struct Arrival<F: ServerFactory> {
+    protocol: F::Protocol,
+    stream: TcpStream,
+    peer: SocketAddr,
+    wakeup: Arc<Wakeup>,
+}
+
+/// What [`Shared::start`] made of an accepted socket.
+pub(crate) enum Started<F: ServerFactory> {
+    /// The connection runs on its own thread.
+    Running,
+    /// The factory refused the peer (the socket is closed); the unused wake-up is given back
+    /// for the next connection.
+    Refused(Arc<Wakeup>),
+    /// No thread could be started: the connection is given back, to be started later.
+    NoThread(Arrival<F>),
+}
+
+/// Takes what `slot` holds, even from a poisoned lock (nothing panics while holding it).
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
 /// Removes a connection from the registry when its thread ends, however it ends.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use loomwork::connector::{self, ClientFactory};
 use loomwork::stream::{Config, Protocol, ServerFactory};
 
+pub mod backlog;
 pub mod memory;
 pub mod netns;
 pub mod procfs;

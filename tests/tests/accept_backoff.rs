@@ -1,17 +1,21 @@
 //! Accepting while the process is out of descriptors (EMFILE), on both runtimes alike: the
-//! accept loop backs off (loomwork-net's one `AcceptBackoff`) instead of spinning or dying, and
-//! serves every waiting peer within one maximum pause once descriptors are free again.
+//! accept loop backs off (loomwork-net's one `AcceptBackoff`) instead of spinning or dying,
+//! serves every waiting peer within one maximum pause once descriptors are free again, and
+//! never resets a peer for want of a descriptor of its own (issue 12, item 4).
 //!
-//! Its own test binary: it lowers the whole process's descriptor limit.
+//! Its own test binary: it lowers the whole process's descriptor limit, or runs a server in a
+//! child copy of itself with a lowered limit.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use loomwork::bytes::BytesMut;
 use loomwork::stream::{Config, Protocol, Transport};
+use loomwork_conformance::backlog::flood;
 use loomwork_conformance::runtimes::{Smol, Std};
 use loomwork_conformance::Harness;
 use loomwork_net::testing::set_descriptor_limit;
@@ -29,6 +33,18 @@ const EXHAUSTED: Duration = Duration::from_millis(1300);
 const SLACK: Duration = Duration::from_millis(250);
 /// An upper bound on any one wait, so that a broken runtime fails instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(30);
+/// Set in the child process of the backlog scenario, to the name of the runtime to serve on.
+const CHILD_ENV: &str = "LOOMWORK_BACKLOG_CHILD";
+/// The child server's descriptor limit, and how many peers fill its backlog: the numbers of
+/// the probe in issue 12 (`ulimit -n 64`, 150 clients).
+const CHILD_LIMIT: u64 = 64;
+const FLOOD_PEERS: usize = 150;
+/// How long the answered peers keep the server out of descriptors while its CPU is measured.
+const HOLD: Duration = Duration::from_secs(5);
+/// The CPU the server may use in [`HOLD`]: a quarter of one core, far above what backing off
+/// costs (a dozen wake-ups a second) and far below a loop retrying accept at once (all of it;
+/// checked by setting the back-off to zero).
+const CPU_BOUND: Duration = Duration::from_millis(1250);
 
 #[test]
 fn std_backs_off_while_out_of_descriptors_and_recovers_within_one_maximum_pause() {
@@ -98,6 +114,150 @@ fn backs_off_while_out_of_descriptors_and_recovers<H: Harness>(h: &H) {
         H::NAME
     );
     server.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn std_resets_no_peer_while_out_of_descriptors_and_serves_all_as_they_free() {
+    serves_a_backlog_larger_than_its_descriptors(
+        &Std,
+        "std_resets_no_peer_while_out_of_descriptors_and_serves_all_as_they_free",
+    );
+}
+
+#[test]
+fn smol_resets_no_peer_while_out_of_descriptors_and_serves_all_as_they_free() {
+    serves_a_backlog_larger_than_its_descriptors(
+        &Smol,
+        "smol_resets_no_peer_while_out_of_descriptors_and_serves_all_as_they_free",
+    );
+}
+
+/// A child copy of this test binary serves [`Echo`] on `h` with at most [`CHILD_LIMIT`]
+/// descriptors; [`FLOOD_PEERS`] peers connect at once and each sends `ping`. The server can
+/// hold only some of them; the rest wait in its backlog while the answered peers hold on for
+/// [`HOLD`], then are served as the answered peers close. No peer may be reset or see an end
+/// of stream before its echo (a runtime that accepts a socket and then cannot make what the
+/// connection needs must not drop it), every peer is served, and the server's accept loop must
+/// not spin while it waits for descriptors.
+fn serves_a_backlog_larger_than_its_descriptors<H: Harness>(h: &H, test_name: &str) {
+    if let Ok(runtime) = std::env::var(CHILD_ENV) {
+        if runtime == H::NAME {
+            serve_with_few_descriptors(h);
+        }
+        return;
+    }
+    // The other scenarios lower this process's limit, which the peers here would run into.
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, H::NAME)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let addr = listening_address(&mut stdout);
+
+    let report = flood(addr, FLOOD_PEERS, HOLD, child.id(), PATIENCE);
+    if let Ok(report) = &report {
+        eprintln!("{}: {report:?}", H::NAME);
+    }
+    drop(child.stdin.take()); // the child's cue to stop
+    let status = wait_bounded(&mut child);
+    drop(stdout);
+    let report = report.unwrap();
+    assert!(
+        status.success(),
+        "{}: the server process failed: {status}",
+        H::NAME
+    );
+    assert!(
+        report.echoed_while_held < FLOOD_PEERS,
+        "{}: every peer was served at once, so descriptors never ran out: {report:?}",
+        H::NAME
+    );
+    assert_eq!(
+        (report.resets, report.eofs, report.failures),
+        (0, 0, 0),
+        "{}: peers were dropped before their echo: {report:?}",
+        H::NAME
+    );
+    assert!(
+        report.all_served(),
+        "{}: not every peer was served: {report:?}",
+        H::NAME
+    );
+    let cpu = report
+        .server_cpu_while_held
+        .expect("the server's CPU time in /proc");
+    assert!(
+        cpu < CPU_BOUND,
+        "{}: the server used {cpu:?} of CPU in {:?} out of descriptors",
+        H::NAME,
+        report.held
+    );
+}
+
+/// The child's side: listen, lower the limit, serve until the parent closes our stdin.
+fn serve_with_few_descriptors<H: Harness>(h: &H) {
+    let server = h.listen(any_port(), |_| Echo, Config::default());
+    // After listening, so that the runtime's own setup (listener, reactor) is not what fails.
+    set_descriptor_limit(CHILD_LIMIT).unwrap();
+    let _taken = leave_an_odd_number_free();
+    println!("listening on {}", server.local_addr());
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    server.shutdown(Duration::ZERO);
+}
+
+/// Takes descriptors so that an odd number is left free under the limit, and returns them
+/// (the caller keeps them open). A connection that needs two descriptors (loomwork-std's
+/// socket and wake-up) then always meets the moment when only one is left, and accepting a
+/// socket it cannot complete would show as a reset; with an even number free, every accept
+/// would fail cleanly with EMFILE and hide that.
+fn leave_an_odd_number_free() -> Vec<File> {
+    let mut taken = Vec::new();
+    for _ in 0..CHILD_LIMIT {
+        match File::open("/dev/null") {
+            Ok(file) => taken.push(file),
+            Err(_) => break,
+        }
+    }
+    let free = taken.len();
+    // Give back all but one when `free` is even, all when it is odd.
+    taken.truncate(1 - free % 2);
+    taken
+}
+
+/// The address from the child's `listening on ADDR` line (libtest prints a few lines first).
+fn listening_address(stdout: &mut BufReader<std::process::ChildStdout>) -> SocketAddr {
+    for _ in 0..100 {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        // libtest prints the test's name on the same line, before the test's own output.
+        if let Some((_, addr)) = line.split_once("listening on ") {
+            return addr.trim().parse().unwrap();
+        }
+    }
+    panic!("the child never said where it listens");
+}
+
+/// Waits for the child, killing it after [`PATIENCE`] so that the test cannot hang.
+fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
+    let step = Duration::from_millis(20);
+    for _ in 0..(PATIENCE.as_millis() / step.as_millis()) {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(step);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the child did not exit within {PATIENCE:?}");
 }
 
 /// Twisted's Echo.
