@@ -2,8 +2,8 @@
 # Before/after of a change on the side-by-side suite: builds the suite at BASE (a git revision,
 # in a temporary worktree) and at the working tree, then runs the two binaries alternately,
 # section by section, PASSES times, and prints the medians of both with their ratio, plus each
-# loomwork server's ratio to its plain peer of the same run (which cancels the machine's drift
-# between runs). Loopback only; every run is bounded by the suite's own limits and a timeout.
+# loomwork server's ratio to its plain peer of the same run (std, smol, or tokio-util for the
+# framed rows), which cancels the machine's drift between runs. Loopback only; every run is bounded by the suite's own limits and a timeout.
 #
 #   scripts/bench-ab.sh BASE [PASSES]        e.g. scripts/bench-ab.sh HEAD~3 4
 #   SECTIONS="udp" scripts/bench-ab.sh main   sections by the suite's LOOMWORK_SUITE_ONLY words
@@ -12,7 +12,12 @@ cd "$(dirname "$0")/.."
 base=${1:?base revision}; passes=${2:-4}
 sections=${SECTIONS:-"tcp echo|request/response|udp"}
 work=$(mktemp -d)
-cleanup() { git worktree remove --force "$work/base" 2>/dev/null || true; rm -rf "$work"; }
+# KEEP=DIR keeps every run's raw table there.
+cleanup() {
+    git worktree remove --force "$work/base" 2>/dev/null || true
+    if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work"/*.txt "$KEEP"/ 2>/dev/null || true; fi
+    rm -rf "$work"
+}
 trap cleanup EXIT
 
 suite_binary() { # dir target-dir -> path of the suite bench binary built there
@@ -32,7 +37,7 @@ after=$(suite_binary . "$PWD/target")
 echo "before: $base ($before)"; echo "after: working tree ($after)"
 
 export LOOMWORK_SUITE_ROUNDS=${LOOMWORK_SUITE_ROUNDS:-3}
-export LOOMWORK_SUITE_SERVER=${LOOMWORK_SUITE_SERVER:-loomwork-std,loomwork-smol,tokio,std,smol}
+export LOOMWORK_SUITE_SERVER=${LOOMWORK_SUITE_SERVER:-loomwork-std,loomwork-smol,tokio,std,smol,loomwork-std Framed,loomwork-smol Framed,tokio-util Framed}
 IFS='|' read -r -a section_list <<<"$sections"
 for pass in $(seq "$passes"); do
     for section in "${section_list[@]}"; do
@@ -68,7 +73,9 @@ ratios = collections.defaultdict(lambda: collections.defaultdict(list))
 for path, table in runs.items():
     side = path.rsplit("/", 1)[1].split("-")[0]
     for (measurement, server), rate in table.items():
-        peer = {"loomwork-std": "std", "loomwork-smol": "smol"}.get(server)
+        peer = {"loomwork-std": "std", "loomwork-smol": "smol",
+                "loomwork-std Framed": "tokio-util Framed",
+                "loomwork-smol Framed": "tokio-util Framed"}.get(server)
         if not peer:
             continue
         rates[(measurement, server)][side].append(rate)

@@ -379,16 +379,21 @@ impl<C: Decoder + Encoder, M> FrameTransport<'_, '_, C, M> {
     pub fn send_encoded(&mut self, encoded: Encoded) -> Result<(), SendError> {
         let header = encoded.header.as_slice();
         // Exactly what the three writes below will cost, so that either all are queued or
-        // none is (the payload and trailer follow `write`'s rule: copied up to 1 KiB).
-        let cost = self.tx.state.queue.cost_of_all(&[
+        // none is (the payload and trailer follow `write`'s rule: copied up to 256 bytes).
+        let parts = [
             (header.len(), true),
             (encoded.payload.len(), copies(&encoded.payload)),
             (encoded.trailer.len(), copies(&encoded.trailer)),
-        ]);
-        self.tx.state.check_writable(cost)?;
-        self.tx.write_slice(header)?;
-        self.tx.write(encoded.payload)?;
-        self.tx.write(encoded.trailer)?;
+        ];
+        let bound = self.tx.state.queue.cost_bound_all(&parts);
+        self.tx
+            .state
+            .check_writable(bound, |queue| queue.cost_of_all(&parts))?;
+        // Checked once for all three: queue them without checking each again.
+        let queue = &mut self.tx.state.queue;
+        queue.push_slice(header);
+        queue.push(encoded.payload);
+        queue.push(encoded.trailer);
         self.tx.stats_mut().frames_sent += 1;
         Ok(())
     }

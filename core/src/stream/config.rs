@@ -12,10 +12,10 @@ use core::time::Duration;
 /// [`max_queued`](Self::max_queued) compare with the queue's *account*
 /// ([`Transport::queued_memory`](crate::stream::Transport::queued_memory)), which stands for
 /// the memory the queue holds rather than its bare payload:
-/// - a write of more than 1 KiB, and every [`write_shared`](crate::stream::Transport::write_shared),
+/// - a write of more than 256 bytes, and every [`write_shared`](crate::stream::Transport::write_shared),
 ///   is an entry of its own, charged its length plus a fixed overhead of 128 bytes (the entry,
 ///   the list's spare room, a shared buffer's header, the allocator's bookkeeping);
-/// - smaller writes ([`write`](crate::stream::Transport::write) of up to 1 KiB,
+/// - smaller writes ([`write`](crate::stream::Transport::write) of up to 256 bytes,
 ///   [`write_slice`](crate::stream::Transport::write_slice)) are copied into blocks of at most
 ///   16 KiB, each charged its bytes plus the same overhead, plus, once full, the few bytes at
 ///   its end that the next write did not fit in.

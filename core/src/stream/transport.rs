@@ -64,7 +64,7 @@ impl core::error::Error for WriteError {}
 impl<M> Transport<'_, M> {
     /// Queues `data` to be sent.
     ///
-    /// Writes larger than 1 KiB are queued as they are, without copying; smaller ones are
+    /// Writes larger than 256 bytes are queued as they are, without copying; smaller ones are
     /// copied into the queue's current block, so that many small writes cost about what they
     /// carry (and do not keep alive a large buffer they were sliced from). To queue a small
     /// buffer that many connections share without copying it, use
@@ -74,7 +74,9 @@ impl<M> Transport<'_, M> {
     /// close (Twisted TR-3). Empty writes are ignored (TR-1).
     pub fn write(&mut self, data: impl Into<Bytes>) -> Result<(), WriteError> {
         let data = data.into();
-        self.state.check_writable(self.state.queue.cost_of(&data))?;
+        let bound = self.state.queue.cost_bound(data.len());
+        self.state
+            .check_writable(bound, |queue| queue.cost_of(&data))?;
         self.state.queue.push(data);
         Ok(())
     }
@@ -90,7 +92,9 @@ impl<M> Transport<'_, M> {
     /// large one.
     pub fn write_shared(&mut self, data: Bytes) -> Result<(), WriteError> {
         self.state
-            .check_writable(self.state.queue.cost(data.len(), false))?;
+            .check_writable(self.state.queue.cost_bound(data.len()), |queue| {
+                queue.cost(data.len(), false)
+            })?;
         self.state.queue.push_entry(data);
         Ok(())
     }
@@ -98,7 +102,9 @@ impl<M> Transport<'_, M> {
     /// Queues a copy of `data` (small writes are coalesced into one buffer).
     pub fn write_slice(&mut self, data: &[u8]) -> Result<(), WriteError> {
         self.state
-            .check_writable(self.state.queue.cost(data.len(), true))?;
+            .check_writable(self.state.queue.cost_bound(data.len()), |queue| {
+                queue.cost(data.len(), true)
+            })?;
         self.state.queue.push_slice(data);
         Ok(())
     }
@@ -333,7 +339,14 @@ impl TransportState {
 
     /// Refuses a write that would add `cost` to the queue's account when the write side is
     /// closed or the account would pass the cap.
-    pub(crate) fn check_writable(&self, cost: usize) -> Result<(), WriteError> {
+    /// Whether a write whose cost the queue works out with `cost` may be queued. The exact
+    /// cost is computed only near the cap: far from it the queue's cheap bound (`bound`)
+    /// answers, since every write goes through here and the exact figure simulates the tail.
+    pub(crate) fn check_writable(
+        &self,
+        bound: usize,
+        cost: impl FnOnce(&WriteQueue) -> usize,
+    ) -> Result<(), WriteError> {
         let writable = self
             .life
             .halves()
@@ -343,12 +356,15 @@ impl TransportState {
         }
         if let Some(max) = self.config.max_queued {
             let queued = self.queue.footprint();
-            if queued.saturating_add(cost) > max {
-                return Err(WriteError::QueueFull {
-                    queued,
-                    max,
-                    len: cost,
-                });
+            if queued.saturating_add(bound) > max {
+                let cost = cost(&self.queue);
+                if queued.saturating_add(cost) > max {
+                    return Err(WriteError::QueueFull {
+                        queued,
+                        max,
+                        len: cost,
+                    });
+                }
             }
         }
         Ok(())
