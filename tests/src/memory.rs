@@ -1,17 +1,27 @@
 //! The in-memory runtime: a deterministic simulated network with virtual time, built from the
 //! core's [`Wire`] and [`StreamEnd`]. It is the third runtime of the conformance suite and the
 //! reference the real runtimes are held to.
+//!
+//! Every connection it drives has a working [`Handle`]: posts and close/abort requests queue
+//! in the connection's mailbox and are handed to the connection as part of the network's
+//! stepping, a capped batch per step, so delivery is as deterministic as the bytes are.
+//!
+//! A peer that never reads is modelled by the receive side, not by the writer: a connection
+//! that pauses reading (`wants_read()` false) is handed nothing, so the bytes in flight towards
+//! it stay on the [`Wire`] until [`WIRE_CAPACITY`] is reached, after which the writer's
+//! queue grows exactly as a real sender's does once a stalled peer's receive window and the
+//! kernel's buffers are full.
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use loomwork::connector::{self, ClientFactory, Connector};
-use loomwork::stream::{Config, Connection, Protocol, ServerFactory};
+use loomwork::stream::{Config, Connection, Control, Handle, Mailbox, Protocol, ServerFactory};
 use loomwork::testing::{StreamEnd, Wire};
 use loomwork::{Instant, Reason};
 
@@ -23,6 +33,11 @@ const WIRE_CAPACITY: usize = 256 * 1024;
 const MAX_READ: usize = 64 * 1024;
 /// Virtual time a `join` may take before the scenario is declared hung.
 const JOIN_LIMIT: Duration = Duration::from_secs(600);
+/// Mailbox deliveries handed to one connection per step: loomwork-std's per-turn batch. A
+/// flood of posts then interleaves with the wire, as on the real runtimes, instead of landing
+/// in the connection's write queue all at once (a chat reader would be evicted for a burst
+/// that a real runtime spreads over its socket writes).
+const DELIVERIES_PER_STEP: usize = 64;
 
 /// The memory harness: cheap to create, one private network each.
 #[derive(Clone, Default)]
@@ -45,6 +60,8 @@ struct World {
     connectors: Vec<Option<Box<dyn AnyConnector>>>,
     next_port: u16,
     next_listener: u64,
+    /// Ids of the connection handles given out so far.
+    next_connection: u64,
 }
 
 struct Listener {
@@ -57,9 +74,9 @@ struct Link {
     connector: usize,
     listener: Option<(u64, Arc<Mutex<dyn AnyServerFactory>>)>,
     client_addr: SocketAddr,
-    client: Box<dyn StreamEnd>,
+    client: Box<dyn Endpoint>,
     /// `None` when the factory refused: the socket was accepted and closed at once.
-    server: Option<Box<dyn StreamEnd>>,
+    server: Option<Box<dyn Endpoint>>,
     up: Wire,
     down: Wire,
     client_reported: bool,
@@ -71,10 +88,11 @@ trait AnyServerFactory {
     fn build(
         &mut self,
         now: Instant,
+        id: u64,
         local: SocketAddr,
         peer: SocketAddr,
         config: &Config,
-    ) -> Option<Box<dyn StreamEnd>>;
+    ) -> Option<Box<dyn Endpoint>>;
     fn closed(&mut self, peer: SocketAddr, reason: &Reason);
 }
 
@@ -83,18 +101,19 @@ struct ServerFactoryBox<F>(F);
 impl<F: ServerFactory> AnyServerFactory for ServerFactoryBox<F>
 where
     F::Protocol: 'static,
+    <F::Protocol as Protocol>::Message: Send + 'static,
 {
     fn build(
         &mut self,
         now: Instant,
+        id: u64,
         local: SocketAddr,
         peer: SocketAddr,
         config: &Config,
-    ) -> Option<Box<dyn StreamEnd>> {
+    ) -> Option<Box<dyn Endpoint>> {
         let protocol = self.0.build_protocol(peer)?;
-        let mut conn = Connection::new(protocol, config.clone());
-        conn.handle_connected(now, local, peer);
-        Some(Box::new(conn))
+        let conn = Connection::new(protocol, config.clone());
+        Some(Driven::start(conn, now, id, local, peer))
     }
     fn closed(&mut self, peer: SocketAddr, reason: &Reason) {
         self.0.connection_closed(peer, reason);
@@ -108,9 +127,10 @@ trait AnyConnector {
     fn connected(
         &mut self,
         now: Instant,
+        id: u64,
         local: SocketAddr,
         peer: SocketAddr,
-    ) -> Option<Box<dyn StreamEnd>>;
+    ) -> Option<Box<dyn Endpoint>>;
     fn failed(&mut self, now: Instant, reason: Reason);
     fn lost(&mut self, now: Instant, reason: Reason);
     fn next_timeout(&self) -> Option<Instant>;
@@ -127,6 +147,7 @@ struct ConnectorBox<C: ClientFactory> {
 impl<C: ClientFactory + 'static> AnyConnector for ConnectorBox<C>
 where
     C::Protocol: 'static,
+    <C::Protocol as Protocol>::Message: Send + 'static,
 {
     fn addr(&self) -> SocketAddr {
         self.addr
@@ -137,14 +158,14 @@ where
     fn connected(
         &mut self,
         now: Instant,
+        id: u64,
         local: SocketAddr,
         peer: SocketAddr,
-    ) -> Option<Box<dyn StreamEnd>> {
+    ) -> Option<Box<dyn Endpoint>> {
         self.connector.handle_connected(now, peer);
         let protocol = self.connector.poll_protocol()?;
-        let mut conn = Connection::new(protocol, Config::default());
-        conn.handle_connected(now, local, peer);
-        Some(Box::new(conn))
+        let conn = Connection::new(protocol, Config::default());
+        Some(Driven::start(conn, now, id, local, peer))
     }
     fn failed(&mut self, now: Instant, reason: Reason) {
         self.connector.handle_connect_failed(now, reason);
@@ -180,6 +201,11 @@ impl World {
         }
         let now = self.now;
         for link in &mut self.links {
+            // Mail first, so what a delivery queues leaves in the same step's pump.
+            progressed |= link.client.deliver(now);
+            if let Some(server) = link.server.as_mut() {
+                progressed |= server.deliver(now);
+            }
             progressed |= link.pump(now);
         }
         progressed |= self.reap();
@@ -198,8 +224,16 @@ impl World {
         };
         self.next_port = self.next_port.wrapping_add(1).max(1);
         let client_addr = SocketAddr::from(([127, 0, 0, 2], self.next_port));
-        let server = lock(&listener.factory).build(now, server_addr, client_addr, &listener.config);
-        let Some(client) = connector.connected(now, client_addr, server_addr) else {
+        let (server_id, client_id) = (self.next_connection + 1, self.next_connection + 2);
+        self.next_connection += 2;
+        let server = lock(&listener.factory).build(
+            now,
+            server_id,
+            server_addr,
+            client_addr,
+            &listener.config,
+        );
+        let Some(client) = connector.connected(now, client_id, client_addr, server_addr) else {
             return;
         };
         let mut down = Wire::default();
@@ -298,11 +332,11 @@ impl Link {
     fn pump(&mut self, now: Instant) -> bool {
         let mut refused = Closed;
         let server: &mut dyn StreamEnd = match self.server.as_mut() {
-            Some(server) => server.as_mut(),
+            Some(server) => server.stream(),
             None => &mut refused,
         };
         Wire::pump_both(
-            self.client.as_mut(),
+            self.client.stream(),
             server,
             &mut self.up,
             &mut self.down,
@@ -310,6 +344,190 @@ impl Link {
             WIRE_CAPACITY,
             MAX_READ,
         )
+    }
+}
+
+/// A connection the memory network drives, with its mailbox.
+trait Endpoint: StreamEnd {
+    /// Hands the connection up to [`DELIVERIES_PER_STEP`] of its queued messages and
+    /// controls, oldest first; true if any.
+    fn deliver(&mut self, now: Instant) -> bool;
+    /// The same connection as the core's wire sees it.
+    fn stream(&mut self) -> &mut dyn StreamEnd;
+}
+
+/// One entry in a connection's mailbox. Messages and controls share one queue, as on the real
+/// runtimes, so that a message posted before a close is handled before that close.
+enum Delivery<M> {
+    Message(M),
+    Control(Control),
+}
+
+/// The mailbox behind a memory connection's [`Handle`]. Posting only queues: the network
+/// hands the queue to the connection when it next steps (there is nothing to wake, the
+/// stepping loop goes on while anything is delivered).
+struct MemoryMailbox<M> {
+    /// `None` once the connection has ended: posts are refused from then on.
+    inbox: Mutex<Option<VecDeque<Delivery<M>>>>,
+}
+
+impl<M> MemoryMailbox<M> {
+    fn push<T>(&self, item: T, wrap: impl FnOnce(T) -> Delivery<M>) -> Result<(), T> {
+        match lock(&self.inbox).as_mut() {
+            Some(queue) => {
+                queue.push_back(wrap(item));
+                Ok(())
+            }
+            None => Err(item),
+        }
+    }
+
+    /// Marks the connection as over; drops what was still queued.
+    fn close(&self) {
+        let leftover = lock(&self.inbox).take();
+        // Dropped outside the lock: a message's destructor may post elsewhere.
+        drop(leftover);
+    }
+}
+
+impl<M: Send> Mailbox<M> for MemoryMailbox<M> {
+    fn post(&self, message: M) -> Result<(), M> {
+        self.push(message, Delivery::Message)
+    }
+    fn control(&self, control: Control) -> bool {
+        self.push(control, Delivery::Control).is_ok()
+    }
+}
+
+/// A [`Connection`] plus the mailbox of the handle it was given.
+///
+/// The mailbox is closed as soon as the protocol has ended (`is_ended`: `connection_lost` has
+/// run), checked after every input, so that a post after the end gets its message back
+/// instead of vanishing into a queue nobody will read. Dropping the connection closes it too.
+struct Driven<P: Protocol> {
+    conn: Connection<P>,
+    mailbox: Arc<MemoryMailbox<P::Message>>,
+    open: bool,
+}
+
+impl<P: Protocol + 'static> Driven<P>
+where
+    P::Message: Send + 'static,
+{
+    /// Gives `conn` its handle (id `id`), then runs `connection_made`, which may read it.
+    fn start(
+        mut conn: Connection<P>,
+        now: Instant,
+        id: u64,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Box<dyn Endpoint> {
+        let mailbox = Arc::new(MemoryMailbox {
+            inbox: Mutex::new(Some(VecDeque::new())),
+        });
+        conn.set_handle(Handle::new(id, peer, mailbox.clone() as Arc<_>));
+        let mut driven = Driven {
+            conn,
+            mailbox,
+            open: true,
+        };
+        driven.conn.handle_connected(now, local, peer);
+        driven.settle();
+        Box::new(driven)
+    }
+}
+
+impl<P: Protocol> Driven<P> {
+    /// Closes the mailbox once the connection has ended.
+    fn settle(&mut self) {
+        if self.open && self.conn.is_ended() {
+            self.open = false;
+            self.mailbox.close();
+        }
+    }
+}
+
+impl<P: Protocol> Drop for Driven<P> {
+    fn drop(&mut self) {
+        self.mailbox.close();
+    }
+}
+
+impl<P: Protocol> Endpoint for Driven<P> {
+    fn deliver(&mut self, now: Instant) -> bool {
+        if !self.open {
+            return false;
+        }
+        let batch: Vec<Delivery<P::Message>> = match lock(&self.mailbox.inbox).as_mut() {
+            Some(queue) => {
+                let n = queue.len().min(DELIVERIES_PER_STEP);
+                queue.drain(..n).collect()
+            }
+            None => return false,
+        };
+        let delivered = !batch.is_empty();
+        // The lock is released: a protocol may post to its own handle from `message`.
+        for delivery in batch {
+            match delivery {
+                Delivery::Message(message) => self.conn.handle_message(now, message),
+                Delivery::Control(control) => self.conn.handle_control(now, control),
+            }
+            self.settle();
+        }
+        delivered
+    }
+    fn stream(&mut self) -> &mut dyn StreamEnd {
+        self
+    }
+}
+
+/// Delegates to the connection, closing the mailbox once the connection has ended.
+impl<P: Protocol> StreamEnd for Driven<P> {
+    fn wants_read(&self) -> bool {
+        self.conn.wants_read()
+    }
+    fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+    fn handle_data(&mut self, now: Instant, data: &[u8]) {
+        self.conn.handle_data(now, data);
+        self.settle();
+    }
+    fn handle_read_closed(&mut self, now: Instant) {
+        self.conn.handle_read_closed(now);
+        self.settle();
+    }
+    fn handle_error(&mut self, now: Instant, reason: Reason) {
+        self.conn.handle_error(now, reason);
+        self.settle();
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.conn.handle_timeout(now);
+        self.settle();
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.conn.next_timeout()
+    }
+    fn poll_action(&mut self) -> Option<loomwork::stream::Action> {
+        let action = self.conn.poll_action();
+        self.settle();
+        action
+    }
+    fn reason(&self) -> Option<&Reason> {
+        self.conn.reason()
+    }
+    fn close(&mut self, now: Instant) {
+        self.conn.close(now);
+        self.settle();
+    }
+    fn abort(&mut self, now: Instant) {
+        self.conn.abort(now);
+        self.settle();
+    }
+    fn write_into(&mut self, now: Instant, out: &mut Vec<u8>, max: usize) -> usize {
+        let n = StreamEnd::write_into(&mut self.conn, now, out, max);
+        self.settle();
+        n
     }
 }
 
@@ -520,5 +738,68 @@ impl Harness for Memory {
     fn live_workers(&self) -> Option<usize> {
         let world = self.world.borrow();
         Some(world.links.len() + world.connectors.iter().flatten().count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use loomwork::bytes::{Bytes, BytesMut};
+    use loomwork::stream::Transport;
+
+    use super::*;
+    use crate::protocols::{lock, ClientScript, ClientSpec, Shared};
+
+    /// Keeps the handle `connection_made` saw and records every message, never writing.
+    struct Recorder {
+        handle: Shared<Option<Handle<u32>>>,
+        got: Shared<Vec<u32>>,
+    }
+
+    impl Protocol for Recorder {
+        type Message = u32;
+        fn connection_made(&mut self, tx: &mut Transport<'_, u32>) {
+            *lock(&self.handle) = tx.handle().cloned();
+        }
+        fn data_received(&mut self, data: &mut BytesMut, _: &mut Transport<'_, u32>) {
+            data.clear();
+        }
+        fn message(&mut self, message: u32, _: &mut Transport<'_, u32>) {
+            lock(&self.got).push(message);
+        }
+    }
+
+    /// More posts than one step delivers all arrive, in order, before a close posted after
+    /// them; once the connection has ended its handle refuses, giving the message back.
+    #[test]
+    fn handles_deliver_in_order_before_a_close_and_refuse_after_the_end() {
+        let h = Memory::new();
+        let handle = Shared::<Option<Handle<u32>>>::default();
+        let got = Shared::<Vec<u32>>::default();
+        let (slot, log) = (handle.clone(), got.clone());
+        let factory = move |_| Recorder {
+            handle: slot.clone(),
+            got: log.clone(),
+        };
+        let server = h.listen(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            factory,
+            Config::default(),
+        );
+        let (spec, _) = ClientSpec::new(ClientScript::SendThenReadAll(Bytes::from_static(b"hi")));
+        let client = h.connect(server.local_addr(), spec, connector::Config::default());
+        h.sleep(Duration::from_millis(1));
+        let handle = lock(&handle).take().expect("connection_made saw a handle");
+        let count = 3 * DELIVERIES_PER_STEP as u32 + 1;
+        for i in 0..count {
+            handle.send(i).expect("the connection is live");
+        }
+        assert!(handle.close(), "the connection is live");
+        // The client reads until the server's close: joining proves the close was handled.
+        client.join();
+        assert_eq!(*lock(&got), (0..count).collect::<Vec<_>>());
+        assert_eq!(server.connection_count(), 0);
+        assert_eq!(handle.send(7), Err(7), "posted after the end");
+        assert!(!handle.abort(), "the connection has ended");
+        server.shutdown(Duration::ZERO);
     }
 }
