@@ -8,9 +8,9 @@
 //!
 //! A peer that never reads is modelled by the receive side, not by the writer: a connection
 //! that pauses reading (`wants_read()` false) is handed nothing, so the bytes in flight towards
-//! it stay on the [`Wire`] until [`WIRE_CAPACITY`] is reached, after which the writer's
-//! queue grows exactly as a real sender's does once a stalled peer's receive window and the
-//! kernel's buffers are full.
+//! it stay on the [`Wire`] until its capacity (256 KiB, like a loopback pair's kernel buffers)
+//! is reached, after which the writer's queue grows exactly as a real sender's does once a
+//! stalled peer's receive window and the kernel's buffers are full.
 
 use std::any::Any;
 use std::cell::RefCell;

@@ -27,8 +27,8 @@ const CAP: usize = 16 * 1024 * 1024;
 const WRITES: usize = 1_000_000;
 /// What the runtime may add on top of the queue, in KiB: what one more connection costs with
 /// nothing queued, plus the imprecision of VmRSS. The first is measured below as the growth an
-/// idle connection causes (28 KiB on std: a thread, the stack pages it touches and its
-/// receive buffer; 64 KiB on smol: a task and its receive buffer; measured on Linux 6.18) and
+/// idle connection causes (about 30 KiB on std: a thread, the stack pages it touches and its
+/// receive buffer; 65-70 KiB on smol: a task and its receive buffer; measured on Linux 6.18) and
 /// asserted to stay under this. The second: kernels that batch RSS accounting per thread
 /// (`SPLIT_RSS_COUNTING`, before 6.2) let VmRSS lag by up to 64 pages (256 KiB) per thread.
 /// Socket buffers are kernel memory, not RSS, and the peer's small receive buffer keeps them
