@@ -172,6 +172,8 @@ pub struct Recorder<P: Protocol> {
     eof_pending: bool,
     written: BytesMut,
     actions: Vec<Action>,
+    /// The socket failed under the connection ([`fail`](Self::fail)): its closing sends no FIN.
+    failed: bool,
 }
 
 impl<P: Protocol> Recorder<P>
@@ -207,6 +209,7 @@ where
             eof_pending: false,
             written: BytesMut::new(),
             actions: Vec::new(),
+            failed: false,
         };
         recorder.step();
         recorder
@@ -240,6 +243,7 @@ impl<P: Protocol> Recorder<P> {
     pub fn fail(&mut self, reason: Reason) {
         self.unread.clear();
         if !self.conn.is_closed() {
+            self.failed = true;
             self.conn.handle_error(self.now, reason);
         }
         self.step();
@@ -358,12 +362,16 @@ impl<P: Protocol> Recorder<P> {
         &self.actions
     }
 
-    /// True once our writing side is shut down, by a half-close or a close: the peer would
-    /// read EOF after [`written`](Self::written).
+    /// True once our writing side is shut down by a half-close or an orderly close: the peer
+    /// would read EOF after [`written`](Self::written). An abort, or the [`Action::Close`]
+    /// that follows a socket failure ([`reset`](Self::reset), [`fail`](Self::fail)), sends
+    /// no EOF.
     pub fn is_write_shut(&self) -> bool {
-        self.actions
-            .iter()
-            .any(|a| matches!(a, Action::ShutdownWrite | Action::Close))
+        self.actions.iter().any(|a| match a {
+            Action::ShutdownWrite => true,
+            Action::Close => !self.failed,
+            Action::Abort => false,
+        })
     }
 
     /// True once the socket is done ([`Action::Close`] or [`Action::Abort`] carried out).
