@@ -1,7 +1,6 @@
 //! Tests of the recorders, written as a user's unit tests would be.
 
 use alloc::vec;
-use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
