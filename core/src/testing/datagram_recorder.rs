@@ -115,8 +115,8 @@ impl<P: DatagramProtocol> DatagramRecorder<P> {
         self.step();
     }
 
-    /// Queues `message` for `message`; it is delivered in this call's step, after anything
-    /// posted before it. Gives it back if the endpoint has ended.
+    /// Posts `message` for the protocol's `message` callback; it is delivered in this call's
+    /// step, after anything posted before it. Gives it back if the endpoint has ended.
     pub fn post(&mut self, message: P::Message) -> Result<(), P::Message> {
         if self.endpoint.is_ended() {
             return Err(message);
