@@ -13,6 +13,7 @@ use loomwork::connector::{self, ClientFactory};
 use loomwork::stream::{Config, Protocol, ServerFactory};
 
 pub mod backlog;
+pub mod child;
 pub mod memory;
 pub mod netns;
 pub mod procfs;

@@ -7,15 +7,15 @@
 //! child copy of itself with a lowered limit.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use loomwork::bytes::BytesMut;
-use loomwork::stream::{Config, Protocol, Transport};
+use loomwork::stream::Config;
 use loomwork_conformance::backlog::flood;
+use loomwork_conformance::child::{serve_until_stdin_closes, ChildServer};
+use loomwork_conformance::protocols::Echo;
 use loomwork_conformance::runtimes::{Smol, Std};
 use loomwork_conformance::Harness;
 use loomwork_net::testing::set_descriptor_limit;
@@ -148,24 +148,14 @@ fn serves_a_backlog_larger_than_its_descriptors<H: Harness>(h: &H, test_name: &s
     }
     // The other scenarios lower this process's limit, which the peers here would run into.
     let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, H::NAME)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let addr = listening_address(&mut stdout);
+    let child = ChildServer::spawn(test_name, CHILD_ENV, H::NAME, PATIENCE);
+    let addr = child.listening_address();
 
-    let report = flood(addr, FLOOD_PEERS, HOLD, child.id(), PATIENCE);
+    let report = flood(addr, FLOOD_PEERS, HOLD, child.pid(), PATIENCE);
     if let Ok(report) = &report {
         eprintln!("{}: {report:?}", H::NAME);
     }
-    drop(child.stdin.take()); // the child's cue to stop
-    let status = wait_bounded(&mut child);
-    drop(stdout);
+    let status = child.stop();
     let report = report.unwrap();
     assert!(
         status.success(),
@@ -205,10 +195,7 @@ fn serve_with_few_descriptors<H: Harness>(h: &H) {
     // After listening, so that the runtime's own setup (listener, reactor) is not what fails.
     set_descriptor_limit(CHILD_LIMIT).unwrap();
     let _taken = leave_an_odd_number_free();
-    println!("listening on {}", server.local_addr());
-    std::io::stdout().flush().unwrap();
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
+    serve_until_stdin_closes(server.local_addr());
     server.shutdown(Duration::ZERO);
 }
 
@@ -229,45 +216,6 @@ fn leave_an_odd_number_free() -> Vec<File> {
     // Give back all but one when `free` is even, all when it is odd.
     taken.truncate(1 - free % 2);
     taken
-}
-
-/// The address from the child's `listening on ADDR` line (libtest prints a few lines first).
-fn listening_address(stdout: &mut BufReader<std::process::ChildStdout>) -> SocketAddr {
-    for _ in 0..100 {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        // libtest prints the test's name on the same line, before the test's own output.
-        if let Some((_, addr)) = line.split_once("listening on ") {
-            return addr.trim().parse().unwrap();
-        }
-    }
-    panic!("the child never said where it listens");
-}
-
-/// Waits for the child, killing it after [`PATIENCE`] so that the test cannot hang.
-fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
-    let step = Duration::from_millis(20);
-    for _ in 0..(PATIENCE.as_millis() / step.as_millis()) {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(step);
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the child did not exit within {PATIENCE:?}");
-}
-
-/// Twisted's Echo.
-struct Echo;
-
-impl Protocol for Echo {
-    type Message = ();
-    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
-        let _ = tx.write(data.split().freeze());
-    }
 }
 
 /// CPU time this process has used (user + system), from its already open `/proc/self/stat`.

@@ -7,15 +7,15 @@
 //! Its own test binary: the server runs in a child copy of it, so that the RSS measured is the
 //! server's alone (not the test harness's, nor the other runtime's).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use loomwork::bytes::{Bytes, BytesMut};
 use loomwork::stream::{Config, Protocol, Transport};
+use loomwork_conformance::child::{serve_until_stdin_closes, ChildServer};
 use loomwork_conformance::procfs::rss_kib;
 use loomwork_conformance::runtimes::{Smol, Std};
 use loomwork_conformance::Harness;
@@ -150,26 +150,15 @@ fn measure<H: Harness>(h: &H, test_name: &str) {
         return;
     }
     let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, H::NAME)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = lines_of(child.stdout.take().unwrap());
-    let pid = child.id();
-    let result = std::panic::catch_unwind(|| {
-        let addr: SocketAddr = wait_for_line(&lines, "listening on ")
-            .trim()
-            .parse()
-            .unwrap();
+    let child = ChildServer::spawn(test_name, CHILD_ENV, H::NAME, PATIENCE);
+    let pid = child.pid();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let addr = child.listening_address();
         std::thread::sleep(SETTLE);
         let base = rss(pid);
 
         let idle_peer = peer(addr);
-        let idle = Report::parse(&wait_for_line(&lines, "made "));
+        let idle = Report::parse(&child.wait_for_line("made "));
         assert_eq!(
             idle.accepted + idle.refused,
             0,
@@ -179,13 +168,12 @@ fn measure<H: Harness>(h: &H, test_name: &str) {
         let with_idle = rss(pid);
 
         let writer_peer = peer(addr);
-        let report = Report::parse(&wait_for_line(&lines, "made "));
+        let report = Report::parse(&child.wait_for_line("made "));
         std::thread::sleep(SETTLE);
         let after = rss(pid);
         (base, with_idle, after, report, idle_peer, writer_peer)
-    });
-    drop(child.stdin.take()); // the child's cue to shut down and exit
-    let status = wait_bounded(&mut child);
+    }));
+    let status = child.stop();
     let (base, with_idle, after, report, idle_peer, writer_peer) =
         result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     drop((idle_peer, writer_peer));
@@ -260,10 +248,7 @@ fn serve<H: Harness>(h: &H) {
         ..Config::default()
     };
     let server = h.listen(SocketAddr::from(([127, 0, 0, 1], 0)), factory, config);
-    println!("listening on {}", server.local_addr());
-    std::io::stdout().flush().unwrap();
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
+    serve_until_stdin_closes(server.local_addr());
     server.shutdown(Duration::ZERO);
 }
 
@@ -279,45 +264,4 @@ fn peer(addr: SocketAddr) -> Socket {
 /// The child's resident memory in KiB.
 fn rss(pid: u32) -> u64 {
     rss_kib(pid).expect("the child's VmRSS in /proc")
-}
-
-/// The child's stdout, line by line, from a thread, so that waits can be bounded.
-fn lines_of(stdout: ChildStdout) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// What follows `marker` on the child's next line that has it (libtest may print the test's
-/// name first on the same line), within [`PATIENCE`].
-fn wait_for_line(lines: &Receiver<String>, marker: &str) -> String {
-    loop {
-        let line = lines
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|e| panic!("no `{marker}` line from the child: {e}"));
-        if let Some((_, rest)) = line.split_once(marker) {
-            return rest.to_owned();
-        }
-    }
-}
-
-/// Waits for the child, killing it after [`PATIENCE`] so that the test cannot hang.
-fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
-    let step = Duration::from_millis(20);
-    for _ in 0..(PATIENCE.as_millis() / step.as_millis()) {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(step);
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the child did not exit within {PATIENCE:?}");
 }

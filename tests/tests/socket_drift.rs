@@ -3,15 +3,15 @@
 //! process with `SIGPIPE`, and shutting down writing after the peer left ends only that
 //! connection, with the same reason on both.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use loomwork::bytes::{Bytes, BytesMut};
 use loomwork::stream::{Config, Protocol, Transport};
 use loomwork::Reason;
+use loomwork_conformance::child::{serve_until_stdin_closes, ChildServer};
 use loomwork_conformance::protocols::{lock, LoggingFactory};
 use loomwork_conformance::runtimes::{Smol, Std};
 use loomwork_conformance::Harness;
@@ -81,18 +81,10 @@ fn survives_a_peer_reset_while_writing<H: Harness>(h: &H, test_name: &str) {
         }
         return;
     }
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, H::NAME)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Kept open until the child has exited: a closed pipe would kill the child with SIGPIPE
-    // at its next line of test output, which is not the SIGPIPE under test.
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let addr = listening_address(&mut stdout);
+    // Its stdout stays open until it has exited: a closed pipe would kill the child with
+    // SIGPIPE at its next line of test output, which is not the SIGPIPE under test.
+    let child = ChildServer::spawn(test_name, CHILD_ENV, H::NAME, PATIENCE);
+    let addr = child.listening_address();
 
     // The peer that resets while the server is writing to it.
     let mut peer = connect(addr);
@@ -113,9 +105,7 @@ fn survives_a_peer_reset_while_writing<H: Harness>(h: &H, test_name: &str) {
     // Another connection is still served (judged after the exit status, which says more).
     let served = echo_once(addr, b"still there?");
 
-    drop(child.stdin.take()); // the child's cue to stop
-    let status = wait_bounded(&mut child);
-    drop(stdout);
+    let status = child.stop();
     use std::os::unix::process::ExitStatusExt;
     assert_ne!(
         status.signal(),
@@ -132,40 +122,9 @@ fn survives_a_peer_reset_while_writing<H: Harness>(h: &H, test_name: &str) {
 fn serve_with_default_sigpipe<H: Harness>(h: &H) {
     loomwork_net::testing::restore_default_sigpipe().unwrap();
     let server = h.listen(any_port(), |_| Flood, Config::default());
-    println!("listening on {}", server.local_addr());
-    std::io::stdout().flush().unwrap();
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
+    serve_until_stdin_closes(server.local_addr());
     // Aborts what is left at once: the flood's connection is long gone anyway.
     server.shutdown(Duration::ZERO);
-}
-
-/// The address from the child's `listening on ADDR` line (libtest prints a few lines first).
-fn listening_address(stdout: &mut BufReader<std::process::ChildStdout>) -> SocketAddr {
-    for _ in 0..100 {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        // libtest prints the test's name on the same line, before the test's own output.
-        if let Some((_, addr)) = line.split_once("listening on ") {
-            return addr.trim().parse().unwrap();
-        }
-    }
-    panic!("the child never said where it listens");
-}
-
-/// Waits for the child, killing it after [`PATIENCE`] so that the test cannot hang.
-fn wait_bounded(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let step = Duration::from_millis(20);
-    for _ in 0..(PATIENCE.as_millis() / step.as_millis()) {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(step);
-    }
-    let _ = child.kill();
-    panic!("the child did not exit within {PATIENCE:?}");
 }
 
 /// Does nothing until told otherwise; on its first input it shuts down writing, which, with
