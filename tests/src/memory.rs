@@ -14,15 +14,15 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use loomwork::connector::{self, ClientFactory, Connector};
-use loomwork::stream::{Config, Connection, Control, Handle, Mailbox, Protocol, ServerFactory};
-use loomwork::testing::{StreamEnd, Wire};
+use loomwork::stream::{Config, Connection, Handle, Protocol, ServerFactory};
+use loomwork::testing::{MemoryMailbox, StreamEnd, Wire};
 use loomwork::{Instant, Reason};
 
 use crate::{ClientUnderTest, Harness, ServerUnderTest};
@@ -356,49 +356,6 @@ trait Endpoint: StreamEnd {
     fn stream(&mut self) -> &mut dyn StreamEnd;
 }
 
-/// One entry in a connection's mailbox. Messages and controls share one queue, as on the real
-/// runtimes, so that a message posted before a close is handled before that close.
-enum Delivery<M> {
-    Message(M),
-    Control(Control),
-}
-
-/// The mailbox behind a memory connection's [`Handle`]. Posting only queues: the network
-/// hands the queue to the connection when it next steps (there is nothing to wake, the
-/// stepping loop goes on while anything is delivered).
-struct MemoryMailbox<M> {
-    /// `None` once the connection has ended: posts are refused from then on.
-    inbox: Mutex<Option<VecDeque<Delivery<M>>>>,
-}
-
-impl<M> MemoryMailbox<M> {
-    fn push<T>(&self, item: T, wrap: impl FnOnce(T) -> Delivery<M>) -> Result<(), T> {
-        match lock(&self.inbox).as_mut() {
-            Some(queue) => {
-                queue.push_back(wrap(item));
-                Ok(())
-            }
-            None => Err(item),
-        }
-    }
-
-    /// Marks the connection as over; drops what was still queued.
-    fn close(&self) {
-        let leftover = lock(&self.inbox).take();
-        // Dropped outside the lock: a message's destructor may post elsewhere.
-        drop(leftover);
-    }
-}
-
-impl<M: Send> Mailbox<M> for MemoryMailbox<M> {
-    fn post(&self, message: M) -> Result<(), M> {
-        self.push(message, Delivery::Message)
-    }
-    fn control(&self, control: Control) -> bool {
-        self.push(control, Delivery::Control).is_ok()
-    }
-}
-
 /// A [`Connection`] plus the mailbox of the handle it was given.
 ///
 /// The mailbox is closed as soon as the protocol has ended (`is_ended`: `connection_lost` has
@@ -422,9 +379,7 @@ where
         local: SocketAddr,
         peer: SocketAddr,
     ) -> Box<dyn Endpoint> {
-        let mailbox = Arc::new(MemoryMailbox {
-            inbox: Mutex::new(Some(VecDeque::new())),
-        });
+        let mailbox = Arc::new(MemoryMailbox::new());
         conn.set_handle(Handle::new(id, peer, mailbox.clone() as Arc<_>));
         let mut driven = Driven {
             conn,
@@ -458,20 +413,11 @@ impl<P: Protocol> Endpoint for Driven<P> {
         if !self.open {
             return false;
         }
-        let batch: Vec<Delivery<P::Message>> = match lock(&self.mailbox.inbox).as_mut() {
-            Some(queue) => {
-                let n = queue.len().min(DELIVERIES_PER_STEP);
-                queue.drain(..n).collect()
-            }
-            None => return false,
-        };
+        let batch = self.mailbox.take(DELIVERIES_PER_STEP);
         let delivered = !batch.is_empty();
-        // The lock is released: a protocol may post to its own handle from `message`.
+        // Taken out of the mailbox: a protocol may post to its own handle from `message`.
         for delivery in batch {
-            match delivery {
-                Delivery::Message(message) => self.conn.handle_message(now, message),
-                Delivery::Control(control) => self.conn.handle_control(now, control),
-            }
+            delivery.deliver_to(&mut self.conn, now);
             self.settle();
         }
         delivered

@@ -11,6 +11,7 @@
 //!   `loopbackAsync` and `iosim` (LB-1, LB-2, TH-5).
 
 mod datagram_recorder;
+mod mailbox;
 mod pair;
 mod recorder;
 #[cfg(test)]
@@ -18,6 +19,7 @@ mod tests;
 mod wire;
 
 pub use datagram_recorder::{DatagramRecorder, DatagramRecorderConfig};
+pub use mailbox::{Delivery, MemoryMailbox};
 pub use pair::{Pair, PairConfig};
 pub use recorder::{PeerReads, Recorder, RecorderConfig};
 pub use wire::{StreamEnd, Wire};

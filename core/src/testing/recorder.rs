@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::reason::Reason;
 use crate::stream::{Action, Config, Connection, Control, Handle, Mailbox, Protocol};
+use crate::testing::MemoryMailbox;
 use crate::time::Instant;
 
 /// How many rounds (reads, messages, writes) one [`Recorder::step`] runs at most, so that a
@@ -67,56 +68,6 @@ impl Default for RecorderConfig {
     }
 }
 
-/// A message or a control, queued in one mailbox so that a message posted before a close is
-/// handled before that close, as the runtimes do.
-enum Delivery<M> {
-    Message(M),
-    Control(Control),
-}
-
-/// The mailbox behind the recorder's [`Handle`]. Posting only queues; the recorder delivers
-/// on its next step. `None` once the connection has ended, so a late post gets its message
-/// back instead of vanishing.
-struct RecorderMailbox<M> {
-    inbox: spin::Mutex<Option<VecDeque<Delivery<M>>>>,
-}
-
-impl<M> RecorderMailbox<M> {
-    fn push<T>(&self, item: T, wrap: impl FnOnce(T) -> Delivery<M>) -> Result<(), T> {
-        match self.inbox.lock().as_mut() {
-            Some(queue) => {
-                queue.push_back(wrap(item));
-                Ok(())
-            }
-            None => Err(item),
-        }
-    }
-
-    /// Everything queued so far; later posts wait for the next call.
-    fn take(&self) -> VecDeque<Delivery<M>> {
-        self.inbox
-            .lock()
-            .as_mut()
-            .map(core::mem::take)
-            .unwrap_or_default()
-    }
-
-    fn close(&self) {
-        let leftover = self.inbox.lock().take();
-        // Dropped outside the lock: a message's destructor may post again.
-        drop(leftover);
-    }
-}
-
-impl<M: Send> Mailbox<M> for RecorderMailbox<M> {
-    fn post(&self, message: M) -> Result<(), M> {
-        self.push(message, Delivery::Message)
-    }
-    fn control(&self, control: Control) -> bool {
-        self.push(control, Delivery::Control).is_ok()
-    }
-}
-
 /// One stream protocol with no peer: feed it bytes, move a virtual clock, read back what it
 /// wrote, whether and how it closed, and why. Twisted's `StringTransport` (TH-1) and
 /// `task.Clock` (TH-4) in one.
@@ -162,7 +113,7 @@ impl<M: Send> Mailbox<M> for RecorderMailbox<M> {
 /// ```
 pub struct Recorder<P: Protocol> {
     conn: Connection<P>,
-    mailbox: Arc<RecorderMailbox<P::Message>>,
+    mailbox: Arc<MemoryMailbox<P::Message>>,
     handle: Handle<P::Message>,
     now: Instant,
     peer_reads: PeerReads,
@@ -188,9 +139,7 @@ where
     /// `protocol`, connected as `config` says: the handle is given first, then
     /// `connection_made` runs, then one [`step`](Self::step).
     pub fn with_config(protocol: P, config: RecorderConfig) -> Self {
-        let mailbox = Arc::new(RecorderMailbox {
-            inbox: spin::Mutex::new(Some(VecDeque::new())),
-        });
+        let mailbox = Arc::new(MemoryMailbox::new());
         let handle = Handle::new(
             config.handle_id,
             config.peer,
@@ -252,7 +201,7 @@ impl<P: Protocol> Recorder<P> {
     /// Posts `message` through the connection's handle; it is delivered in this call's step,
     /// after anything posted before it. Gives it back if the connection has ended.
     pub fn post(&mut self, message: P::Message) -> Result<(), P::Message> {
-        let posted = self.mailbox.push(message, Delivery::Message);
+        let posted = self.mailbox.post(message);
         self.step();
         posted
     }
@@ -260,14 +209,14 @@ impl<P: Protocol> Recorder<P> {
     /// Asks for a graceful close through the handle, as a server shutdown would; false if the
     /// connection has ended.
     pub fn close(&mut self) -> bool {
-        let asked = self.mailbox.push(Control::Close, Delivery::Control).is_ok();
+        let asked = self.mailbox.control(Control::Close);
         self.step();
         asked
     }
 
     /// Asks for an abort through the handle; false if the connection has ended.
     pub fn abort(&mut self) -> bool {
-        let asked = self.mailbox.push(Control::Abort, Delivery::Control).is_ok();
+        let asked = self.mailbox.control(Control::Abort);
         self.step();
         asked
     }
@@ -467,13 +416,10 @@ impl<P: Protocol> Recorder<P> {
     /// Delivers what was posted before this call; what those deliveries post waits for the
     /// next round.
     fn deliver_mail(&mut self) -> bool {
-        let mail = self.mailbox.take();
+        let mail = self.mailbox.take(usize::MAX);
         let moved = !mail.is_empty();
         for delivery in mail {
-            match delivery {
-                Delivery::Message(message) => self.conn.handle_message(self.now, message),
-                Delivery::Control(control) => self.conn.handle_control(self.now, control),
-            }
+            delivery.deliver_to(&mut self.conn, self.now);
         }
         moved
     }
