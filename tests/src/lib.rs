@@ -14,6 +14,7 @@ use loomwork::stream::{Config, Protocol, ServerFactory};
 
 pub mod backlog;
 pub mod child;
+pub mod cli;
 pub mod memory;
 pub mod netns;
 pub mod procfs;

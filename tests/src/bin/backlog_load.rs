@@ -10,52 +10,36 @@
 //!
 //! Exits with 1 unless every peer got its echo. Loopback only; bounded by `--timeout-s`.
 
+use clap::Parser;
+use loomwork_conformance::cli::{loopback, seconds};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use loomwork_conformance::backlog::flood;
 
+/// Flags (see the module docs).
+#[derive(Parser, Debug)]
+#[command(name = "backlog_load")]
 struct Args {
+    /// The echo server (loopback only).
+    #[arg(long, default_value = "127.0.0.1:1234", value_parser = loopback)]
     connect: SocketAddr,
+    /// Peers that connect at once, each sending `ping`.
+    #[arg(long, default_value_t = 150)]
     peers: usize,
+    /// How long the answered peers stay connected, in seconds.
+    #[arg(long = "hold-s", default_value = "5", value_parser = seconds)]
     hold: Duration,
+    /// The server's process id, to read its CPU time from /proc.
+    #[arg(long)]
     server_pid: u32,
+    /// Every wait's limit, in seconds.
+    #[arg(long = "timeout-s", default_value = "30", value_parser = seconds)]
     timeout: Duration,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut connect = "127.0.0.1:1234".parse().map_err(|e| format!("{e}"))?;
-    let (mut peers, mut hold, mut server_pid, mut timeout) = (150, 5, None, 30);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("{flag}: {e}");
-        match flag.as_str() {
-            "--connect" => connect = value.parse().map_err(|e| bad(&e))?,
-            "--peers" => peers = value.parse().map_err(|e| bad(&e))?,
-            "--hold-s" => hold = value.parse().map_err(|e| bad(&e))?,
-            "--server-pid" => server_pid = Some(value.parse().map_err(|e| bad(&e))?),
-            "--timeout-s" => timeout = value.parse().map_err(|e| bad(&e))?,
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    Ok(Args {
-        connect,
-        peers,
-        hold: Duration::from_secs(hold),
-        server_pid: server_pid.ok_or("--server-pid is required")?,
-        timeout: Duration::from_secs(timeout),
-    })
-}
-
 fn main() {
-    let args = match parse() {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("error: {err}");
-            std::process::exit(2);
-        }
-    };
+    let args = Args::parse();
     // The peers are this process's own descriptors: make room for them.
     let _ = loomwork_net::testing::raise_descriptor_limit(args.peers as u64 + 64);
     let report = match flood(

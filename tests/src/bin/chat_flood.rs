@@ -10,6 +10,8 @@
 //! Prints one `key=value` summary line; exits 1 when a check fails. Loopback only; every wait
 //! is bounded by `--timeout-s`.
 
+use clap::Parser;
+use loomwork_conformance::cli::{loopback, seconds};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,50 +21,31 @@ use std::time::{Duration, Instant};
 use loomwork_conformance::procfs::rss_kib;
 use socket2::{Domain, Socket, Type};
 
+/// Flags (see the module docs).
+#[derive(Parser, Debug)]
+#[command(name = "chat_flood")]
 struct Args {
+    /// The chat server (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8123", value_parser = loopback)]
     connect: SocketAddr,
+    /// The server's process id, to sample its RSS from /proc.
+    #[arg(long)]
     server_pid: Option<u32>,
+    /// Members that join with a 2 KB receive buffer and never read.
+    #[arg(long, default_value_t = 60)]
     idle: usize,
+    /// Members that read everything.
+    #[arg(long, default_value_t = 2)]
     readers: usize,
+    /// Bytes the flooding member sends.
+    #[arg(long, default_value_t = 42_000_000)]
     bytes: usize,
-    line: usize,
+    /// Bytes per line (at least 12: a sequence number fits).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(12..))]
+    line: u64,
+    /// Every wait's limit, in seconds.
+    #[arg(long = "timeout-s", default_value = "180", value_parser = seconds)]
     timeout: Duration,
-}
-
-fn parse() -> Result<Args, String> {
-    let mut args = Args {
-        connect: "127.0.0.1:8123".parse().map_err(|e| format!("{e}"))?,
-        server_pid: None,
-        idle: 60,
-        readers: 2,
-        bytes: 42_000_000,
-        line: 100,
-        timeout: Duration::from_secs(180),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("{flag}: {e}");
-        match flag.as_str() {
-            "--connect" => args.connect = value.parse().map_err(|e| bad(&e))?,
-            "--server-pid" => args.server_pid = Some(value.parse().map_err(|e| bad(&e))?),
-            "--idle" => args.idle = value.parse().map_err(|e| bad(&e))?,
-            "--readers" => args.readers = value.parse().map_err(|e| bad(&e))?,
-            "--bytes" => args.bytes = value.parse().map_err(|e| bad(&e))?,
-            "--line" => args.line = value.parse().map_err(|e| bad(&e))?,
-            "--timeout-s" => {
-                args.timeout = Duration::from_secs(value.parse().map_err(|e| bad(&e))?)
-            }
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    if !args.connect.ip().is_loopback() {
-        return Err("loopback addresses only".into());
-    }
-    if args.line < 12 {
-        return Err("--line must be at least 12".into());
-    }
-    Ok(args)
 }
 
 /// Connects (with a receive buffer of `rcvbuf` bytes when given) and joins as `name`.
@@ -98,12 +81,10 @@ struct Seen {
 }
 
 fn main() {
-    let args = parse().unwrap_or_else(|e| {
-        eprintln!("chat_flood: {e}");
-        std::process::exit(2);
-    });
+    let args = Args::parse();
     let deadline = Instant::now() + args.timeout;
-    let lines = args.bytes / args.line;
+    let line_len = usize::try_from(args.line).expect("--line fits in memory");
+    let lines = args.bytes / line_len;
     let base_kib = args.server_pid.and_then(rss_kib).unwrap_or(0);
 
     let idle: Vec<TcpStream> = (0..args.idle)
@@ -166,7 +147,7 @@ fn main() {
 
     // The flood: `lines` lines of `line` bytes each (newline included), sequence-numbered.
     let started = Instant::now();
-    let filler = "x".repeat(args.line - 11);
+    let filler = "x".repeat(line_len - 11);
     let mut batch = Vec::with_capacity(64 * 1024);
     for seq in 0..lines {
         batch.extend_from_slice(format!("{seq:010}{filler}\n").as_bytes());

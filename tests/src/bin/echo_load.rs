@@ -13,6 +13,8 @@
 //! The client side is plain async-io (not loomwork), so it measures the server, not itself.
 //! Loopback only; bounded by `--timeout-s` overall.
 
+use clap::Parser;
+use loomwork_conformance::cli::{loopback, seconds};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -20,54 +22,32 @@ use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use loomwork_conformance::procfs::{fd_count, rss_kib, thread_count};
 
+/// Flags (see the module docs).
+#[derive(Parser, Debug)]
+#[command(name = "echo_load")]
 struct Args {
+    /// The echo server (loopback only).
+    #[arg(long, default_value = "127.0.0.1:1234", value_parser = loopback)]
     connect: SocketAddr,
+    /// Connections held open at once.
+    #[arg(long, default_value_t = 1000)]
     connections: usize,
+    /// Bytes each connection echoes.
+    #[arg(long, default_value_t = 4096)]
     bytes: usize,
+    /// The server's process id, to read its memory and descriptors from /proc.
+    #[arg(long)]
     server_pid: Option<u32>,
+    /// The whole run's time limit, in seconds.
+    #[arg(long = "timeout-s", default_value = "120", value_parser = seconds)]
     timeout: Duration,
+    /// Runs this many connect/exchange/close cycles instead.
+    #[arg(long)]
     churn: Option<usize>,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut args = Args {
-        connect: "127.0.0.1:1234".parse().map_err(|e| format!("{e}"))?,
-        connections: 1000,
-        bytes: 4096,
-        server_pid: None,
-        timeout: Duration::from_secs(120),
-        churn: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("{flag}: {e}");
-        match flag.as_str() {
-            "--connect" => args.connect = value.parse().map_err(|e| bad(&e))?,
-            "--connections" => args.connections = value.parse().map_err(|e| bad(&e))?,
-            "--bytes" => args.bytes = value.parse().map_err(|e| bad(&e))?,
-            "--server-pid" => args.server_pid = Some(value.parse().map_err(|e| bad(&e))?),
-            "--churn" => args.churn = Some(value.parse().map_err(|e| bad(&e))?),
-            "--timeout-s" => {
-                args.timeout = Duration::from_secs(value.parse().map_err(|e| bad(&e))?)
-            }
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    if !args.connect.ip().is_loopback() {
-        return Err("loopback addresses only".into());
-    }
-    Ok(args)
-}
-
 fn main() {
-    let args = match parse() {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("error: {err}");
-            std::process::exit(2);
-        }
-    };
+    let args = Args::parse();
     raise_fd_limit(args.connections as u64 + 1024);
     let deadline = Instant::now() + args.timeout;
     let work = async {
