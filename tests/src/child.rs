@@ -105,8 +105,19 @@ impl Drop for ChildServer {
 /// The child's side: announces `addr` to the parent and blocks until the parent closes our
 /// stdin; the caller then shuts its server down.
 pub fn serve_until_stdin_closes(addr: SocketAddr) {
+    announce_listening(addr);
+    wait_for_stdin_to_close();
+}
+
+/// The child's side: tells the parent where it listens (the line
+/// [`ChildServer::listening_address`] reads).
+pub fn announce_listening(addr: SocketAddr) {
     println!("listening on {addr}");
     std::io::stdout().flush().expect("stdout to the parent");
+}
+
+/// The child's side: blocks until the parent closes our stdin ([`ChildServer::stop`]).
+pub fn wait_for_stdin_to_close() {
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
 }
