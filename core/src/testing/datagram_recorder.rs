@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use crate::datagram::{Action, Command, Config, DatagramProtocol, Endpoint};
 use crate::reason::Reason;
+use crate::testing::virtual_time;
 use crate::time::Instant;
 
 /// How a [`DatagramRecorder`] is set up.
@@ -145,18 +146,7 @@ impl<P: DatagramProtocol> DatagramRecorder<P> {
 
     /// Moves the clock to `at` (no-op if it is not later), as [`advance`](Self::advance) does.
     pub fn advance_to(&mut self, at: Instant) {
-        self.step();
-        while let Some(next) = self.endpoint.next_timeout() {
-            if next > at {
-                break;
-            }
-            self.now = self.now.max(next);
-            self.endpoint.handle_timeout(self.now);
-            self.step();
-        }
-        self.now = self.now.max(at);
-        self.endpoint.handle_timeout(self.now);
-        self.step();
+        virtual_time::advance_to(self, at);
     }
 
     /// One turn of a runtime's loop: deliver the messages posted so far, then carry out every
@@ -253,6 +243,21 @@ impl<P: DatagramProtocol> DatagramRecorder<P> {
     /// command, say). Call [`step`](Self::step) afterwards to record what they caused.
     pub fn endpoint_mut(&mut self) -> &mut Endpoint<P> {
         &mut self.endpoint
+    }
+}
+
+impl<P: DatagramProtocol> virtual_time::VirtualTime for DatagramRecorder<P> {
+    fn clock(&mut self) -> &mut Instant {
+        &mut self.now
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.endpoint.next_timeout()
+    }
+    fn handle_timeout(&mut self) {
+        self.endpoint.handle_timeout(self.now);
+    }
+    fn step(&mut self) -> bool {
+        DatagramRecorder::step(self)
     }
 }
 

@@ -16,6 +16,7 @@ mod pair;
 mod recorder;
 #[cfg(test)]
 mod tests;
+mod virtual_time;
 mod wire;
 
 pub use datagram_recorder::{DatagramRecorder, DatagramRecorderConfig};

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::reason::Reason;
 use crate::stream::{Action, Config, Connection, Control, Handle, Mailbox, Protocol};
+use crate::testing::virtual_time;
 use crate::testing::MemoryMailbox;
 use crate::time::Instant;
 
@@ -229,18 +230,7 @@ impl<P: Protocol> Recorder<P> {
 
     /// Moves the clock to `at` (no-op if it is not later), as [`advance`](Self::advance) does.
     pub fn advance_to(&mut self, at: Instant) {
-        self.step();
-        while let Some(next) = self.conn.next_timeout() {
-            if next > at {
-                break;
-            }
-            self.now = self.now.max(next);
-            self.conn.handle_timeout(self.now);
-            self.step();
-        }
-        self.now = self.now.max(at);
-        self.conn.handle_timeout(self.now);
-        self.step();
+        virtual_time::advance_to(self, at);
     }
 
     /// Steps until nothing more happens without time passing (bounded, so that a protocol
@@ -440,6 +430,21 @@ impl<P: Protocol> Recorder<P> {
             self.conn.handle_written(self.now, took);
         }
         took
+    }
+}
+
+impl<P: Protocol> virtual_time::VirtualTime for Recorder<P> {
+    fn clock(&mut self) -> &mut Instant {
+        &mut self.now
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.conn.next_timeout()
+    }
+    fn handle_timeout(&mut self) {
+        self.conn.handle_timeout(self.now);
+    }
+    fn step(&mut self) -> bool {
+        Recorder::step(self)
     }
 }
 
