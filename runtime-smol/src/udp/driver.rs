@@ -122,7 +122,7 @@ pub(crate) async fn run<P: DatagramProtocol>(
             }
             match mailbox.messages.recv().await {
                 Ok(message) => Wake::Message(message),
-                // Cannot happen while the poster lives in the handle; sleep on the rest.
+                // Cannot happen while the handle lives in the handle; sleep on the rest.
                 Err(_) => future::pending().await,
             }
         };

@@ -96,7 +96,7 @@ where
     spawn(socket::bind_multicast(bind)?, protocol, config)
 }
 
-/// Runs `protocol` on an already bound socket, for any executor: returns the endpoint's poster
+/// Runs `protocol` on an already bound socket, for any executor: returns the endpoint's handle
 /// and the future that drives it (and yields the protocol at the end). Spawn it on a
 /// `LocalExecutor` when the protocol is not `Send`.
 ///
@@ -135,9 +135,9 @@ where
 {
     let local = socket.local_addr()?;
     let socket = async_io::Async::new(socket)?;
-    let (poster, mailbox) = handle::mailbox();
+    let (handle, mailbox) = handle::mailbox();
     let run = driver::run(socket, local, protocol, config, mailbox);
-    Ok((poster, run))
+    Ok((handle, run))
 }
 
 /// Runs `protocol` on a socket bound elsewhere (Twisted `adoptDatagramPort`) as a task on
@@ -159,7 +159,7 @@ where
     P::Message: Send + 'static,
 {
     let local = socket.local_addr()?;
-    let (poster, run) = endpoint(socket, protocol, config)?;
+    let (handle, run) = endpoint(socket, protocol, config)?;
     let task = smol::spawn(run);
-    Ok(UdpEndpoint::new(local, poster, task))
+    Ok(UdpEndpoint::new(local, handle, task))
 }

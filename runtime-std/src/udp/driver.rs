@@ -25,7 +25,7 @@ const MESSAGE_BUDGET: usize = 64;
 /// send cannot keep the thread from reading.
 const OUTPUT_BUDGET: usize = 4096;
 
-/// An endpoint's socket and what its thread shares with posters. The thread sleeps in one
+/// An endpoint's socket and what its thread shares with handles. The thread sleeps in one
 /// `poll(2)` over the socket, the wake-up and the endpoint's next deadline (see
 /// [`crate::wait`]), including while the socket's send buffer is full.
 pub(crate) struct Driver<M> {
@@ -42,14 +42,14 @@ impl<M> Driver<M> {
         config: Config,
     ) -> io::Result<(Self, UdpHandle<M>)> {
         let shared = Arc::new(Shared::new(Wakeup::new()?));
-        let poster = UdpHandle::new(Arc::clone(&shared));
+        let handle = UdpHandle::new(Arc::clone(&shared));
         let driver = Driver {
             socket,
             local,
             config,
             shared,
         };
-        Ok((driver, poster))
+        Ok((driver, handle))
     }
 }
 

@@ -119,9 +119,9 @@ where
     P::Message: Send + 'static,
 {
     let local = socket.local_addr()?;
-    let (driver, poster) = driver::Driver::new(socket, local, config)?;
+    let (driver, handle) = driver::Driver::new(socket, local, config)?;
     let thread = std::thread::Builder::new()
         .name(format!("loomwork-udp {local}"))
         .spawn(move || driver.run(protocol))?;
-    Ok(UdpEndpoint::new(local, poster, thread))
+    Ok(UdpEndpoint::new(local, handle, thread))
 }
