@@ -389,6 +389,42 @@ mod tests {
     }
 
     #[test]
+    fn writes_over_the_coalesce_limit_are_queued_without_a_copy() {
+        let mut q = WriteQueue::default();
+        let frame = Bytes::from(alloc::vec![7u8; COALESCE_LIMIT + 1]);
+        q.push(frame.clone());
+        let queued = q.chunks().next().unwrap();
+        assert_eq!(
+            queued.as_ptr(),
+            frame.as_ptr(),
+            "the same buffer, not a copy"
+        );
+        let small = Bytes::from(alloc::vec![7u8; COALESCE_LIMIT]);
+        q.push(small.clone());
+        let copied = q.chunks().nth(1).unwrap();
+        assert_ne!(copied.as_ptr(), small.as_ptr(), "small writes are copied");
+    }
+
+    #[test]
+    fn a_busy_spell_opens_its_first_block_at_the_last_spells_size() {
+        let mut q = WriteQueue::default();
+        q.push_slice(b"x");
+        assert_eq!(q.tail.capacity(), MIN_BLOCK, "a fresh queue starts small");
+        // A burst of small writes deep enough to reach full-size blocks, then drained.
+        for _ in 0..(4 * MAX_BLOCK / 64) {
+            q.push_slice(&[1; 64]);
+        }
+        q.advance(q.len());
+        // The next spell's first block is sized for that backlog at once.
+        q.push_slice(b"y");
+        assert_eq!(q.tail.capacity(), MAX_BLOCK);
+        // A quiet spell (one small reply) brings the size back down for the one after.
+        q.advance(q.len());
+        q.push_slice(b"z");
+        assert_eq!(q.tail.capacity(), MIN_BLOCK);
+    }
+
+    #[test]
     fn small_writes_coalesce_into_one_chunk() {
         let mut q = WriteQueue::default();
         for _ in 0..10 {
