@@ -27,4 +27,13 @@ pub struct Stats {
     /// Total time reading or producing was held back by a throttling policy (updated when
     /// the hold ends).
     pub time_throttled: Duration,
+    /// Writes refused because our writing side had already stopped: after an abort, a
+    /// half-close, or once a graceful close has flushed. Their bytes never leave; Twisted
+    /// drops such writes silently, and the test kit
+    /// ([`StreamCheck`](crate::testing::StreamCheck), feature `testing`) reports them.
+    pub writes_after_close: u64,
+    /// Writes refused because they would have taken the queue past
+    /// [`Config::max_queued`](crate::stream::Config::max_queued)
+    /// ([`WriteError::QueueFull`](crate::stream::WriteError::QueueFull)).
+    pub writes_over_cap: u64,
 }

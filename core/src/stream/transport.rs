@@ -343,7 +343,7 @@ impl TransportState {
     /// cost is computed only near the cap: far from it the queue's cheap bound (`bound`)
     /// answers, since every write goes through here and the exact figure simulates the tail.
     pub(crate) fn check_writable(
-        &self,
+        &mut self,
         bound: usize,
         cost: impl FnOnce(&WriteQueue) -> usize,
     ) -> Result<(), WriteError> {
@@ -352,6 +352,7 @@ impl TransportState {
             .halves()
             .is_some_and(|halves| halves.write == WriteSide::Open);
         if !writable {
+            self.stats.writes_after_close += 1;
             return Err(WriteError::Closed);
         }
         if let Some(max) = self.config.max_queued {
@@ -359,6 +360,7 @@ impl TransportState {
             if queued.saturating_add(bound) > max {
                 let cost = cost(&self.queue);
                 if queued.saturating_add(cost) > max {
+                    self.stats.writes_over_cap += 1;
                     return Err(WriteError::QueueFull {
                         queued,
                         max,

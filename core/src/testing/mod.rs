@@ -10,15 +10,19 @@
 //! - [`Pair`] (with [`Wire`]): a client and a server joined in memory, in the spirit of Twisted's
 //!   `loopbackAsync` and `iosim` (LB-1, LB-2, TH-5).
 
+mod check;
 mod datagram_recorder;
 mod mailbox;
 mod pair;
+#[cfg(feature = "proptest")]
+pub mod properties;
 mod recorder;
 #[cfg(test)]
 mod tests;
 mod virtual_time;
 mod wire;
 
+pub use check::{EachConnection, Ending, Op, Outcome, Served, StreamCheck, Violation};
 pub use datagram_recorder::{DatagramRecorder, DatagramRecorderConfig};
 pub use mailbox::{Delivery, MemoryMailbox};
 pub use pair::{Pair, PairConfig};

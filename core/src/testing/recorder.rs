@@ -378,6 +378,12 @@ impl<P: Protocol> Recorder<P> {
 
     // ----- internals ----------------------------------------------------------------------
 
+    /// Sets the clock without firing anything: for drivers that keep many recorders on one
+    /// clock and fire their deadlines themselves (the checks' session).
+    pub(crate) fn set_clock(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
     /// Hands the connection the reads (then the EOF) it wants now. A closed socket discards
     /// what still arrives.
     fn feed(&mut self) -> bool {
