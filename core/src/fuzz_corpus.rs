@@ -44,6 +44,7 @@ fn length_corpus_replays_clean() {
     replay("length", fuzzing::check_length_prefixed);
 }
 
+#[cfg(feature = "fuzz")]
 #[test]
 fn connection_corpus_replays_clean() {
     replay("connection", stream::fuzzing::check_connection);

@@ -4,7 +4,7 @@ mod action;
 mod config;
 mod connection;
 mod factory;
-#[cfg(any(test, feature = "testing"))]
+#[cfg(feature = "fuzz")]
 pub mod fuzzing;
 mod handle;
 mod protocol;

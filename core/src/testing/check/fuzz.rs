@@ -2,8 +2,9 @@
 //!
 //! The encoding is the driver's business, not the user's: each operation starts with one
 //! byte that picks it (sends weigh most, since that is where protocols go wrong), followed by
-//! its operands, all through [`arbitrary::Unstructured`] so that libFuzzer's comparison
-//! feedback reaches the bytes a protocol compares its input with.
+//! its operands as plain integers and raw bytes, so that libFuzzer's comparison feedback
+//! reaches the bytes a protocol compares its input with. An advance is at most 65.535 s;
+//! [`Op::NextDeadline`] reaches any later deadline.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -22,9 +23,6 @@ pub(super) type MessageMaker<M> = Box<dyn Fn(&mut Unstructured<'_>) -> arbitrary
 /// Largest read one `Send` carries: runtimes read at most 64 KiB, and small reads find more.
 const MAX_SEND: usize = 4096;
 
-/// Largest clock step one `Advance` takes: a minute covers idle timeouts and close deadlines;
-/// [`Op::NextDeadline`] reaches any later one.
-const MAX_ADVANCE_MS: u32 = 60_000;
 
 impl<F> StreamCheck<F>
 where
@@ -91,39 +89,118 @@ where
         ops
     }
 
-    fn decode(&self, u: &mut Unstructured<'_>) -> arbitrary::Result<Op<ServerMessage<F>>> {
-        let pick: u8 = u.arbitrary()?;
-        let conn = || -> usize { usize::from(pick >> 5) };
-        Ok(match pick % 32 {
-            0..=13 => {
-                let len = u.int_in_range(0..=MAX_SEND)?;
-                let data = u.bytes(len.min(u.len()))?.to_vec();
-                Op::Send { conn: conn(), data }
+    /// The fuzzer's bytes for `ops`, as [`fuzz`](Self::fuzz) reads them: to seed a corpus
+    /// with the schedules of your own tests. A [`Op::Post`] is left out (its message is
+    /// encoded by your [`messages`](Self::messages) function, which has no inverse); a send
+    /// longer than 4,096 bytes is cut there, an advance over 65.535 s is cut there.
+    ///
+    /// ```
+    /// # use loomwork::testing::{Op, StreamCheck};
+    /// # use loomwork::stream::{Protocol, Transport};
+    /// # use loomwork::bytes::BytesMut;
+    /// # struct Sink;
+    /// # impl Protocol for Sink {
+    /// #     type Message = ();
+    /// #     fn data_received(&mut self, d: &mut BytesMut, _: &mut Transport<'_>) { d.clear(); }
+    /// # }
+    /// let check = StreamCheck::protocol(|| Sink);
+    /// let ops = vec![Op::Send { conn: 0, data: b"hello".to_vec() }, Op::SendEof { conn: 0 }];
+    /// let bytes = check.encode_schedule(&ops);
+    /// assert_eq!(check.decode_schedule(&bytes), ops);
+    /// ```
+    pub fn encode_schedule(&self, ops: &[Op<ServerMessage<F>>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for op in ops {
+            let pick = |kind: u8, conn: usize| kind | (((conn % 8) as u8) << 5);
+            match op {
+                Op::Send { conn, data } => {
+                    let data = &data[..data.len().min(MAX_SEND)];
+                    out.push(pick(KIND_SEND, *conn));
+                    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+                    out.extend_from_slice(data);
+                }
+                Op::Read { conn, max } => {
+                    out.push(pick(KIND_READ, *conn));
+                    out.extend_from_slice(&((*max).min(0xffff) as u16).to_be_bytes());
+                }
+                Op::Reading { conn, on } => {
+                    out.push(pick(KIND_READING, *conn));
+                    out.push(u8::from(*on));
+                }
+                Op::Advance(by) => {
+                    out.push(KIND_ADVANCE);
+                    let ms = by.as_millis().min(0xffff) as u16;
+                    out.extend_from_slice(&ms.to_be_bytes());
+                }
+                Op::NextDeadline => out.push(KIND_NEXT_DEADLINE),
+                Op::Connect => out.push(KIND_CONNECT),
+                Op::SendEof { conn } => out.push(pick(KIND_SEND_EOF, *conn)),
+                Op::Post { .. } => {}
+                Op::Close { conn } => out.push(pick(KIND_CLOSE, *conn)),
+                Op::Abort { conn } => out.push(pick(KIND_ABORT, *conn)),
+                Op::Reset { conn } => out.push(pick(KIND_RESET, *conn)),
             }
-            14 | 15 => Op::Read {
-                conn: conn(),
-                max: usize::from(u.arbitrary::<u16>()?),
+        }
+        out
+    }
+
+    /// One operation: a byte whose low five bits pick the kind (several values per kind,
+    /// weighting sends most) and whose high three bits pick the connection, then operands as
+    /// plain big-endian integers and raw bytes ([`encode_schedule`](Self::encode_schedule)
+    /// is the inverse).
+    fn decode(&self, u: &mut Unstructured<'_>) -> arbitrary::Result<Op<ServerMessage<F>>> {
+        let pick = take::<1>(u)?[0];
+        let conn = usize::from(pick >> 5);
+        Ok(match pick % 32 {
+            KIND_SEND..=13 => {
+                let len = usize::from(u16::from_be_bytes(take(u)?)) % (MAX_SEND + 1);
+                let data = u.bytes(len.min(u.len()))?.to_vec();
+                Op::Send { conn, data }
+            }
+            KIND_READ | 15 => Op::Read {
+                conn,
+                max: usize::from(u16::from_be_bytes(take(u)?)),
             },
-            16 | 17 => Op::Reading {
-                conn: conn(),
-                on: u.arbitrary()?,
+            KIND_READING | 17 => Op::Reading {
+                conn,
+                on: take::<1>(u)?[0] & 1 == 1,
             },
-            18 | 19 => Op::Advance(Duration::from_millis(u64::from(
-                u.int_in_range(0..=MAX_ADVANCE_MS)?,
-            ))),
-            20 => Op::NextDeadline,
-            21 | 22 => Op::Connect,
-            23 => Op::SendEof { conn: conn() },
-            24 | 25 => match &self.messages {
+            KIND_ADVANCE | 19 => {
+                Op::Advance(Duration::from_millis(u64::from(u16::from_be_bytes(take(u)?))))
+            }
+            KIND_NEXT_DEADLINE => Op::NextDeadline,
+            KIND_CONNECT | 22 => Op::Connect,
+            KIND_SEND_EOF => Op::SendEof { conn },
+            KIND_POST | 25 => match &self.messages {
                 Some(make) => Op::Post {
-                    conn: conn(),
+                    conn,
                     message: make(u)?,
                 },
                 None => Op::NextDeadline,
             },
-            26 | 27 => Op::Close { conn: conn() },
-            28 | 29 => Op::Abort { conn: conn() },
-            _ => Op::Reset { conn: conn() },
+            KIND_CLOSE | 27 => Op::Close { conn },
+            KIND_ABORT | 29 => Op::Abort { conn },
+            _ => Op::Reset { conn },
         })
     }
 }
+
+/// The next `N` bytes, or the end of the schedule.
+fn take<const N: usize>(u: &mut Unstructured<'_>) -> arbitrary::Result<[u8; N]> {
+    let bytes = u.bytes(N)?;
+    let mut out = [0; N];
+    out.copy_from_slice(bytes);
+    Ok(out)
+}
+
+const KIND_SEND: u8 = 0;
+const KIND_READ: u8 = 14;
+const KIND_READING: u8 = 16;
+const KIND_ADVANCE: u8 = 18;
+const KIND_NEXT_DEADLINE: u8 = 20;
+const KIND_CONNECT: u8 = 21;
+const KIND_SEND_EOF: u8 = 23;
+const KIND_POST: u8 = 24;
+const KIND_CLOSE: u8 = 26;
+const KIND_ABORT: u8 = 28;
+const KIND_RESET: u8 = 30;

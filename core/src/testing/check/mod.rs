@@ -169,6 +169,7 @@ pub struct StreamCheck<F: ServerFactory> {
     factory_invariant: Option<Invariant<F>>,
     ending: Ending,
     max_connections: usize,
+    writes_after_close_allowed: bool,
     #[cfg(feature = "fuzz")]
     messages: Option<fuzz::MessageMaker<ServerMessage<F>>>,
     #[cfg(feature = "proptest")]
@@ -190,6 +191,7 @@ where
             factory_invariant: None,
             ending: Ending::Shutdown,
             max_connections: 8,
+            writes_after_close_allowed: false,
             #[cfg(feature = "fuzz")]
             messages: None,
             #[cfg(feature = "proptest")]
@@ -226,6 +228,14 @@ where
     /// How many connections a run accepts at most (default 8); later connects are ignored.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
+        self
+    }
+
+    /// Does not report writes the connection refused because the protocol had already
+    /// closed, aborted or shut down writing: for a protocol that makes them on purpose, to
+    /// put the connection's refusal under test (loomwork's own chaotic test protocols do).
+    pub fn allow_writes_after_close(mut self) -> Self {
+        self.writes_after_close_allowed = true;
         self
     }
 

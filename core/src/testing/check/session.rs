@@ -161,7 +161,7 @@ where
             return;
         };
         let mut rec = Recorder::with_config(
-            Watched::new(protocol),
+            Watched::new(protocol, !self.check.writes_after_close_allowed),
             RecorderConfig {
                 connection: self.config().clone(),
                 peer: addr,

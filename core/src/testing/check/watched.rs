@@ -23,11 +23,14 @@ pub(crate) struct Watched<P> {
     refused_while_reading: bool,
     /// The first contract breach seen, with the callback it happened in.
     pub(crate) breach: Option<String>,
+    /// Whether a write refused because the protocol had closed is a breach.
+    report_writes_after_close: bool,
 }
 
 impl<P> Watched<P> {
-    pub(crate) fn new(inner: P) -> Self {
+    pub(crate) fn new(inner: P, report_writes_after_close: bool) -> Self {
         Watched {
+            report_writes_after_close,
             inner,
             made: 0,
             lost: 0,
@@ -67,7 +70,10 @@ impl<P> Watched<P> {
         // A message comes from elsewhere (a broadcast, a timer of another connection) and
         // cannot know that this connection has just stopped writing: a write it makes then is
         // a race every fan-out has, not a bug. Anywhere else the protocol knows it closed.
-        if callback != "message" && tx.stats().writes_after_close > after_close {
+        if self.report_writes_after_close
+            && callback != "message"
+            && tx.stats().writes_after_close > after_close
+        {
             self.breach(format!(
                 "wrote after its writing side had closed (in {callback}): the bytes are lost"
             ));
