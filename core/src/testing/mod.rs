@@ -9,6 +9,12 @@
 //!   datagrams in, sends and socket commands out.
 //! - [`Pair`] (with [`Wire`]): a client and a server joined in memory, in the spirit of Twisted's
 //!   `loopbackAsync` and `iosim` (LB-1, LB-2, TH-5).
+//! - [`StreamCheck`]: a server (a protocol, or a factory with shared state) described once and
+//!   run through schedules of [`Op`]s, every invariant a protocol must keep checked after every
+//!   step. It is the generic fuzz driver ([`StreamCheck::fuzz`], feature `fuzz`: a fuzz target
+//!   is one call) and the engine of the one-call properties in [`properties`] (feature
+//!   `proptest`: the replies do not depend on the chunking, memory stays bounded while the peer
+//!   never reads, every connection ends with exactly one reason).
 
 mod check;
 mod datagram_recorder;
