@@ -14,6 +14,8 @@ mod datagram_recorder;
 mod mailbox;
 mod pair;
 mod recorder;
+mod scripted;
+mod stream_network;
 #[cfg(test)]
 mod tests;
 mod virtual_time;
@@ -23,4 +25,9 @@ pub use datagram_recorder::{DatagramRecorder, DatagramRecorderConfig};
 pub use mailbox::{Delivery, MemoryMailbox};
 pub use pair::{Pair, PairConfig};
 pub use recorder::{PeerReads, Recorder, RecorderConfig};
+pub use scripted::{Script, ScriptedFactory, ScriptedPeer, Step, Transcript};
+pub use stream_network::{
+    ClientId, ConnId, Direction, Faults, ListenerId, NetworkConfig, StreamNetwork,
+    StreamNetworkStats,
+};
 pub use wire::{StreamEnd, Wire};
