@@ -73,9 +73,9 @@ impl Script {
         self
     }
 
-    /// Appends [`Step::Send`].
-    pub fn send(self, bytes: impl Into<Bytes>) -> Self {
-        self.then(Step::Send(bytes.into()))
+    /// Appends [`Step::Send`] (of a copy of `bytes`: `b"..."`, `"..."`, a `Vec` or `Bytes`).
+    pub fn send(self, bytes: impl AsRef<[u8]>) -> Self {
+        self.then(Step::Send(Bytes::copy_from_slice(bytes.as_ref())))
     }
 
     /// Appends [`Step::Send`] of `payload` framed by `encoder` (a line, a netstring, a
@@ -92,7 +92,7 @@ impl Script {
         };
         let mut wire = BytesMut::with_capacity(encoded.len());
         encoded.write_to(&mut wire);
-        self.send(wire.freeze())
+        self.then(Step::Send(wire.freeze()))
     }
 
     /// Appends [`Step::WaitBytes`].
@@ -101,8 +101,8 @@ impl Script {
     }
 
     /// Appends [`Step::WaitFor`].
-    pub fn wait_for(self, delimiter: impl Into<Bytes>) -> Self {
-        self.then(Step::WaitFor(delimiter.into()))
+    pub fn wait_for(self, delimiter: impl AsRef<[u8]>) -> Self {
+        self.then(Step::WaitFor(Bytes::copy_from_slice(delimiter.as_ref())))
     }
 
     /// Appends [`Step::WaitEof`].

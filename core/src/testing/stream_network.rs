@@ -414,7 +414,12 @@ impl StreamNetwork {
     /// Starts a [`Connector`] around `factory` towards `addr`: it dials on the next step,
     /// and retries, times out and reconnects as the connector machine and its factory
     /// decide. Its connections use the default [`Config`].
-    pub fn connect<C>(&mut self, addr: SocketAddr, factory: C, config: connector::Config) -> ClientId
+    pub fn connect<C>(
+        &mut self,
+        addr: SocketAddr,
+        factory: C,
+        config: connector::Config,
+    ) -> ClientId
     where
         C: ClientFactory + 'static,
         C::Protocol: 'static,
@@ -449,7 +454,12 @@ impl StreamNetwork {
 
     /// Connects `protocol` to `addr` at once, without a connector: the client end's id, or
     /// why the attempt failed ([`Reason::Refused`]; the protocol is dropped unused then).
-    pub fn dial<P>(&mut self, addr: SocketAddr, protocol: P, config: Config) -> Result<ConnId, Reason>
+    pub fn dial<P>(
+        &mut self,
+        addr: SocketAddr,
+        protocol: P,
+        config: Config,
+    ) -> Result<ConnId, Reason>
     where
         P: Protocol + 'static,
         P::Message: Send + 'static,
@@ -503,13 +513,15 @@ impl StreamNetwork {
     }
 
     /// True once `client`'s connector will never dial again (or was taken) and every
-    /// connection it made has closed.
+    /// connection it made has closed at both ends.
     pub fn is_client_finished(&self, client: ClientId) -> bool {
         let Some(c) = self.clients.get(client.0) else {
             return true;
         };
         c.connector.as_ref().map_or(true, |c| c.is_ended())
-            && c.connections.iter().all(|&id| self.is_closed(id))
+            && c.connections
+                .iter()
+                .all(|&id| self.is_closed(id) && self.is_closed(id.peer()))
     }
 
     // ----- connections --------------------------------------------------------------------
@@ -729,7 +741,9 @@ impl StreamNetwork {
 
     /// Decides an attempt to `addr`: the listener that accepts it, or why it is refused.
     fn admit(&mut self, addr: SocketAddr) -> Result<usize, Reason> {
-        let listener = self.open_listener(addr).filter(|&l| !self.listeners[l].refusing);
+        let listener = self
+            .open_listener(addr)
+            .filter(|&l| !self.listeners[l].refusing);
         let injected = listener.is_some() && self.draw(self.config.faults.refuse);
         match listener {
             Some(l) if !injected => Ok(l),
@@ -987,6 +1001,13 @@ impl StreamNetwork {
     }
 }
 
+impl Default for StreamNetwork {
+    /// An empty network with the default [`NetworkConfig`].
+    fn default() -> Self {
+        StreamNetwork::new(NetworkConfig::default())
+    }
+}
+
 impl core::fmt::Debug for StreamNetwork {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("StreamNetwork")
@@ -998,4 +1019,3 @@ impl core::fmt::Debug for StreamNetwork {
             .finish_non_exhaustive()
     }
 }
-
