@@ -2,6 +2,9 @@
 //! delimiter, EOF or time, half-close, close, abort) and records everything it receives, so a
 //! test does not write that peer again.
 
+#[cfg(test)]
+mod tests;
+
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;

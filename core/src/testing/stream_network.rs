@@ -3,6 +3,8 @@
 //! [`Network`](crate::datagram::network::Network).
 
 mod erased;
+#[cfg(test)]
+mod tests;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -632,6 +634,11 @@ impl StreamNetwork {
             .iter()
             .filter(|c| c.connector.as_ref().is_some_and(|c| !c.is_ended()))
             .count()
+    }
+
+    /// Replaces the random faults from now on (the generator carries on from where it is).
+    pub fn set_faults(&mut self, faults: Faults) {
+        self.config.faults = faults;
     }
 
     // ----- time ---------------------------------------------------------------------------
