@@ -897,9 +897,9 @@ impl StreamNetwork {
             return;
         }
         // Index 0 is `Direction::ToServer`, written by the client end; 1 the other way.
-        for direction in 0..2 {
+        for (direction, sent) in sent.into_iter().enumerate() {
             let stalled = self.links[index].stalled_until[direction].is_some();
-            if sent[direction] > 0 && !stalled && self.draw(faults.stall) {
+            if sent > 0 && !stalled && self.draw(faults.stall) {
                 self.links[index].stalled_until[direction] = Some(self.now + faults.stall_for);
                 self.stats.stalls_injected += 1;
             }

@@ -85,12 +85,15 @@ fn transcript(net: &StreamNetwork, id: ConnId) -> &Transcript {
     net.protocol::<ScriptedPeer>(id).unwrap().transcript()
 }
 
+/// One connection end's reads with their times, and how it ended.
+type Seen = (Vec<(Instant, Bytes)>, Option<Reason>);
+
 /// Everything observable about a faulty run: what each connection saw and how it ended.
 #[derive(Debug, PartialEq)]
 struct Trace {
     stats: crate::testing::StreamNetworkStats,
     end: Instant,
-    connections: Vec<(Vec<(Instant, Bytes)>, Option<Reason>)>,
+    connections: Vec<Seen>,
     failures: Vec<Vec<Reason>>,
 }
 
