@@ -9,6 +9,17 @@
 //!   datagrams in, sends and socket commands out.
 //! - [`Pair`] (with [`Wire`]): a client and a server joined in memory, in the spirit of Twisted's
 //!   `loopbackAsync` and `iosim` (LB-1, LB-2, TH-5).
+//! - [`StreamNetwork`]: many stream connections in memory: listeners with their
+//!   [`ServerFactory`](crate::stream::ServerFactory), reconnecting
+//!   [`Connector`](crate::connector::Connector)s and single dialed clients, every connection
+//!   with a working handle, in virtual time, with seeded faults ([`Faults`]: refused connects,
+//!   resets, stalls) and on-demand ones; the stream twin of the datagram
+//!   [`Network`](crate::datagram::network::Network). The conformance suite's memory runtime
+//!   is this network.
+//! - [`ScriptedPeer`]: a peer that plays a [`Script`] (send bytes or frames; wait for bytes, a
+//!   delimiter, EOF or time; half-close, close, abort) and records what comes back in a
+//!   [`Transcript`]; [`ScriptedFactory`] hands every connection of a listener or connector
+//!   the same script.
 
 mod datagram_recorder;
 mod mailbox;
