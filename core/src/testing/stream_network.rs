@@ -197,6 +197,10 @@ const MAX_EVENTS: usize = 10_000_000;
 ///
 /// Everything is deterministic: the same seed and the same calls give the same run.
 ///
+/// Ended connections are kept, with their protocols, so that a test can read them after the
+/// run ([`protocol`](Self::protocol), [`reason`](Self::reason)); only their wires are freed.
+/// A network is meant to live for one test.
+///
 /// ```
 /// use loomwork::bytes::BytesMut;
 /// use loomwork::connector::{self, ClientFactory, Retry};
