@@ -15,6 +15,17 @@
 //!   is one call) and the engine of the one-call properties in [`properties`] (feature
 //!   `proptest`: the replies do not depend on the chunking, memory stays bounded while the peer
 //!   never reads, every connection ends with exactly one reason).
+//! - [`StreamNetwork`]: many stream connections in memory: listeners with their
+//!   [`ServerFactory`](crate::stream::ServerFactory), reconnecting
+//!   [`Connector`](crate::connector::Connector)s and single dialed clients, every connection
+//!   with a working handle, in virtual time, with seeded faults ([`Faults`]: refused connects,
+//!   resets, stalls) and on-demand ones; the stream twin of the datagram
+//!   [`Network`](crate::datagram::network::Network). The conformance suite's memory runtime
+//!   is this network.
+//! - [`ScriptedPeer`]: a peer that plays a [`Script`] (send bytes or frames; wait for bytes, a
+//!   delimiter, EOF or time; half-close, close, abort) and records what comes back in a
+//!   [`Transcript`]; [`ScriptedFactory`] hands every connection of a listener or connector
+//!   the same script.
 
 mod check;
 mod datagram_recorder;
@@ -23,6 +34,8 @@ mod pair;
 #[cfg(feature = "proptest")]
 pub mod properties;
 mod recorder;
+mod scripted;
+mod stream_network;
 #[cfg(test)]
 mod tests;
 mod virtual_time;
@@ -33,4 +46,9 @@ pub use datagram_recorder::{DatagramRecorder, DatagramRecorderConfig};
 pub use mailbox::{Delivery, MemoryMailbox};
 pub use pair::{Pair, PairConfig};
 pub use recorder::{PeerReads, Recorder, RecorderConfig};
+pub use scripted::{Script, ScriptedFactory, ScriptedPeer, Step, Transcript};
+pub use stream_network::{
+    ClientId, ConnId, Direction, Faults, ListenerId, NetworkConfig, StreamNetwork,
+    StreamNetworkStats,
+};
 pub use wire::{StreamEnd, Wire};

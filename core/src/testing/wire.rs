@@ -173,19 +173,53 @@ impl Wire {
         capacity: usize,
         max_read: usize,
     ) -> bool {
+        let wires = [a_to_b, b_to_a];
+        Wire::pump_gated(a, b, wires, now, capacity, max_read, [true, true]).moved
+    }
+
+    /// [`pump_both`](Self::pump_both) with a gate per direction (`[a_to_b, b_to_a]`): a
+    /// closed gate holds that direction's bytes, FIN and reset in flight (a stalled path);
+    /// its writer still fills the wire up to `capacity`.
+    pub(crate) fn pump_gated(
+        a: &mut dyn StreamEnd,
+        b: &mut dyn StreamEnd,
+        [a_to_b, b_to_a]: [&mut Wire; 2],
+        now: Instant,
+        capacity: usize,
+        max_read: usize,
+        deliver: [bool; 2],
+    ) -> Pumped {
+        let before = [a_to_b.in_flight(), b_to_a.in_flight()];
         let mut moved = a_to_b.transmit(a, now, capacity);
         moved |= b_to_a.transmit(b, now, capacity);
+        // `transmit` only adds bytes: the growth is what each writer handed over.
+        let sent = [
+            a_to_b.in_flight().saturating_sub(before[0]),
+            b_to_a.in_flight().saturating_sub(before[1]),
+        ];
         moved |= reset_if_closed_unread(a, b_to_a, a_to_b);
         moved |= reset_if_closed_unread(b, a_to_b, b_to_a);
-        moved |= a_to_b.receive(b, now, max_read);
-        moved |= b_to_a.receive(a, now, max_read);
-        moved
+        if deliver[0] {
+            moved |= a_to_b.receive(b, now, max_read);
+        }
+        if deliver[1] {
+            moved |= b_to_a.receive(a, now, max_read);
+        }
+        Pumped { moved, sent }
     }
 
     /// Bytes in flight.
     pub fn in_flight(&self) -> usize {
         self.bytes.len()
     }
+}
+
+/// What one [`Wire::pump_gated`] round did.
+pub(crate) struct Pumped {
+    /// Anything happened.
+    pub(crate) moved: bool,
+    /// Bytes each writer (`[a, b]`) handed to its wire.
+    pub(crate) sent: [usize; 2],
 }
 
 /// If `closer` is closed while `incoming` still holds bytes for it, its socket answers with a
