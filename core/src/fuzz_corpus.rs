@@ -60,6 +60,7 @@ fn backoff_corpus_replays_clean() {
     replay("backoff", connector::fuzzing::check_backoff);
 }
 
+#[cfg(feature = "fuzz")]
 #[test]
 fn policy_corpus_replays_clean() {
     replay("policy", crate::policy::fuzzing::check_policies);

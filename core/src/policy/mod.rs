@@ -37,7 +37,7 @@
 //! assert!(factory.build_protocol("127.0.0.1:9".parse().unwrap()).is_some());
 //! ```
 
-#[cfg(any(test, feature = "testing"))]
+#[cfg(feature = "fuzz")]
 pub mod fuzzing;
 mod idle;
 mod idle_timer;
