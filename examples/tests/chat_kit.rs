@@ -36,12 +36,18 @@ fn every_chatter_ends_with_one_reason_under_any_schedule() {
 
 #[test]
 fn a_chatters_replies_do_not_depend_on_how_its_lines_are_split() {
-    chat().cases(128).same_replies_however_split(typed()).unwrap();
+    chat()
+        .cases(128)
+        .same_replies_however_split(typed())
+        .unwrap();
 }
 
 #[test]
 fn a_chatter_that_never_reads_does_not_grow_the_server() {
-    chat().cases(64).bounded_while_peer_never_reads(typed()).unwrap();
+    chat()
+        .cases(64)
+        .bounded_while_peer_never_reads(typed())
+        .unwrap();
 }
 
 /// Two chatters: what one says reaches the other, through handles, in virtual time.
@@ -60,7 +66,10 @@ fn a_line_said_reaches_the_other_chatter() {
         ])
         .unwrap();
     let bob = String::from_utf8_lossy(&outcome.connections[1].written);
-    assert!(bob.ends_with("Welcome, bob!\r\nalice: hello bob\r\n"), "{bob}");
+    assert!(
+        bob.ends_with("Welcome, bob!\r\nalice: hello bob\r\n"),
+        "{bob}"
+    );
 }
 
 fn corpus() -> PathBuf {
@@ -105,7 +114,12 @@ fn write_chat_seeds() {
         ),
         (
             "name-taken",
-            vec![Op::Connect, send(0, b"alice\n"), send(1, b"alice\n"), send(1, b"bob\n")],
+            vec![
+                Op::Connect,
+                send(0, b"alice\n"),
+                send(1, b"alice\n"),
+                send(1, b"bob\n"),
+            ],
         ),
         (
             "stalled-reader",

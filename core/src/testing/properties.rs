@@ -195,7 +195,7 @@ where
         S::Value: Debug,
     {
         let result = self.runner(cases).run(&strategy, |case| {
-            property(&case).map_err(|what| TestCaseError::fail(what))
+            property(&case).map_err(TestCaseError::fail)
         });
         match result {
             Ok(()) => Ok(()),
@@ -328,7 +328,11 @@ where
             "every connection ends with exactly one reason",
             self.cases,
             schedules,
-            |ops| self.run(ops.iter().cloned()).map(drop).map_err(|v| v.to_string()),
+            |ops| {
+                self.run(ops.iter().cloned())
+                    .map(drop)
+                    .map_err(|v| v.to_string())
+            },
         )
     }
 }

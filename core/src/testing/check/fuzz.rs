@@ -23,7 +23,6 @@ pub(super) type MessageMaker<M> = Box<dyn Fn(&mut Unstructured<'_>) -> arbitrary
 /// Largest read one `Send` carries: runtimes read at most 64 KiB, and small reads find more.
 const MAX_SEND: usize = 4096;
 
-
 impl<F> StreamCheck<F>
 where
     F: ServerFactory,
@@ -165,9 +164,9 @@ where
                 conn,
                 on: take::<1>(u)?[0] & 1 == 1,
             },
-            KIND_ADVANCE | 19 => {
-                Op::Advance(Duration::from_millis(u64::from(u16::from_be_bytes(take(u)?))))
-            }
+            KIND_ADVANCE | 19 => Op::Advance(Duration::from_millis(u64::from(u16::from_be_bytes(
+                take(u)?,
+            )))),
             KIND_NEXT_DEADLINE => Op::NextDeadline,
             KIND_CONNECT | 22 => Op::Connect,
             KIND_SEND_EOF => Op::SendEof { conn },

@@ -15,7 +15,9 @@
 //!   handling a message are exempt: a message races with the close by nature;
 //! - no input consumed after a write was refused as over the queue's cap unless the protocol
 //!   paused reading or closed in between: its replies are being dropped or kept without bound
-//!   (see [`WriteError::QueueFull`](crate::stream::WriteError::QueueFull));
+//!   (see [`WriteError::QueueFull`](crate::stream::WriteError::QueueFull)); a test protocol
+//!   that loses writes on purpose opts out of these two with
+//!   [`allow_lost_writes`](StreamCheck::allow_lost_writes);
 //! - at most one close or abort of the socket, none before the protocol's end, no half-close
 //!   after it; nothing queued after the end; the write queue within its cap and the receive
 //!   buffer within its limit (plus one read); a closed connection wants no I/O and no time;
@@ -169,7 +171,7 @@ pub struct StreamCheck<F: ServerFactory> {
     factory_invariant: Option<Invariant<F>>,
     ending: Ending,
     max_connections: usize,
-    writes_after_close_allowed: bool,
+    lost_writes_allowed: bool,
     #[cfg(feature = "fuzz")]
     messages: Option<fuzz::MessageMaker<ServerMessage<F>>>,
     #[cfg(feature = "proptest")]
@@ -191,7 +193,7 @@ where
             factory_invariant: None,
             ending: Ending::Shutdown,
             max_connections: 8,
-            writes_after_close_allowed: false,
+            lost_writes_allowed: false,
             #[cfg(feature = "fuzz")]
             messages: None,
             #[cfg(feature = "proptest")]
@@ -207,7 +209,10 @@ where
 
     /// An invariant of your protocol, checked on every connection after every operation:
     /// `Err` with what is wrong fails the run.
-    pub fn invariant(mut self, check: impl Fn(&F::Protocol) -> Result<(), String> + 'static) -> Self {
+    pub fn invariant(
+        mut self,
+        check: impl Fn(&F::Protocol) -> Result<(), String> + 'static,
+    ) -> Self {
         self.invariant = Some(Box::new(check));
         self
     }
@@ -231,11 +236,12 @@ where
         self
     }
 
-    /// Does not report writes the connection refused because the protocol had already
-    /// closed, aborted or shut down writing: for a protocol that makes them on purpose, to
-    /// put the connection's refusal under test (loomwork's own chaotic test protocols do).
-    pub fn allow_writes_after_close(mut self) -> Self {
-        self.writes_after_close_allowed = true;
+    /// Does not report writes the protocol loses: refused because it had already closed,
+    /// aborted or shut down writing, or refused as over the queue's cap while it reads on. For
+    /// a protocol that makes them on purpose, to put the connection's refusals under test
+    /// (loomwork's own chaotic test protocols do); a real protocol should not need it.
+    pub fn allow_lost_writes(mut self) -> Self {
+        self.lost_writes_allowed = true;
         self
     }
 

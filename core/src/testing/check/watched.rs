@@ -23,14 +23,15 @@ pub(crate) struct Watched<P> {
     refused_while_reading: bool,
     /// The first contract breach seen, with the callback it happened in.
     pub(crate) breach: Option<String>,
-    /// Whether a write refused because the protocol had closed is a breach.
-    report_writes_after_close: bool,
+    /// Whether losing writes (refused after a close, or over the cap while reading on) is a
+    /// breach.
+    report_lost_writes: bool,
 }
 
 impl<P> Watched<P> {
-    pub(crate) fn new(inner: P, report_writes_after_close: bool) -> Self {
+    pub(crate) fn new(inner: P, report_lost_writes: bool) -> Self {
         Watched {
-            report_writes_after_close,
+            report_lost_writes,
             inner,
             made: 0,
             lost: 0,
@@ -70,7 +71,7 @@ impl<P> Watched<P> {
         // A message comes from elsewhere (a broadcast, a timer of another connection) and
         // cannot know that this connection has just stopped writing: a write it makes then is
         // a race every fan-out has, not a bug. Anywhere else the protocol knows it closed.
-        if self.report_writes_after_close
+        if self.report_lost_writes
             && callback != "message"
             && tx.stats().writes_after_close > after_close
         {
@@ -103,7 +104,7 @@ impl<P: Protocol> Protocol for Watched<P> {
         let refused_before = self.refused_while_reading;
         let offered = data.len();
         self.call("data_received", tx, |p, tx| p.data_received(data, tx));
-        if refused_before && data.len() < offered && !tx.is_closing() {
+        if self.report_lost_writes && refused_before && data.len() < offered && !tx.is_closing() {
             self.breach(format!(
                 "went on consuming input ({} bytes) after a write was refused as over the \
                  queue's cap, without pausing reading or closing: its replies are dropped or \
