@@ -32,6 +32,7 @@
 //! holds its output back in a buffer of its own while reading on is found only through an
 //! invariant that looks at that buffer.
 
+pub(crate) mod datagram;
 mod op;
 pub(crate) mod session;
 mod watched;
@@ -39,6 +40,7 @@ mod watched;
 #[cfg(feature = "fuzz")]
 mod fuzz;
 
+pub use datagram::{DatagramCheck, DatagramOp, DatagramOutcome};
 pub use op::Op;
 
 use alloc::boxed::Box;
@@ -205,7 +207,10 @@ where
 
     /// An invariant of your protocol, checked on every connection after every operation:
     /// `Err` with what is wrong fails the run.
-    pub fn invariant(mut self, check: impl Fn(&F::Protocol) -> Result<(), String> + 'static) -> Self {
+    pub fn invariant(
+        mut self,
+        check: impl Fn(&F::Protocol) -> Result<(), String> + 'static,
+    ) -> Self {
         self.invariant = Some(Box::new(check));
         self
     }
