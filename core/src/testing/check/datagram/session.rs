@@ -150,6 +150,12 @@ where
             }
             self.endpoint.handle_timeout(self.now);
             self.pull_ready();
+            if self.is_closing() && self.endpoint.next_timeout().is_some_and(|t| t <= self.now) {
+                return Err(self.violation(format!(
+                    "a close outlived its deadline at {next:?}: handled at {:?}, still closing",
+                    self.now
+                )));
+            }
         }
         self.now = self.now.max(target);
         Ok(())
@@ -161,10 +167,7 @@ where
         if self.writable || self.endpoint.is_ended() {
             self.pull(usize::MAX);
         }
-        let closing = self.endpoint.local().is_some()
-            && !self.endpoint.wants_read()
-            && !self.endpoint.is_ended();
-        if closing && self.close_asked.is_none() {
+        if self.is_closing() && self.close_asked.is_none() {
             self.close_asked = Some(self.now);
         }
     }
@@ -223,6 +226,12 @@ where
                 "a send of {len} bytes to {to:?}, over the {max} allowed"
             ));
         }
+    }
+
+    /// Started, a close asked, `stop_protocol` not run yet.
+    fn is_closing(&self) -> bool {
+        let e = &self.endpoint;
+        e.local().is_some() && !e.wants_read() && !e.is_ended()
     }
 
     fn breach(&mut self, what: String) {
@@ -336,8 +345,7 @@ where
         if e.is_ended() && e.next_timeout().is_some() {
             return Err("a deadline on an endpoint that has stopped".into());
         }
-        let closing = e.local().is_some() && !e.wants_read() && !e.is_ended();
-        if closing {
+        if self.is_closing() {
             match (e.next_timeout(), config.close_timeout, self.close_asked) {
                 (None, Some(_), _) => return Err("a close with no deadline".into()),
                 (Some(deadline), Some(timeout), Some(asked))
