@@ -199,7 +199,7 @@ where
         S::Value: Debug,
     {
         let result = self.runner(cases).run(&strategy, |case| {
-            property(&case).map_err(|what| TestCaseError::fail(what))
+            property(&case).map_err(TestCaseError::fail)
         });
         match result {
             Ok(()) => Ok(()),

@@ -128,7 +128,7 @@ where
         let mut runner =
             TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
         let result = runner.run(&strategy, |case| {
-            property(&case).map_err(|what| TestCaseError::fail(what))
+            property(&case).map_err(TestCaseError::fail)
         });
         match result {
             Ok(()) => Ok(()),
