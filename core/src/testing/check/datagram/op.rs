@@ -15,10 +15,11 @@ use crate::reason::Reason;
 /// [`DatagramCheck::run`](super::DatagramCheck::run).
 ///
 /// `peer` picks one of four peers, modulo four (so any number is valid); their addresses are
-/// [`DatagramCheck::peer_address`](super::DatagramCheck::peer_address). The socket takes every
-/// send and socket command as soon as they are queued unless told otherwise
-/// ([`DatagramOp::Writable`]); every command succeeds unless failed with
-/// [`DatagramOp::CommandFailed`].
+/// [`DatagramCheck::peer_address`](super::DatagramCheck::peer_address). The session carries out
+/// the endpoint's outputs as the runtimes do: the socket takes every send as soon as it is
+/// queued unless told otherwise ([`DatagramOp::Writable`]), when the datagram in hand waits
+/// and the endpoint's queue fills behind it; socket commands and the final close never wait,
+/// and every command succeeds unless failed with [`DatagramOp::CommandFailed`].
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatagramOp<M> {
     /// A datagram from the peer arrives (dropped by the endpoint if it is connected to
@@ -41,8 +42,7 @@ pub enum DatagramOp<M> {
         /// Why it failed.
         reason: Reason,
     },
-    /// The latest socket command carried out is reported failed instead (nothing happens when
-    /// none has been).
+    /// The next socket command the endpoint gives fails with `reason` (one command only).
     CommandFailed {
         /// Why it failed.
         reason: Reason,
@@ -53,7 +53,8 @@ pub enum DatagramOp<M> {
         /// Whether the socket takes sends.
         on: bool,
     },
-    /// The socket takes at most `max` of the queued sends and commands, once.
+    /// The socket takes at most `max` sends, once, though it is not writable: a send buffer
+    /// that drains a little.
     Drain {
         /// How many outputs it takes at most.
         max: usize,

@@ -1,7 +1,7 @@
 //! `DatagramSession`: one run of a schedule against a fresh [`Endpoint`] around the user's
-//! protocol in a [`Watched`] wrapper. The session plays the runtime and the socket: it pulls
-//! outputs while the socket is writable, carries out commands, keeps the clock, and checks
-//! every invariant after every operation.
+//! protocol in a [`Watched`] wrapper. The session plays the runtime and the socket: it carries
+//! out outputs as the runtimes' output loop does (a datagram the socket cannot take yet stays
+//! in hand), keeps the clock, and checks every invariant after every operation.
 
 use alloc::format;
 use alloc::string::String;
@@ -15,7 +15,8 @@ use bytes::Bytes;
 use super::watched::Watched;
 use super::{DatagramCheck, DatagramOp, DatagramOutcome};
 use crate::datagram::{
-    Action, Command, Config, DatagramProtocol, Endpoint, MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD,
+    Action, Command, Config, DatagramProtocol, Endpoint, Transmit, MAX_IPV4_PAYLOAD,
+    MAX_IPV6_PAYLOAD,
 };
 use crate::reason::Reason;
 use crate::testing::Violation;
@@ -34,6 +35,8 @@ pub(crate) struct DatagramSession<'c, P: DatagramProtocol> {
     now: Instant,
     /// The socket takes sends.
     writable: bool,
+    /// A datagram pulled from the endpoint that the socket has not taken yet.
+    in_hand: Option<Transmit>,
     /// The peer the socket is connected to, as the commands carried out left it.
     socket_peer: Option<SocketAddr>,
     /// The next command carried out fails with this.
@@ -68,6 +71,7 @@ where
             endpoint,
             now: Instant::ZERO,
             writable: true,
+            in_hand: None,
             socket_peer: None,
             failing_command: None,
             sent: Vec::new(),
@@ -111,7 +115,7 @@ where
             }
             DatagramOp::CommandFailed { reason } => self.failing_command = Some(reason),
             DatagramOp::Writable { on } => self.writable = on,
-            DatagramOp::Drain { max } => self.pull(max),
+            DatagramOp::Drain { max } => self.flush(max),
             DatagramOp::Advance(by) => self.advance(by)?,
             DatagramOp::NextDeadline => {
                 if let Some(next) = self.endpoint.next_timeout() {
@@ -161,51 +165,75 @@ where
         Ok(())
     }
 
-    /// What a runtime does between waits: pulls every output the socket takes (only the final
-    /// close, once the endpoint has ended, when the socket takes no sends).
+    /// What a runtime does between waits: carries out every output it can, then notes a
+    /// close that has begun.
     fn pull_ready(&mut self) {
-        if self.writable || self.endpoint.is_ended() {
-            self.pull(usize::MAX);
-        }
+        self.flush(0);
         if self.is_closing() && self.close_asked.is_none() {
             self.close_asked = Some(self.now);
         }
     }
 
-    /// Pulls and carries out at most `max` outputs.
-    fn pull(&mut self, max: usize) {
-        for _ in 0..max {
-            let Some(action) = self.endpoint.poll_action() else {
-                break;
-            };
-            if self.closes > 0 {
-                self.breach(format!("{action:?} output after the final Close"));
-            }
-            match action {
-                Action::Send(transmit) => {
-                    let to = transmit.to.or(self.socket_peer);
-                    self.check_size(transmit.data.len(), to);
-                    self.sent.push((transmit.data, to));
-                }
-                Action::Command(command) => {
-                    self.commands.push(command.clone());
-                    let result = match self.failing_command.take() {
-                        Some(reason) => Err(reason),
-                        None => {
-                            match command {
-                                Command::Connect(peer) => self.socket_peer = Some(peer),
-                                Command::Disconnect => self.socket_peer = None,
-                                _ => {}
-                            }
-                            Ok(())
-                        }
-                    };
-                    self.endpoint
-                        .handle_command_result(self.now, command, result);
-                }
-                Action::Close => self.closes += 1,
-            }
+    /// The runtimes' output loop (`loomwork_net::udp::flush`): the datagram in hand goes
+    /// first; a socket that takes no sends (beyond `extra_sends` more) leaves the datagram in
+    /// hand and stops the loop; commands and the final close never wait for the socket; once
+    /// the endpoint has ended, the datagram in hand is dropped with the rest.
+    fn flush(&mut self, mut extra_sends: usize) {
+        if self.endpoint.is_ended() {
+            self.in_hand = None;
         }
+        loop {
+            let transmit = match self.in_hand.take() {
+                Some(transmit) => transmit,
+                None => {
+                    let Some(action) = self.endpoint.poll_action() else {
+                        return;
+                    };
+                    if self.closes > 0 {
+                        self.breach(format!("{action:?} output after the final Close"));
+                    }
+                    match action {
+                        Action::Send(transmit) => transmit,
+                        Action::Command(command) => {
+                            self.carry_out(command);
+                            continue;
+                        }
+                        Action::Close => {
+                            self.closes += 1;
+                            continue;
+                        }
+                    }
+                }
+            };
+            if !self.writable {
+                if extra_sends == 0 {
+                    self.in_hand = Some(transmit);
+                    return;
+                }
+                extra_sends -= 1;
+            }
+            let to = transmit.to.or(self.socket_peer);
+            self.check_size(transmit.data.len(), to);
+            self.sent.push((transmit.data, to));
+        }
+    }
+
+    /// Carries out a socket command, or fails it as the schedule said.
+    fn carry_out(&mut self, command: Command) {
+        self.commands.push(command.clone());
+        let result = match self.failing_command.take() {
+            Some(reason) => Err(reason),
+            None => {
+                match command {
+                    Command::Connect(peer) => self.socket_peer = Some(peer),
+                    Command::Disconnect => self.socket_peer = None,
+                    _ => {}
+                }
+                Ok(())
+            }
+        };
+        self.endpoint
+            .handle_command_result(self.now, command, result);
     }
 
     /// A send must fit its destination's family (the socket's, when it has none) and the
