@@ -26,6 +26,9 @@ pub(super) type MessageMaker<M> = Box<dyn Fn(&mut Unstructured<'_>) -> arbitrary
 /// KiB.
 const MAX_DATAGRAM: usize = 2048;
 
+/// Short datagrams, most of them, are shorter than this.
+const SHORT_DATAGRAM: u8 = 48;
+
 /// Largest clock step one `Advance` takes: a minute covers close deadlines and most protocol
 /// timers; [`DatagramOp::NextDeadline`] reaches any later one.
 const MAX_ADVANCE_MS: u32 = 60_000;
@@ -96,7 +99,7 @@ where
     /// #                          _: bool, _: &mut DatagramTransport<'_>) {}
     /// # }
     /// let check = DatagramCheck::protocol(|| Sink);
-    /// for op in check.decode_schedule(b"\x00\x03abc\x1a") {
+    /// for op in check.decode_schedule(b"\x00\x03abc\x18") {
     ///     println!("{op:?}");
     /// }
     /// ```
@@ -115,7 +118,12 @@ where
         let peer = usize::from(pick >> 6);
         Ok(match pick % 32 {
             0..=11 => {
-                let len = u.int_in_range(0..=MAX_DATAGRAM)?;
+                // Mostly short datagrams, so an input holds many operations; one in thirty-two
+                // of any length up to the largest.
+                let len = match u.arbitrary::<u8>()? {
+                    short @ 0..=247 => usize::from(short % SHORT_DATAGRAM),
+                    _ => u.int_in_range(0..=MAX_DATAGRAM)?,
+                };
                 let data = u.bytes(len.min(u.len()))?.to_vec();
                 DatagramOp::Send {
                     peer,

@@ -190,7 +190,9 @@ where
                         return;
                     };
                     if self.closes > 0 {
+                        // A runtime has stopped at the close; pulling on would only repeat it.
                         self.breach(format!("{action:?} output after the final Close"));
+                        return;
                     }
                     match action {
                         Action::Send(transmit) => transmit,
