@@ -80,10 +80,7 @@ fn a_graceful_close_to_a_peer_reading_one_byte_per_step_is_not_reported() {
 
     let quit_split = [b"hello\r\nQU".to_vec(), b"IT\r".to_vec(), b"\n".to_vec()];
     let strategy = Just(quit_split.concat());
-    check
-        .cases(16)
-        .same_replies_however_split(strategy)
-        .unwrap();
+    check.cases(16).same_replies_however_split(strategy).unwrap();
 }
 
 // ----- 1. writes after its connection ended -----------------------------------------------
@@ -126,9 +123,7 @@ fn a_protocol_that_writes_after_shutting_down_writing_is_reported() {
         .ends_with_one_reason(properties::schedule(lines()))
         .unwrap_err();
     assert!(
-        failure
-            .what
-            .contains("wrote after its writing side had closed"),
+        failure.what.contains("wrote after its writing side had closed"),
         "{failure}"
     );
 }
@@ -245,10 +240,7 @@ fn a_protocol_that_never_ends_a_connection_after_its_timeout_is_reported() {
         .ending(idle)
         .ends_with_one_reason(properties::schedule(lines()))
         .unwrap_err();
-    assert!(
-        failure.what.contains("no idle timeout ended it"),
-        "{failure}"
-    );
+    assert!(failure.what.contains("no idle timeout ended it"), "{failure}");
 }
 
 // ----- 5. a reply that depends on the chunking --------------------------------------------
@@ -270,10 +262,7 @@ fn a_protocol_whose_reply_depends_on_the_chunking_is_reported() {
     let failure = StreamCheck::protocol(|| PerRead)
         .same_replies_however_split(lines())
         .unwrap_err();
-    assert!(
-        failure.what.contains("in one read the protocol wrote"),
-        "{failure}"
-    );
+    assert!(failure.what.contains("in one read the protocol wrote"), "{failure}");
 }
 
 // ----- the fuzz driver, on random bytes ---------------------------------------------------
@@ -338,12 +327,7 @@ fn the_fuzz_driver_passes_a_correct_protocol_and_reports_a_write_after_half_clos
         .filter_map(|input| broken.fuzz_checked(&input).err())
         .next()
         .expect("no input out of 2,000 reported the write after the half-close");
-    assert!(
-        found
-            .what
-            .contains("wrote after its writing side had closed"),
-        "{found}"
-    );
+    assert!(found.what.contains("wrote after its writing side had closed"), "{found}");
 }
 
 #[test]

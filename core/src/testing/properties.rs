@@ -332,11 +332,7 @@ where
             "every connection ends with exactly one reason",
             self.cases,
             schedules,
-            |ops| {
-                self.run(ops.iter().cloned())
-                    .map(drop)
-                    .map_err(|v| v.to_string())
-            },
+            |ops| self.run(ops.iter().cloned()).map(drop).map_err(|v| v.to_string()),
         )
     }
 }

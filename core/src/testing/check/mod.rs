@@ -207,10 +207,7 @@ where
 
     /// An invariant of your protocol, checked on every connection after every operation:
     /// `Err` with what is wrong fails the run.
-    pub fn invariant(
-        mut self,
-        check: impl Fn(&F::Protocol) -> Result<(), String> + 'static,
-    ) -> Self {
+    pub fn invariant(mut self, check: impl Fn(&F::Protocol) -> Result<(), String> + 'static) -> Self {
         self.invariant = Some(Box::new(check));
         self
     }

@@ -266,8 +266,7 @@ where
     /// The end of a run, as [`Ending`] says; then every connection must have ended with
     /// exactly one reason, and its socket be closed.
     pub(crate) fn finish(&mut self) -> Result<(), Violation> {
-        self.trace
-            .push(format!("(ending: {:?})", self.check.ending));
+        self.trace.push(format!("(ending: {:?})", self.check.ending));
         for peer in self.peers.iter_mut().filter(|p| !p.rec.is_closed()) {
             peer.reading = true;
             peer.rec.set_peer_reads(PeerReads::All);
@@ -342,8 +341,7 @@ where
     /// Bytes connection `n`'s peer sent that it has not read (among those not ended).
     pub(crate) fn unread_bytes(&self, n: usize) -> usize {
         let live: Vec<_> = self.peers.iter().filter(|p| !p.rec.is_ended()).collect();
-        live.get(n % live.len().max(1))
-            .map_or(0, |p| p.rec.unread_bytes())
+        live.get(n % live.len().max(1)).map_or(0, |p| p.rec.unread_bytes())
     }
 
     /// True when every connection accepted has ended.
@@ -435,8 +433,7 @@ where
                 ));
             }
         }
-        if rec.is_closed()
-            && (conn.wants_write() || conn.wants_read() || rec.next_timeout().is_some())
+        if rec.is_closed() && (conn.wants_write() || conn.wants_read() || rec.next_timeout().is_some())
         {
             return Err("a closed connection still wants I/O or time".into());
         }
