@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use std::{fs, path::PathBuf};
 
 use crate::framing::fuzzing;
-use crate::{connector, datagram, stream};
+use crate::{connector, stream};
 
 fn replay(target: &str, check: fn(&[u8]) -> Result<(), String>) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -66,7 +66,8 @@ fn policy_corpus_replays_clean() {
     replay("policy", crate::policy::fuzzing::check_policies);
 }
 
+#[cfg(feature = "fuzz")]
 #[test]
 fn endpoint_corpus_replays_clean() {
-    replay("endpoint", datagram::fuzzing::check_endpoint);
+    replay("endpoint", crate::datagram::fuzzing::check_endpoint);
 }

@@ -1,5 +1,6 @@
-//! Fuzzes the datagram `Endpoint` with arbitrary runtime inputs around a protocol that sends,
-//! connects, joins and sets timers; checks the invariants in `loomwork::datagram::fuzzing`.
+//! Fuzzes the datagram `Endpoint` through the test kit's `DatagramCheck` (datagrams, failed
+//! sends and commands, a blocked socket, time, messages, closes) around a protocol that sends,
+//! connects, joins and sets timers; see `loomwork::datagram::fuzzing`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

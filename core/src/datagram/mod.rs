@@ -43,7 +43,7 @@ mod command;
 mod config;
 mod endpoint;
 mod error;
-#[cfg(any(test, feature = "testing"))]
+#[cfg(feature = "fuzz")]
 pub mod fuzzing;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -198,6 +198,7 @@ proptest! {
     }
 }
 
+#[cfg(feature = "fuzz")]
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1024))]
 

@@ -20,4 +20,8 @@ pub struct Stats {
     pub send_errors: u64,
     /// ICMP refusals reported (`connection_refused` deliveries and ignored ones).
     pub refusals: u64,
+    /// Sends refused because the endpoint was already closing or closed
+    /// ([`SendError::Closed`](crate::datagram::SendError::Closed)): datagrams the protocol
+    /// meant to send and lost. The test kit reports them.
+    pub sends_after_close: u64,
 }

@@ -273,8 +273,9 @@ impl EndpointState {
         family_max.min(self.config.max_send_size)
     }
 
-    fn check_send(&self, len: usize, to: Option<SocketAddr>) -> Result<(), SendError> {
+    fn check_send(&mut self, len: usize, to: Option<SocketAddr>) -> Result<(), SendError> {
         if !self.is_open() {
+            self.stats.sends_after_close += 1;
             return Err(SendError::Closed);
         }
         let dest = match (to, self.peer) {

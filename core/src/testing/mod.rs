@@ -41,6 +41,7 @@ mod tests;
 mod virtual_time;
 mod wire;
 
+pub use check::{DatagramCheck, DatagramOp, DatagramOutcome};
 pub use check::{EachConnection, Ending, Op, Outcome, Served, StreamCheck, Violation};
 pub use datagram_recorder::{DatagramRecorder, DatagramRecorderConfig};
 pub use mailbox::{Delivery, MemoryMailbox};

@@ -54,6 +54,10 @@ use crate::stream::{Config, ServerFactory, ServerMessage};
 use crate::testing::check::session::Session;
 use crate::testing::{Op, StreamCheck};
 
+pub use crate::testing::check::datagram::properties::{
+    datagram_schedule, datagram_schedule_with_messages,
+};
+
 /// Largest input the strategies' chunk splitter cuts into pieces.
 const MAX_PIECES: usize = 64;
 

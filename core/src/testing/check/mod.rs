@@ -34,6 +34,7 @@
 //! holds its output back in a buffer of its own while reading on is found only through an
 //! invariant that looks at that buffer.
 
+pub(crate) mod datagram;
 mod op;
 pub(crate) mod session;
 mod watched;
@@ -41,6 +42,7 @@ mod watched;
 #[cfg(feature = "fuzz")]
 mod fuzz;
 
+pub use datagram::{DatagramCheck, DatagramOp, DatagramOutcome};
 pub use op::Op;
 
 use alloc::boxed::Box;
