@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use std::{fs, path::PathBuf};
 
 use crate::framing::fuzzing;
-use crate::{connector, stream};
+use crate::connector;
 
 fn replay(target: &str, check: fn(&[u8]) -> Result<(), String>) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -47,7 +47,7 @@ fn length_corpus_replays_clean() {
 #[cfg(feature = "fuzz")]
 #[test]
 fn connection_corpus_replays_clean() {
-    replay("connection", stream::fuzzing::check_connection);
+    replay("connection", crate::stream::fuzzing::check_connection);
 }
 
 #[test]

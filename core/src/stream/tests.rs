@@ -521,6 +521,7 @@ proptest! {
 
     /// The fuzz target's check (see `fuzzing`), driven by proptest so that every `cargo test`
     /// explores fresh sequences too.
+    #[cfg(feature = "fuzz")]
     #[test]
     fn lifecycle_invariants_hold_for_any_event_sequence(
         data in proptest::collection::vec(any::<u8>(), 0..600)

@@ -339,6 +339,7 @@ where
         }
     }
 
+    #[cfg(feature = "proptest")]
     /// Bytes connection `n`'s peer sent that it has not read (among those not ended).
     pub(crate) fn unread_bytes(&self, n: usize) -> usize {
         let live: Vec<_> = self.peers.iter().filter(|p| !p.rec.is_ended()).collect();
@@ -346,6 +347,7 @@ where
             .map_or(0, |p| p.rec.unread_bytes())
     }
 
+    #[cfg(feature = "proptest")]
     /// True when every connection accepted has ended.
     pub(crate) fn all_ended(&self) -> bool {
         self.peers.iter().all(|p| p.rec.is_ended())
