@@ -7,8 +7,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use std::{fs, path::PathBuf};
 
-use crate::framing::fuzzing;
 use crate::connector;
+use crate::framing::fuzzing;
 
 fn replay(target: &str, check: fn(&[u8]) -> Result<(), String>) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -11,7 +11,7 @@
 //!   `loopbackAsync` and `iosim` (LB-1, LB-2, TH-5).
 //! - [`StreamCheck`]: a server (a protocol, or a factory with shared state) described once and
 //!   run through schedules of [`Op`]s, every invariant a protocol must keep checked after every
-//!   step. It is the generic fuzz driver ([`StreamCheck::fuzz`], feature `fuzz`: a fuzz target
+//!   step ([`DatagramCheck`] and [`DatagramOp`] are its datagram twin). It is the generic fuzz driver ([`StreamCheck::fuzz`], feature `fuzz`: a fuzz target
 //!   is one call) and the engine of the one-call properties in [`properties`] (feature
 //!   `proptest`: the replies do not depend on the chunking, memory stays bounded while the peer
 //!   never reads, every connection ends with exactly one reason).

@@ -167,6 +167,40 @@ fn op_without_message<M: Debug + Clone + 'static>(
 
 // ----- properties -------------------------------------------------------------------------
 
+/// Runs `property` over `cases` cases of `strategy` with a fixed seed (so a CI run is
+/// reproducible) and no failure files; the smallest failure, described, if any. The one
+/// runner of every property, stream and datagram.
+pub(crate) fn hold<S: Strategy>(
+    name: &'static str,
+    cases: u32,
+    strategy: S,
+    property: impl Fn(&S::Value) -> Result<(), String>,
+) -> Result<(), PropertyFailure>
+where
+    S::Value: Debug,
+{
+    let config = RunnerConfig {
+        cases,
+        failure_persistence: None,
+        ..RunnerConfig::default()
+    };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    match runner.run(&strategy, |case| {
+        property(&case).map_err(TestCaseError::fail)
+    }) {
+        Ok(()) => Ok(()),
+        Err(TestError::Fail(why, case)) => Err(PropertyFailure {
+            property: name,
+            what: format!("{why}\nsmallest case: {case:?}"),
+        }),
+        Err(TestError::Abort(why)) => Err(PropertyFailure {
+            property: name,
+            what: format!("aborted: {why}"),
+        }),
+    }
+}
+
 impl<F> StreamCheck<F>
 where
     F: ServerFactory,
@@ -178,16 +212,6 @@ where
         self
     }
 
-    fn runner(&self, cases: u32) -> TestRunner {
-        let config = RunnerConfig {
-            cases,
-            failure_persistence: None,
-            ..RunnerConfig::default()
-        };
-        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha))
-    }
-
-    /// Runs `property` over `strategy`'s cases; the smallest failure, described by `what`.
     fn hold<S: Strategy>(
         &self,
         name: &'static str,
@@ -198,20 +222,7 @@ where
     where
         S::Value: Debug,
     {
-        let result = self.runner(cases).run(&strategy, |case| {
-            property(&case).map_err(TestCaseError::fail)
-        });
-        match result {
-            Ok(()) => Ok(()),
-            Err(TestError::Fail(why, case)) => Err(PropertyFailure {
-                property: name,
-                what: format!("{why}\nsmallest case: {case:?}"),
-            }),
-            Err(TestError::Abort(why)) => Err(PropertyFailure {
-                property: name,
-                what: format!("aborted: {why}"),
-            }),
-        }
+        hold(name, cases, strategy, property)
     }
 
     /// The replies are the same however the input is split: `inputs` sent as one read to a

@@ -11,9 +11,6 @@ use core::time::Duration;
 
 use proptest::collection;
 use proptest::prelude::*;
-use proptest::test_runner::{
-    Config as RunnerConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
-};
 
 use super::session::DatagramSession;
 use super::{DatagramCheck, DatagramOp, DatagramOutcome};
@@ -110,7 +107,7 @@ where
         self
     }
 
-    /// Runs `property` over `strategy`'s cases with a fixed seed; the smallest failure.
+    /// Runs `property` over [`cases`](Self::cases) cases of `strategy`.
     fn hold<S: Strategy>(
         &self,
         name: &'static str,
@@ -120,27 +117,7 @@ where
     where
         S::Value: Debug,
     {
-        let config = RunnerConfig {
-            cases: self.cases,
-            failure_persistence: None,
-            ..RunnerConfig::default()
-        };
-        let mut runner =
-            TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
-        let result = runner.run(&strategy, |case| {
-            property(&case).map_err(TestCaseError::fail)
-        });
-        match result {
-            Ok(()) => Ok(()),
-            Err(TestError::Fail(why, case)) => Err(PropertyFailure {
-                property: name,
-                what: format!("{why}\nsmallest case: {case:?}"),
-            }),
-            Err(TestError::Abort(why)) => Err(PropertyFailure {
-                property: name,
-                what: format!("aborted: {why}"),
-            }),
-        }
+        crate::testing::properties::hold(name, self.cases, strategy, property)
     }
 
     /// The endpoint stops exactly once: each of `schedules` (see [`datagram_schedule`]) is
