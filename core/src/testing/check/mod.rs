@@ -37,6 +37,7 @@
 pub(crate) mod datagram;
 mod op;
 pub(crate) mod session;
+mod trace;
 mod watched;
 
 #[cfg(feature = "fuzz")]

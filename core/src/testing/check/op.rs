@@ -74,6 +74,34 @@ pub enum Op<M> {
     },
 }
 
+impl<M: fmt::Debug> Op<M> {
+    /// The operation for a trace: itself without a message, or, if it carries one, its text.
+    pub(crate) fn traced(&self) -> Result<Op<core::convert::Infallible>, alloc::string::String> {
+        Ok(match self {
+            Op::Connect => Op::Connect,
+            Op::Send { conn, data } => Op::Send {
+                conn: *conn,
+                data: data.clone(),
+            },
+            Op::SendEof { conn } => Op::SendEof { conn: *conn },
+            Op::Reading { conn, on } => Op::Reading {
+                conn: *conn,
+                on: *on,
+            },
+            Op::Read { conn, max } => Op::Read {
+                conn: *conn,
+                max: *max,
+            },
+            Op::Advance(by) => Op::Advance(*by),
+            Op::NextDeadline => Op::NextDeadline,
+            Op::Post { .. } => return Err(alloc::format!("{self:?}")),
+            Op::Close { conn } => Op::Close { conn: *conn },
+            Op::Abort { conn } => Op::Abort { conn: *conn },
+            Op::Reset { conn } => Op::Reset { conn: *conn },
+        })
+    }
+}
+
 impl<M: fmt::Debug> fmt::Debug for Op<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -5,12 +5,14 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::convert::Infallible;
 use core::fmt::Debug;
 use core::net::SocketAddr;
 use core::time::Duration;
 
 use bytes::Bytes;
 
+use super::trace::Trace;
 use super::watched::Watched;
 use super::{Ending, Op, Outcome, Served, StreamCheck, Violation};
 use crate::stream::{Action, Config, Protocol, ServerFactory, ServerMessage};
@@ -24,9 +26,6 @@ const MAX_SETTLE_ROUNDS: usize = 256;
 /// Deadlines that may come due without the clock moving before the session calls it a timer
 /// storm: a protocol that re-arms a zero delay forever would spin a runtime's loop.
 const MAX_FIRES_AT_ONE_INSTANT: u32 = 10_000;
-
-/// How many operations the trace in a [`Violation`] keeps (the latest ones).
-const TRACE_LEN: usize = 64;
 
 /// One connection of the session and its peer.
 struct Peer<P: Protocol> {
@@ -50,8 +49,7 @@ pub(crate) struct Session<'c, F: ServerFactory> {
     refused: usize,
     /// The largest read sent so far: the receive buffer may exceed its limit by one read.
     largest_read: usize,
-    trace: Vec<String>,
-    ops_run: usize,
+    trace: Trace<Op<Infallible>>,
 }
 
 impl<'c, F> Session<'c, F>
@@ -74,8 +72,7 @@ where
             attempts: 0,
             refused: 0,
             largest_read: 0,
-            trace: Vec::new(),
-            ops_run: 0,
+            trace: Trace::new(),
         }
     }
 
@@ -86,11 +83,7 @@ where
 
     /// Runs one operation, then checks everything.
     pub(crate) fn apply(&mut self, op: Op<ServerMessage<F>>) -> Result<(), Violation> {
-        if self.trace.len() == TRACE_LEN {
-            self.trace.remove(0);
-        }
-        self.trace.push(format!("#{} {op:?}", self.ops_run));
-        self.ops_run += 1;
+        self.trace.op(op.traced());
         match op {
             Op::Connect => self.connect(),
             Op::Send { conn, data } => {
@@ -266,8 +259,11 @@ where
     /// The end of a run, as [`Ending`] says; then every connection must have ended with
     /// exactly one reason, and its socket be closed.
     pub(crate) fn finish(&mut self) -> Result<(), Violation> {
-        self.trace
-            .push(format!("(ending: {:?})", self.check.ending));
+        self.trace.note(match self.check.ending {
+            Ending::Shutdown => "ending: a graceful close through every handle",
+            Ending::PeerEof { .. } => "ending: every peer sends its EOF",
+            Ending::Idle { .. } => "ending: every peer goes silent",
+        });
         for peer in self.peers.iter_mut().filter(|p| !p.rec.is_closed()) {
             peer.reading = true;
             peer.rec.set_peer_reads(PeerReads::All);
@@ -358,7 +354,7 @@ where
             connection: connection.map(|i| self.peers[i].ordinal),
             peer: connection.map(|i| self.peers[i].addr),
             what,
-            trace: self.trace.clone(),
+            trace: self.trace.lines(),
         }
     }
 

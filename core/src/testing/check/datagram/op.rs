@@ -80,6 +80,42 @@ pub enum DatagramOp<M> {
     },
 }
 
+impl<M: fmt::Debug> DatagramOp<M> {
+    /// The operation for a trace: itself without a message, or, if it carries one, its text.
+    pub(crate) fn traced(
+        &self,
+    ) -> Result<DatagramOp<core::convert::Infallible>, alloc::string::String> {
+        Ok(match self {
+            DatagramOp::Send {
+                peer,
+                data,
+                truncated,
+            } => DatagramOp::Send {
+                peer: *peer,
+                data: data.clone(),
+                truncated: *truncated,
+            },
+            DatagramOp::SendFailed { to, reason } => DatagramOp::SendFailed {
+                to: *to,
+                reason: reason.clone(),
+            },
+            DatagramOp::CommandFailed { reason } => DatagramOp::CommandFailed {
+                reason: reason.clone(),
+            },
+            DatagramOp::Writable { on } => DatagramOp::Writable { on: *on },
+            DatagramOp::Drain { max } => DatagramOp::Drain { max: *max },
+            DatagramOp::Advance(by) => DatagramOp::Advance(*by),
+            DatagramOp::NextDeadline => DatagramOp::NextDeadline,
+            DatagramOp::Post { .. } => return Err(alloc::format!("{self:?}")),
+            DatagramOp::Close => DatagramOp::Close,
+            DatagramOp::Abort => DatagramOp::Abort,
+            DatagramOp::SocketFailed { reason } => DatagramOp::SocketFailed {
+                reason: reason.clone(),
+            },
+        })
+    }
+}
+
 impl<M: fmt::Debug> fmt::Debug for DatagramOp<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -6,12 +6,14 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::convert::Infallible;
 use core::fmt::Debug;
 use core::net::SocketAddr;
 use core::time::Duration;
 
 use bytes::Bytes;
 
+use super::super::trace::Trace;
 use super::watched::Watched;
 use super::{DatagramCheck, DatagramOp, DatagramOutcome};
 use crate::datagram::{
@@ -25,9 +27,6 @@ use crate::time::Instant;
 /// Deadlines that may come due without the clock moving before the session calls it a timer
 /// storm: a protocol that re-arms a zero delay forever would spin a runtime's loop.
 const MAX_FIRES_AT_ONE_INSTANT: u32 = 10_000;
-
-/// How many operations the trace in a [`Violation`] keeps (the latest ones).
-const TRACE_LEN: usize = 64;
 
 pub(crate) struct DatagramSession<'c, P: DatagramProtocol> {
     check: &'c DatagramCheck<P>,
@@ -49,8 +48,7 @@ pub(crate) struct DatagramSession<'c, P: DatagramProtocol> {
     close_asked: Option<Instant>,
     /// The first thing the endpoint output that it must not have.
     breach: Option<String>,
-    trace: Vec<String>,
-    ops_run: usize,
+    trace: Trace<DatagramOp<Infallible>>,
 }
 
 impl<'c, P> DatagramSession<'c, P>
@@ -79,25 +77,20 @@ where
             closes: 0,
             close_asked: None,
             breach: None,
-            trace: Vec::new(),
-            ops_run: 0,
+            trace: Trace::new(),
         }
     }
 
     /// Carries out what `start_protocol` asked for, then checks everything.
     pub(crate) fn start(&mut self) -> Result<(), Violation> {
-        self.trace.push("(start_protocol)".into());
+        self.trace.note("start_protocol");
         self.advance(Duration::ZERO)?;
         self.check_all()
     }
 
     /// Runs one operation, then checks everything.
     pub(crate) fn apply(&mut self, op: DatagramOp<P::Message>) -> Result<(), Violation> {
-        if self.trace.len() >= TRACE_LEN {
-            self.trace.remove(0);
-        }
-        self.trace.push(format!("#{} {op:?}", self.ops_run));
-        self.ops_run += 1;
+        self.trace.op(op.traced());
         let now = self.now;
         match op {
             DatagramOp::Send {
@@ -274,7 +267,7 @@ where
     /// endpoint must stop within its close deadline, once, with one final close.
     pub(crate) fn finish(&mut self) -> Result<(), Violation> {
         self.trace
-            .push("(ending: a close asked from outside, the socket writable)".into());
+            .note("ending: a close asked from outside, the socket writable");
         self.writable = true;
         self.endpoint.close(self.now);
         self.advance(Duration::ZERO)?;
@@ -308,7 +301,7 @@ where
             connection: None,
             peer: None,
             what,
-            trace: self.trace.clone(),
+            trace: self.trace.lines(),
         }
     }
 
