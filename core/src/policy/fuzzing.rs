@@ -4,7 +4,7 @@
 //! A user of the public fuzz driver, [`StreamCheck`]: `data[0..4]` choose the read rate, the
 //! burst, the write rate and the idle period; the rest is the driver's schedule, against an
 //! idle timeout around a read- and write-throttled protocol that records what it is given. A
-//! [`Spy`] outside the policies watches every callback with the connection's clock and checks,
+//! `Spy` outside the policies watches every callback with the connection's clock and checks,
 //! besides the driver's own invariants: the protocol has received a prefix of the bytes the
 //! connection was given, in order; never more than one burst plus the read rate times the
 //! elapsed time; the idle timeout fires no earlier than one period after the last traffic either
