@@ -131,6 +131,9 @@ enum Step {
     Again,
     /// Nothing to do until more input.
     Idle,
+    /// rustls may send application data, and `P` does not exist yet: the handshake may have
+    /// just finished.
+    Writable,
     /// Plaintext arrived (in [`Layer::received`]).
     Received,
     /// The peer sent `close_notify`.
@@ -348,6 +351,12 @@ impl<P: Protocol> Tls<P> {
             match step {
                 Step::Again => {}
                 Step::Idle => break,
+                Step::Writable => {
+                    if !self.session.handshake_done() {
+                        break;
+                    }
+                    // The loop's next round builds `P`.
+                }
                 Step::Received => {
                     if self.layer.inner.is_none() && self.session.handshake_done() {
                         self.establish(tx);
@@ -414,21 +423,13 @@ impl<P: Protocol> Tls<P> {
     fn fail(&mut self, error: rustls::Error, tx: &mut Transport<'_, P::Message>) {
         let reason = reason_for(&error);
         self.layer.error = Some(error);
-        // rustls queues a fatal alert for what it finds itself; it comes out before anything
-        // else on the next call. Nothing after it matters.
-        for _ in 0..4 {
-            let encoded = match &mut self.session {
-                Session::Server(conn) => self
-                    .layer
-                    .encode_alert(conn.process_tls_records(&mut self.incoming[..])),
-                Session::Client(conn) => self
-                    .layer
-                    .encode_alert(conn.process_tls_records(&mut self.incoming[..])),
-                Session::Unusable => false,
-            };
-            if !encoded {
-                break;
-            }
+        // rustls queues a fatal alert for what it finds itself; it comes out first on the next
+        // call, before any input is looked at. An empty input keeps rustls from parsing the
+        // offending bytes a second time (and alerting twice); the connection is over anyway.
+        match &mut self.session {
+            Session::Server(conn) => self.layer.encode_alert(conn.process_tls_records(&mut [])),
+            Session::Client(conn) => self.layer.encode_alert(conn.process_tls_records(&mut [])),
+            Session::Unusable => {}
         }
         self.layer.flush(tx);
         self.layer.end(reason, tx, false);
@@ -537,7 +538,7 @@ impl<P: Protocol> Layer<P> {
                 true => self.write_traffic(&mut traffic, tx),
                 // A TLS 1.3 server may write before the client's last flight; this layer
                 // waits for it, so that the client is verified before the protocol exists.
-                false => Step::Idle,
+                false => Step::Writable,
             },
             _ => Step::Idle,
         };
@@ -617,13 +618,9 @@ impl<P: Protocol> Layer<P> {
     }
 
     /// Encodes the next state's record if it is one (an alert after a failure).
-    fn encode_alert<D: EarlyData>(&mut self, status: UnbufferedStatus<'_, '_, D>) -> bool {
-        match status.state {
-            Ok(ConnectionState::EncodeTlsData(mut encode)) => {
-                self.encode(|out| encode.encode(out));
-                true
-            }
-            _ => false,
+    fn encode_alert<D>(&mut self, status: UnbufferedStatus<'_, '_, D>) {
+        if let Ok(ConnectionState::EncodeTlsData(mut encode)) = status.state {
+            self.encode(|out| encode.encode(out));
         }
     }
 
