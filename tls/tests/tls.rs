@@ -564,3 +564,50 @@ fn a_tls_client_fed_hostile_input_never_panics_and_ends_with_one_reason() {
         )))
         .unwrap();
 }
+
+#[test]
+fn no_shared_protocol_version_is_refused_as_no_shared_parameters_on_both_sides() {
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let client = Tls::client(client_config(&ca, None, TLS12), localhost(), |_| Ask::new(b"x"));
+    let server = Tls::server(server_config(&leaf, None, TLS13), |_| Echo::default());
+    let mut pair = Pair::new(client, server, PairConfig::default());
+    pair.run(Duration::from_secs(30));
+    assert_eq!(
+        pair.server.reason(),
+        Some(&tls_reason(TlsErrorKind::NoSharedParameters, false))
+    );
+    assert_eq!(
+        pair.client.reason(),
+        Some(&tls_reason(TlsErrorKind::NoSharedParameters, true))
+    );
+}
+
+#[test]
+fn the_agreed_alpn_protocol_is_in_the_info_on_both_sides() {
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let mut server_config = (*server_config(&leaf, None, TLS13)).clone();
+    server_config.alpn_protocols = vec![b"loom/1".to_vec(), b"http/1.1".to_vec()];
+    let mut client_config = (*client_config(&ca, None, TLS13)).clone();
+    client_config.alpn_protocols = vec![b"loom/1".to_vec()];
+    let client = Tls::client(std::sync::Arc::new(client_config), localhost(), |_| {
+        Ask::new(b"x")
+    });
+    let server = Tls::server(std::sync::Arc::new(server_config), |_| Echo::default());
+    let mut pair = Pair::new(client, server, PairConfig::default());
+    assert!(pair.run(Duration::from_secs(30)));
+    let server_info = pair.server.protocol().info().unwrap();
+    assert_eq!(server_info.alpn_protocol.as_deref(), Some(&b"loom/1"[..]));
+    let client_info = pair.client.protocol().info().unwrap();
+    assert_eq!(client_info.alpn_protocol.as_deref(), Some(&b"loom/1"[..]));
+    assert!(client_info.cipher_suite.is_some());
+}
+
+#[test]
+fn a_tls_connection_can_move_between_threads() {
+    fn send<T: Send>(_: &T) {}
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    send(&Tls::server(server_config(&leaf, None, TLS13), |_| Echo::default()));
+}
