@@ -96,9 +96,8 @@
 //! bare metal.
 //!
 //! # Not yet in this crate
-//! STARTTLS (upgrading a running connection), a client factory for the reconnecting
-//! `Connector`, PEM loading helpers and the runtime examples are later slices of the TLS
-//! work. A graceful close asked through a connection [`Handle`](loomwork::stream::Handle)
+//! STARTTLS (upgrading a running connection), PEM loading helpers, the crypto provider as
+//! a feature and the runtime examples are later slices of the TLS work. A graceful close asked through a connection [`Handle`](loomwork::stream::Handle)
 //! (a server shutdown) closes the TCP connection without `close_notify`: the core's
 //! `Connection::close` does not consult the protocol, so this layer never hears of it.
 
@@ -110,7 +109,7 @@ mod info;
 mod layer;
 
 pub use error::reason_for;
-pub use factory::TlsFactory;
+pub use factory::{TlsClientFactory, TlsFactory};
 pub use info::TlsInfo;
 pub use layer::{Tls, DEFAULT_HANDSHAKE_TIMEOUT};
 

@@ -569,7 +569,9 @@ fn a_tls_client_fed_hostile_input_never_panics_and_ends_with_one_reason() {
 fn no_shared_protocol_version_is_refused_as_no_shared_parameters_on_both_sides() {
     let ca = Ca::new("CA");
     let leaf = ca.server_leaf("localhost");
-    let client = Tls::client(client_config(&ca, None, TLS12), localhost(), |_| Ask::new(b"x"));
+    let client = Tls::client(client_config(&ca, None, TLS12), localhost(), |_| {
+        Ask::new(b"x")
+    });
     let server = Tls::server(server_config(&leaf, None, TLS13), |_| Echo::default());
     let mut pair = Pair::new(client, server, PairConfig::default());
     pair.run(Duration::from_secs(30));
@@ -609,5 +611,64 @@ fn a_tls_connection_can_move_between_threads() {
     fn send<T: Send>(_: &T) {}
     let ca = Ca::new("CA");
     let leaf = ca.server_leaf("localhost");
-    send(&Tls::server(server_config(&leaf, None, TLS13), |_| Echo::default()));
+    send(&Tls::server(server_config(&leaf, None, TLS13), |_| {
+        Echo::default()
+    }));
+}
+
+/// Retries refused attempts with the backoff; records every end.
+#[derive(Default)]
+struct Patient {
+    failures: Vec<Reason>,
+    ends: Vec<Reason>,
+}
+
+impl loomwork::connector::ClientFactory for Patient {
+    type Protocol = Ask;
+    fn build_protocol(&mut self, _: std::net::SocketAddr) -> Option<Ask> {
+        Some(Ask::new(b"ping"))
+    }
+    fn connection_failed(&mut self, reason: &Reason) -> loomwork::connector::Retry {
+        self.failures.push(reason.clone());
+        loomwork::connector::Retry::Backoff
+    }
+    fn connection_lost(&mut self, reason: &Reason) -> loomwork::connector::Retry {
+        self.ends.push(reason.clone());
+        loomwork::connector::Retry::Stop
+    }
+}
+
+#[test]
+fn a_reconnecting_connector_works_over_tls() {
+    use loomwork::connector;
+    use loomwork::stream::Config;
+    use loomwork::testing::{NetworkConfig, StreamNetwork};
+    use loomwork_tls::TlsClientFactory;
+
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let mut net = StreamNetwork::new(NetworkConfig::default());
+    let server = net.listen(
+        "10.0.0.1:443".parse().unwrap(),
+        TlsFactory::new(server_config(&leaf, None, TLS13), |_| Echo::default()),
+        Config::default(),
+    );
+    let addr = net.listener_addr(server).unwrap();
+    net.set_refusing(server, true);
+    let factory = TlsClientFactory::new(
+        client_config(&ca, None, TLS13),
+        localhost(),
+        Patient::default(),
+    );
+    let client = net.connect(addr, factory, connector::Config::default());
+    net.run_for(Duration::from_millis(10));
+    net.set_refusing(server, false);
+    net.run_until_idle();
+
+    let connector = net.connector::<TlsClientFactory<Patient>>(client).unwrap();
+    assert_eq!(connector.factory().inner().failures, [Reason::Refused]);
+    assert_eq!(connector.attempts(), 2);
+    assert_eq!(connector.factory().inner().ends, [Reason::Done]);
+    let tls = net.client_protocol::<Tls<Ask>>(client).unwrap();
+    assert_eq!(tls.protocol().unwrap().reply, b"ping");
 }
