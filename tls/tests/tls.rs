@@ -672,3 +672,89 @@ fn a_reconnecting_connector_works_over_tls() {
     let tls = net.client_protocol::<Tls<Ask>>(client).unwrap();
     assert_eq!(tls.protocol().unwrap().reply, b"ping");
 }
+
+/// Says "tick" five seconds after it starts, through a timer; notes whether it had a handle.
+#[derive(Default)]
+struct Ticker {
+    had_handle: bool,
+    messages: usize,
+}
+
+impl Protocol for Ticker {
+    type Message = ();
+    fn connection_made(&mut self, tx: &mut Transport<'_>) {
+        self.had_handle = tx.handle().is_some();
+        tx.call_later(Duration::from_secs(5));
+    }
+    fn data_received(&mut self, data: &mut BytesMut, _: &mut Transport<'_>) {
+        data.clear();
+    }
+    fn timer_fired(&mut self, _: loomwork::TimerId, tx: &mut Transport<'_>) {
+        let _ = tx.write_slice(b"tick");
+    }
+    fn message(&mut self, (): (), _: &mut Transport<'_>) {
+        self.messages += 1;
+    }
+}
+
+#[test]
+fn the_wrapped_protocol_gets_its_timers_messages_and_handle_through_the_layer() {
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let client = Tls::client(client_config(&ca, None, TLS13), localhost(), |_| {
+        Hold::default()
+    });
+    let server = Tls::server(server_config(&leaf, None, TLS13), |_| Ticker::default());
+    let mut link = Link::new(client, server);
+    let ticker = link.server.protocol().protocol().unwrap();
+    assert!(ticker.had_handle);
+    link.server.post(()).unwrap();
+    assert_eq!(link.server.protocol().protocol().unwrap().messages, 1);
+    link.server.advance(Duration::from_millis(4_999));
+    link.pump();
+    assert_eq!(link.client.protocol().protocol().unwrap().received, 0);
+    link.server.advance(Duration::from_millis(1));
+    link.pump();
+    assert_eq!(link.client.protocol().protocol().unwrap().received, 4);
+}
+
+#[test]
+fn policies_and_framed_handlers_run_inside_the_layer() {
+    use loomwork::framing::{FrameHandler, FrameTransport, Framed, LineCodec};
+    use loomwork::policy::IdleTimeout;
+
+    struct Shout;
+    impl FrameHandler for Shout {
+        type Codec = LineCodec;
+        type Message = ();
+        fn frame_received(
+            &mut self,
+            line: loomwork::bytes::Bytes,
+            tx: &mut FrameTransport<'_, '_, LineCodec>,
+        ) {
+            let _ = tx.send_frame(line.to_ascii_uppercase());
+        }
+    }
+
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let client = Tls::client(client_config(&ca, None, TLS13), localhost(), |_| Hold {
+        greeting: b"hello\r\nworld\r\n".to_vec(),
+        ..Hold::default()
+    });
+    let server = Tls::server(server_config(&leaf, None, TLS13), |_| {
+        IdleTimeout::new(
+            Framed::new(Shout, LineCodec::new()),
+            Duration::from_secs(30),
+        )
+    });
+    let mut link = Link::new(client, server);
+    assert_eq!(link.client.protocol().protocol().unwrap().received, 14);
+    // The idle timeout inside the layer ends the connection, with its own reason.
+    link.server.advance(Duration::from_secs(30));
+    link.pump();
+    assert_eq!(link.server.reason(), Some(&Reason::TimedOut(Timeout::Idle)));
+    // It closed gracefully: close_notify reached the client, whose protocol heard the end.
+    let client = link.client.protocol().plaintext().unwrap();
+    assert_eq!(client.reason(), Some(&Reason::Done));
+}
