@@ -76,6 +76,35 @@
 //! assert!(pair.server.reason().unwrap().is_clean());
 //! ```
 //!
+//! # Certificates and keys from PEM
+//! rustls's `pki_types` (re-exported as `rustls::pki_types`) reads PEM: certificate chains
+//! with `CertificateDer::pem_file_iter` / `pem_slice_iter`, keys (PKCS#8, PKCS#1 RSA, SEC1
+//! EC) with `PrivateKeyDer::from_pem_file` / `from_pem_slice`:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use rustls::pki_types::pem::PemObject;
+//! use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+//!
+//! # let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+//! # let (cert_pem, key_pem) = (made.cert.pem(), made.key_pair.serialize_pem());
+//! // `cert_pem` and `key_pem` hold the contents of `cert.pem` and `key.pem`.
+//! let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+//!     .collect::<Result<_, _>>()
+//!     .unwrap();
+//! let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+//! let config = rustls::ServerConfig::builder()
+//!     .with_no_client_auth()
+//!     .with_single_cert(chain, key)
+//!     .unwrap();
+//! let _server = loomwork_tls::TlsFactory::new(Arc::new(config), |_peer| Quiet);
+//! # struct Quiet;
+//! # impl loomwork::stream::Protocol for Quiet {
+//! #     type Message = ();
+//! #     fn data_received(&mut self, _: &mut loomwork::bytes::BytesMut, _: &mut loomwork::stream::Transport<'_>) {}
+//! # }
+//! ```
+//!
 //! # Crypto provider
 //! The crate builds rustls with its `ring` provider: `ring` needs only a C compiler, so a
 //! fresh machine builds it, where `aws-lc-rs` (rustls's default) also needs CMake (and Go for
@@ -86,20 +115,21 @@
 //! this crate, with `aws-lc-rs` as the alternative, is the next step.
 //!
 //! # `no_std`
-//! Not yet: this crate uses `std` (it names `std::sync::Arc` and friends, and enables
-//! rustls's `std` feature). rustls's unbuffered API itself works with `core` + `alloc`, and
-//! the code here uses nothing `alloc` lacks, so a `no_std` build is a matter of features; what
-//! it needs from elsewhere is the time and randomness that `std` supplies today: rustls without
+//! Not yet: this crate enables rustls's `std` feature and names `std` paths. rustls's
+//! unbuffered API itself works with `core` + `alloc`, and this crate needs from `std` only
+//! what `core` and `alloc` also have (`Arc`, `Duration`, socket addresses), so the crate's own
+//! code is not the obstacle (not yet checked by a `no_std` build). What is: rustls without
 //! `std` has no default `TimeProvider` (certificate validity checks need the wall-clock time,
-//! which the runtime would have to supply through `builder_with_details`), and `ring` draws
-//! its randomness from `getrandom`, which needs an operating system or a custom backend on
-//! bare metal.
+//! which the runtime would have to supply through `ServerConfig::builder_with_details`), and
+//! `ring` draws its randomness from `getrandom`, which needs an operating system or a custom
+//! backend on bare metal.
 //!
 //! # Not yet in this crate
-//! STARTTLS (upgrading a running connection), PEM loading helpers, the crypto provider as
-//! a feature and the runtime examples are later slices of the TLS work. A graceful close asked through a connection [`Handle`](loomwork::stream::Handle)
-//! (a server shutdown) closes the TCP connection without `close_notify`: the core's
-//! `Connection::close` does not consult the protocol, so this layer never hears of it.
+//! STARTTLS (upgrading a running connection), the crypto provider as a feature and the
+//! runtime examples are later slices of the TLS work. A graceful close asked through a
+//! connection [`Handle`](loomwork::stream::Handle) (a server shutdown) closes the TCP
+//! connection without `close_notify`: the core's `Connection::close` does not consult the
+//! protocol, so this layer never hears of it.
 
 #![forbid(unsafe_code)]
 
