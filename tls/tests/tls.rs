@@ -758,3 +758,41 @@ fn policies_and_framed_handlers_run_inside_the_layer() {
     let client = link.client.protocol().plaintext().unwrap();
     assert_eq!(client.reason(), Some(&Reason::Done));
 }
+
+#[test]
+fn a_paused_outer_connection_gets_no_new_records_until_it_resumes() {
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let total = 4 * 1024 * 1024;
+    let client = Tls::client(client_config(&ca, None, TLS13), localhost(), move |_| {
+        Flood {
+            total,
+            sent: 0,
+            paused_at_least_once: false,
+        }
+    });
+    let server = Tls::server(server_config(&leaf, None, TLS13), |_| Sink::default());
+    let mut link = Link::new(client, server);
+    link.client.set_peer_reads(PeerReads::Nothing);
+    link.client.post(()).unwrap();
+    link.client.run_until_idle();
+    let full = link.client.queued_bytes();
+    assert!(full > 64 * 1024, "paused above the high-water mark: {full}");
+    // The peer takes some: the queue is below the high-water mark but above the low one,
+    // so the outer connection stays paused, and a turn of the wrapped protocol (a message)
+    // adds nothing to it.
+    link.client
+        .set_peer_reads(PeerReads::AtMost(full - 40 * 1024));
+    link.client.step();
+    link.client.set_peer_reads(PeerReads::Nothing);
+    assert_eq!(link.client.queued_bytes(), 40 * 1024);
+    link.client.post(()).unwrap();
+    assert_eq!(link.client.queued_bytes(), 40 * 1024);
+    // Below the low-water mark (the queue's account counts a buffer until all of it is
+    // written) the outer connection resumes, and records flow again.
+    let sent = link.client.protocol().protocol().unwrap().sent;
+    link.client.set_peer_reads(PeerReads::AtMost(40 * 1024));
+    link.client.step();
+    assert!(link.client.queued_bytes() > 0);
+    assert!(link.client.protocol().protocol().unwrap().sent > sent);
+}
