@@ -133,6 +133,7 @@
 
 #![forbid(unsafe_code)]
 
+mod engine;
 mod error;
 mod factory;
 mod info;
