@@ -229,7 +229,7 @@ mod timer;
 
 #[cfg(feature = "std")]
 pub use clock::MonotonicClock;
-pub use reason::{IoKind, Limit, ProtocolError, Reason, Timeout};
+pub use reason::{IoKind, Limit, ProtocolError, Reason, Timeout, TlsError, TlsErrorKind};
 pub use time::Instant;
 pub use timer::{TimerId, TimerTable};
 

@@ -49,6 +49,10 @@ pub enum Reason {
     Rejected,
     /// A host name could not be resolved.
     Dns,
+    /// A TLS layer (crate `loomwork-tls`) failed: a refused handshake (certificate, cipher
+    /// suites), a peer that broke the record protocol, or a stream truncated without
+    /// `close_notify`. Which, as a kind, and whether the peer reported it with an alert.
+    Tls(TlsError),
     /// Any other operating-system error: its kind and raw code, when there is one.
     Io {
         /// A portable classification.
@@ -70,6 +74,9 @@ pub enum Timeout {
     Idle,
     /// The operating system reported ETIMEDOUT.
     Os,
+    /// A security handshake (TLS) did not complete in time: a peer that stalls mid-handshake
+    /// is evicted rather than holding its connection forever.
+    Handshake,
 }
 
 /// Which configured limit was exceeded, inside [`Reason::LimitExceeded`].
@@ -102,6 +109,74 @@ impl ProtocolError {
     pub const fn new(message: &'static str) -> Self {
         ProtocolError { message }
     }
+}
+
+/// Why a TLS layer ended a connection, inside [`Reason::Tls`].
+///
+/// The kinds are what a program decides on (retry, alert an operator, blame the peer);
+/// the TLS library's full error stays available from the TLS layer itself.
+///
+/// ```
+/// use loomwork::{Reason, TlsError, TlsErrorKind};
+/// let ours = Reason::Tls(TlsError::local(TlsErrorKind::UnknownIssuer));
+/// let theirs = Reason::Tls(TlsError::from_peer(TlsErrorKind::UnknownIssuer));
+/// assert_ne!(ours, theirs);
+/// assert_eq!(
+///     theirs.to_string(),
+///     "TLS: certificate issued by an unknown CA (reported by the peer)"
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TlsError {
+    /// What went wrong.
+    pub kind: TlsErrorKind,
+    /// True when the peer reported it with a fatal alert (it refused us); false when this
+    /// side found it.
+    pub by_peer: bool,
+}
+
+impl TlsError {
+    /// An error this side found.
+    pub const fn local(kind: TlsErrorKind) -> Self {
+        TlsError {
+            kind,
+            by_peer: false,
+        }
+    }
+
+    /// An error the peer reported with an alert.
+    pub const fn from_peer(kind: TlsErrorKind) -> Self {
+        TlsError {
+            kind,
+            by_peer: true,
+        }
+    }
+}
+
+/// What went wrong in a TLS layer, inside [`TlsError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsErrorKind {
+    /// The certificate does not chain to a trusted certificate authority.
+    UnknownIssuer,
+    /// The certificate has expired or is not valid yet.
+    CertificateExpired,
+    /// The certificate is not valid for the name that was asked for.
+    CertificateNameMismatch,
+    /// The certificate was revoked.
+    CertificateRevoked,
+    /// Any other problem with a certificate (bad encoding, bad signature, wrong usage).
+    BadCertificate,
+    /// A certificate was required and none was presented (mutual TLS).
+    CertificateRequired,
+    /// The two sides share no protocol version, cipher suite, group or other parameter.
+    NoSharedParameters,
+    /// The peer broke the TLS protocol: malformed or unexpected records, bad encryption.
+    PeerMisbehaved,
+    /// The peer ended the stream (EOF) without `close_notify`: what arrived may be cut short.
+    Truncated,
+    /// Anything else.
+    Other,
 }
 
 /// A portable classification of operating-system errors, for [`Reason::Io`].
@@ -154,6 +229,7 @@ impl fmt::Display for Reason {
             Reason::Protocol(err) => write!(f, "protocol error: {err}"),
             Reason::Rejected => f.write_str("connection was refused by the factory"),
             Reason::Dns => f.write_str("DNS lookup failed"),
+            Reason::Tls(err) => write!(f, "{err}"),
             Reason::Io {
                 kind,
                 code: Some(code),
@@ -170,6 +246,7 @@ impl fmt::Display for Timeout {
             Timeout::Close => "graceful close timed out; connection aborted",
             Timeout::Idle => "connection timed out after being idle",
             Timeout::Os => "connection timed out",
+            Timeout::Handshake => "TLS handshake timed out",
         })
     }
 }
@@ -192,6 +269,33 @@ impl fmt::Display for ProtocolError {
     }
 }
 
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TLS: {}", self.kind)?;
+        if self.by_peer {
+            f.write_str(" (reported by the peer)")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for TlsErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsErrorKind::UnknownIssuer => "certificate issued by an unknown CA",
+            TlsErrorKind::CertificateExpired => "certificate expired or not yet valid",
+            TlsErrorKind::CertificateNameMismatch => "certificate not valid for the name",
+            TlsErrorKind::CertificateRevoked => "certificate revoked",
+            TlsErrorKind::BadCertificate => "bad certificate",
+            TlsErrorKind::CertificateRequired => "certificate required",
+            TlsErrorKind::NoSharedParameters => "no shared protocol version or cipher suite",
+            TlsErrorKind::PeerMisbehaved => "peer violated the TLS protocol",
+            TlsErrorKind::Truncated => "stream truncated: EOF without close_notify",
+            TlsErrorKind::Other => "TLS error",
+        })
+    }
+}
+
 impl fmt::Display for IoKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -209,3 +313,34 @@ impl fmt::Display for IoKind {
 
 impl core::error::Error for Reason {}
 impl core::error::Error for ProtocolError {}
+impl core::error::Error for TlsError {}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::ToString;
+
+    use super::*;
+
+    #[test]
+    fn tls_reasons_are_not_clean_and_say_who_found_them() {
+        let truncated = Reason::Tls(TlsError::local(TlsErrorKind::Truncated));
+        assert!(!truncated.is_clean());
+        assert_eq!(
+            truncated.to_string(),
+            "TLS: stream truncated: EOF without close_notify"
+        );
+        let refused = Reason::Tls(TlsError::from_peer(TlsErrorKind::CertificateRequired));
+        assert!(refused.to_string().ends_with("(reported by the peer)"));
+        assert_ne!(
+            refused,
+            Reason::Tls(TlsError::local(TlsErrorKind::CertificateRequired))
+        );
+    }
+
+    #[test]
+    fn a_handshake_timeout_is_its_own_timeout() {
+        let reason = Reason::TimedOut(Timeout::Handshake);
+        assert_ne!(reason, Reason::TimedOut(Timeout::Idle));
+        assert_eq!(reason.to_string(), "TLS handshake timed out");
+    }
+}
