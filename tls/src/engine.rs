@@ -64,6 +64,9 @@ pub(crate) struct Layer<P: Protocol> {
     /// Whether this layer holds the outer connection's reading.
     pub(crate) holding: bool,
     pub(crate) producing: bool,
+    /// A close was asked from outside: everything `P` queued is encrypted now, whatever the
+    /// outer queue holds, since the outer connection closes right after and produces no more.
+    pub(crate) draining: bool,
     /// No more TLS work: failed, closed, aborted or the outer connection ended.
     pub(crate) over: bool,
     pub(crate) now: Instant,
@@ -150,10 +153,10 @@ impl<P: Protocol> Layer<P> {
         };
         let mut progressed = false;
         let high_water = tx.config().high_water;
-        while self.producing
-            && !self.close_notify_sent
+        while !self.close_notify_sent
             && inner.wants_write()
-            && tx.queued_memory() + self.outgoing.len() <= high_water
+            && (self.draining
+                || (self.producing && tx.queued_memory() + self.outgoing.len() <= high_water))
         {
             self.plain.clear();
             for chunk in inner.poll_write() {

@@ -248,6 +248,7 @@ impl<P: Protocol> Tls<P> {
                 peer_closed: false,
                 holding: false,
                 producing: true,
+                draining: false,
                 over: false,
                 now: Instant::ZERO,
             },
@@ -496,6 +497,20 @@ impl<P: Protocol> Protocol for Tls<P> {
     fn resume_producing(&mut self, tx: &mut Transport<'_, P::Message>) {
         self.layer.producing = true;
         self.with_inner(tx, |_, _| {});
+    }
+
+    /// A close asked from outside (a handle, a server shutdown) goes through `P`'s own
+    /// connection, so `P` hears `close_requested` and its last words are encrypted; then
+    /// `close_notify`, then the outer close. During the handshake there is no session to
+    /// close: the connection closes at once.
+    fn close_requested(&mut self, tx: &mut Transport<'_, P::Message>) {
+        self.layer.now = tx.now();
+        if self.layer.over || self.layer.inner.is_none() {
+            tx.lose_connection();
+            return;
+        }
+        self.layer.draining = true;
+        self.with_inner(tx, |inner, now| inner.close(now));
     }
 
     fn connection_lost(&mut self, reason: &Reason) {

@@ -126,10 +126,12 @@
 //!
 //! # Not yet in this crate
 //! STARTTLS (upgrading a running connection), the crypto provider as a feature and the
-//! runtime examples are later slices of the TLS work. A graceful close asked through a
-//! connection [`Handle`](loomwork::stream::Handle) (a server shutdown) closes the TCP
-//! connection without `close_notify`: the core's `Connection::close` does not consult the
-//! protocol, so this layer never hears of it.
+//! runtime examples are later slices of the TLS work.
+//!
+//! A graceful close asked from outside (a connection [`Handle`](loomwork::stream::Handle), a
+//! server shutdown) reaches the layer as `Protocol::close_requested`: it passes the close to
+//! the wrapped protocol's own connection (which hears `close_requested` too, for its last
+//! words), encrypts everything that protocol queued, sends `close_notify`, then closes.
 
 #![forbid(unsafe_code)]
 

@@ -796,3 +796,67 @@ fn a_paused_outer_connection_gets_no_new_records_until_it_resumes() {
     assert!(link.client.queued_bytes() > 0);
     assert!(link.client.protocol().protocol().unwrap().sent > sent);
 }
+
+/// A server protocol with last words for a shutdown.
+#[derive(Default)]
+struct Farewell {
+    asked: bool,
+}
+
+impl Protocol for Farewell {
+    type Message = ();
+    fn data_received(&mut self, data: &mut BytesMut, _: &mut Transport<'_>) {
+        data.clear();
+    }
+    fn close_requested(&mut self, tx: &mut Transport<'_>) {
+        self.asked = true;
+        let _ = tx.write_slice(b"server going down\n");
+        tx.lose_connection();
+    }
+}
+
+/// Collects what arrives; closes at the end of input.
+#[derive(Default)]
+struct Collect {
+    got: Vec<u8>,
+    read_closed: bool,
+}
+
+impl Protocol for Collect {
+    type Message = ();
+    fn data_received(&mut self, data: &mut BytesMut, _: &mut Transport<'_>) {
+        self.got.extend_from_slice(&data.split());
+    }
+    fn read_closed(&mut self, tx: &mut Transport<'_>) {
+        self.read_closed = true;
+        tx.lose_connection();
+    }
+}
+
+#[test]
+fn a_close_asked_through_the_handle_sends_the_last_words_then_close_notify() {
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let client = Tls::client(client_config(&ca, None, TLS12), localhost(), |_| {
+        Collect::default()
+    });
+    let server = Tls::server(server_config(&leaf, None, TLS12), |_| Farewell::default());
+    let mut link = Link::new(client, server);
+    let before = link.to_client.len();
+    // A server shutdown: a graceful close through the connection's handle.
+    assert!(link.server.close());
+    link.pump();
+    assert!(link.server.protocol().protocol().unwrap().asked);
+    // TLS 1.2 shows record types: application data (the last words), then one alert, the
+    // close_notify, last.
+    let down = records(&link.to_client[before..]);
+    assert_eq!(
+        down.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [23, 21],
+        "{down:?}"
+    );
+    let client = link.client.protocol().protocol().unwrap();
+    assert_eq!(client.got, b"server going down\n");
+    assert!(client.read_closed, "a clean end of input, not a truncation");
+    assert_eq!(link.client.reason(), Some(&Reason::Done));
+}

@@ -127,6 +127,13 @@ pub trait FrameHandler {
         tx.resume_reading();
     }
 
+    /// A graceful close was asked from outside (a server shutdown, say): the last chance to
+    /// send a frame. The default closes at once; the connection closes right after in any
+    /// case (see [`Protocol::close_requested`]).
+    fn close_requested(&mut self, tx: &mut FrameTransport<'_, '_, Self::Codec, Self::Message>) {
+        tx.lose_connection();
+    }
+
     /// The connection is gone; called exactly once, last.
     fn connection_lost(&mut self, reason: &Reason) {
         let _ = reason;
@@ -334,6 +341,10 @@ impl<H: FrameHandler> Protocol for Framed<H> {
 
     fn resume_producing(&mut self, tx: &mut Transport<'_, Self::Message>) {
         self.with_tx(tx, |h, tx| h.resume_producing(tx));
+    }
+
+    fn close_requested(&mut self, tx: &mut Transport<'_, Self::Message>) {
+        self.with_tx(tx, |h, tx| h.close_requested(tx));
     }
 
     fn connection_lost(&mut self, reason: &Reason) {

@@ -169,6 +169,10 @@ where
         self.watch(tx, false, |p, tx| p.resume_producing(tx));
     }
 
+    fn close_requested(&mut self, tx: &mut Transport<'_, u8>) {
+        self.watch(tx, false, |p, tx| p.close_requested(tx));
+    }
+
     fn connection_lost(&mut self, reason: &Reason) {
         self.inner.connection_lost(reason);
     }

@@ -220,6 +220,10 @@ impl<P: Protocol, H: OnIdle<P>> Protocol for IdleTimeout<P, H> {
         self.forward(tx, |p, tx| p.resume_producing(tx));
     }
 
+    fn close_requested(&mut self, tx: &mut Transport<'_, P::Message>) {
+        self.forward(tx, |p, tx| p.close_requested(tx));
+    }
+
     fn connection_lost(&mut self, reason: &Reason) {
         self.inner.connection_lost(reason);
     }

@@ -292,6 +292,13 @@ impl<P: Protocol> Protocol for Limited<P> {
         }
     }
 
+    fn close_requested(&mut self, tx: &mut Transport<'_, P::Message>) {
+        match self {
+            Limited::Admitted(p) => p.close_requested(tx),
+            Limited::Refused(_) => tx.lose_connection(),
+        }
+    }
+
     fn connection_lost(&mut self, reason: &Reason) {
         if let Limited::Admitted(p) = self {
             p.connection_lost(reason);

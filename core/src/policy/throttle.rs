@@ -269,6 +269,10 @@ impl<P: Protocol, B: Budget> Protocol for Throttled<P, B> {
         }
     }
 
+    fn close_requested(&mut self, tx: &mut Transport<'_, P::Message>) {
+        self.forward(tx, |p, tx| p.close_requested(tx));
+    }
+
     fn connection_lost(&mut self, reason: &Reason) {
         self.inner.connection_lost(reason);
     }

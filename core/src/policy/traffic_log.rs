@@ -114,6 +114,11 @@ impl<P: Protocol, L: core::fmt::Display> Protocol for TrafficLog<P, L> {
         self.forward(tx, |p, tx| p.resume_producing(tx));
     }
 
+    fn close_requested(&mut self, tx: &mut Transport<'_, P::Message>) {
+        log::debug!(target: TARGET, "{} close requested", self.label);
+        self.forward(tx, |p, tx| p.close_requested(tx));
+    }
+
     fn connection_lost(&mut self, reason: &Reason) {
         log::debug!(target: TARGET, "{} * connection lost: {reason}", self.label);
         self.inner.connection_lost(reason);

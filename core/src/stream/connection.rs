@@ -294,10 +294,17 @@ impl<P: Protocol> Connection<P> {
         }
     }
 
-    /// Asks for a graceful close from outside the protocol (server shutdown, say), exactly as
-    /// if the protocol had called `lose_connection`.
+    /// Asks for a graceful close from outside the protocol (server shutdown, say): the
+    /// protocol hears [`Protocol::close_requested`] (unless it is closing already), then the
+    /// connection closes as if the protocol had called `lose_connection`.
     pub fn close(&mut self, now: Instant) {
         self.state.now = now;
+        if matches!(self.state.life, State::Open(_)) {
+            self.protocol.close_requested(&mut Transport {
+                state: &mut self.state,
+                handle: self.handle.as_ref(),
+            });
+        }
         self.state.begin_close(Reason::Done);
         self.settle();
     }

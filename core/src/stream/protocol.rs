@@ -80,6 +80,18 @@ pub trait Protocol {
         tx.resume_reading();
     }
 
+    /// A graceful close was asked from outside the protocol: [`Connection::close`](crate::stream::Connection::close),
+    /// a handle's [`close`](crate::stream::Handle::close), a server shutdown. The last chance
+    /// to say something on the wire first (a goodbye line; a TLS layer's `close_notify`).
+    ///
+    /// The default closes at once, as [`lose_connection`](Transport::lose_connection) does.
+    /// Whatever an override does, the connection closes gracefully right after this call (if
+    /// the protocol has not closed it itself), so a shutdown cannot be refused. Not called when
+    /// the protocol is already closing.
+    fn close_requested(&mut self, tx: &mut Transport<'_, Self::Message>) {
+        tx.lose_connection();
+    }
+
     /// The connection is gone; called exactly once, last (Twisted `connectionLost`).
     fn connection_lost(&mut self, reason: &Reason) {
         let _ = reason;

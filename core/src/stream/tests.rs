@@ -550,3 +550,85 @@ proptest! {
         prop_assert_eq!(out, data);
     }
 }
+
+// ----- a close asked from outside --------------------------------------------------------
+
+/// Says goodbye when a close is asked from outside; `stubborn` does not close itself.
+#[derive(Default)]
+struct LastWords {
+    asked: u32,
+    stubborn: bool,
+}
+
+impl Protocol for LastWords {
+    type Message = ();
+    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+        if &data[..] == b"quit" {
+            tx.lose_connection();
+        }
+        data.clear();
+    }
+    fn close_requested(&mut self, tx: &mut Transport<'_>) {
+        self.asked += 1;
+        let _ = tx.write_slice(b"going down\n");
+        if !self.stubborn {
+            tx.lose_connection();
+        }
+    }
+}
+
+fn last_words(stubborn: bool) -> Connection<LastWords> {
+    let mut c = Connection::new(
+        LastWords {
+            stubborn,
+            ..LastWords::default()
+        },
+        Config {
+            close_linger: None,
+            ..Config::default()
+        },
+    );
+    c.handle_connected(Instant::ZERO, addr(), addr());
+    c
+}
+
+fn flush(c: &mut Connection<LastWords>, now: Instant) -> Vec<u8> {
+    let out: Vec<u8> = c.poll_write().flatten().copied().collect();
+    c.handle_written(now, out.len());
+    out
+}
+
+#[test]
+fn a_close_from_outside_lets_the_protocol_say_its_last_words_first() {
+    for control in [true, false] {
+        let mut c = last_words(false);
+        if control {
+            c.handle_control(t(1), Control::Close);
+        } else {
+            c.close(t(1));
+        }
+        assert_eq!(c.protocol().asked, 1);
+        assert_eq!(flush(&mut c, t(2)), b"going down\n");
+        assert_eq!(c.reason(), Some(&Reason::Done));
+        assert!(c.is_closed());
+    }
+}
+
+#[test]
+fn a_protocol_cannot_refuse_a_close_from_outside() {
+    let mut c = last_words(true);
+    c.close(t(1));
+    assert_eq!(flush(&mut c, t(2)), b"going down\n");
+    assert_eq!(c.reason(), Some(&Reason::Done), "closed all the same");
+}
+
+#[test]
+fn a_protocol_already_closing_is_not_asked_again() {
+    let mut c = last_words(false);
+    c.handle_data(t(1), b"quit");
+    c.close(t(2));
+    c.close(t(3));
+    assert_eq!(c.protocol().asked, 0);
+    assert!(flush(&mut c, t(4)).is_empty());
+    assert_eq!(c.reason(), Some(&Reason::Done));
+}

@@ -493,3 +493,31 @@ mod chunking {
         }
     }
 }
+
+/// Sends a last frame when a close is asked from outside.
+struct Farewell;
+
+impl FrameHandler for Farewell {
+    type Codec = LineCodec;
+    type Message = ();
+    fn frame_received(&mut self, _: Bytes, _: &mut FrameTransport<'_, '_, LineCodec>) {}
+    fn close_requested(&mut self, tx: &mut FrameTransport<'_, '_, LineCodec>) {
+        let _ = tx.send_frame(Bytes::from_static(b"server going down"));
+        tx.lose_connection();
+    }
+}
+
+#[test]
+fn a_handler_sends_a_last_frame_when_a_close_is_asked_from_outside() {
+    let mut conn = Connection::new(Framed::new(Farewell, LineCodec::new()), Config::default());
+    conn.handle_connected(
+        Instant::ZERO,
+        "127.0.0.1:1".parse().unwrap(),
+        "127.0.0.1:2".parse().unwrap(),
+    );
+    conn.close(Instant::from_millis(1));
+    let out: Vec<u8> = conn.poll_write().flatten().copied().collect();
+    assert_eq!(out, b"server going down\r\n");
+    conn.handle_written(Instant::from_millis(2), out.len());
+    assert_eq!(conn.poll_action(), Some(Action::ShutdownWrite));
+}

@@ -139,6 +139,11 @@ impl<P: Protocol> Protocol for Watched<P> {
         self.call("resume_producing", tx, |p, tx| p.resume_producing(tx));
     }
 
+    fn close_requested(&mut self, tx: &mut Transport<'_, P::Message>) {
+        self.entering("close_requested");
+        self.call("close_requested", tx, |p, tx| p.close_requested(tx));
+    }
+
     fn connection_lost(&mut self, reason: &Reason) {
         self.entering("connection_lost");
         self.lost += 1;
