@@ -107,8 +107,8 @@ pub(crate) async fn run<P: DatagramProtocol>(
         let (reading, blocked) = (endpoint.wants_read(), pending.is_some());
         let socket_ready = async {
             let interest = match (reading, blocked) {
-                (true, true) => Interest::READABLE | Interest::WRITABLE,
-                (true, false) => Interest::READABLE,
+                (true, true) => Interest::READABLE | Interest::ERROR | Interest::WRITABLE,
+                (true, false) => Interest::READABLE | Interest::ERROR,
                 (false, true) => Interest::WRITABLE,
                 (false, false) => return future::pending().await,
             };
@@ -187,14 +187,18 @@ fn read<P: DatagramProtocol>(
             break;
         }
         // `try_io` skips the call while tokio knows the socket is drained, and forgets the
-        // readiness when the receive finds it drained.
-        let received = socket.try_io(Interest::READABLE, |socket| {
-            match receive(buffer, socket, endpoint, clock.now()) {
-                RecvOutcome::Delivered => Ok(()),
-                RecvOutcome::Drained => Err(io::ErrorKind::WouldBlock.into()),
-            }
-        });
-        if received.is_err() {
+        // readiness when the receive finds it drained. An error an earlier send left on the
+        // socket (an ICMP refusal) is reported as error readiness alone, not as readable: it
+        // is received, and its readiness forgotten, the same way.
+        let mut receive_once = |interest| {
+            socket.try_io(interest, |socket| {
+                match receive(buffer, socket, endpoint, clock.now()) {
+                    RecvOutcome::Delivered => Ok(()),
+                    RecvOutcome::Drained => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            })
+        };
+        if receive_once(Interest::READABLE).is_err() && receive_once(Interest::ERROR).is_err() {
             break;
         }
         let now = flush_all(socket, local, endpoint, pending, clock);
