@@ -94,8 +94,9 @@ fn unique_id_exchange_with_two_servers_on_both_runtimes() {
         let servers = [
             start_server("std", group, port, &server_args),
             start_server("smol", group, port, &server_args),
+            start_server("tokio", group, port, &server_args),
         ];
-        for client_rt in ["std", "smol"] {
+        for client_rt in ["std", "smol", "tokio"] {
             let out = example("multicast_client")
                 .args(["--group", group, "--port", &port.to_string()])
                 .args(["--wait-ms", "500", "--runtime", client_rt])
@@ -110,7 +111,7 @@ fn unique_id_exchange_with_two_servers_on_both_runtimes() {
             );
             assert_eq!(
                 String::from_utf8_lossy(&out.stdout),
-                "Received: data\nReceived: data\n",
+                "Received: data\n".repeat(3),
                 "one answer per server, group {group}, client {client_rt}"
             );
         }
@@ -123,7 +124,7 @@ fn unique_id_exchange_with_two_servers_on_both_runtimes() {
             assert_eq!(child.wait().expect("wait").code(), Some(0));
             let mut rest = String::new();
             stdout.read_to_string(&mut rest).expect("stdout");
-            assert_eq!(rest, "Server Received: UniqueID\n".repeat(2));
+            assert_eq!(rest, "Server Received: UniqueID\n".repeat(3));
         }
     }
 }
