@@ -1,5 +1,5 @@
 //! The multicast examples' UniqueID exchange (docs/examples.md `multicast_server`,
-//! `multicast_client`), on both runtimes at once. Only inside the private network namespace of
+//! `multicast_client`), on every runtime at once. Only inside the private network namespace of
 //! `scripts/netns-test.sh`: the test fails loudly anywhere else.
 
 use std::io::{BufRead, BufReader, Read};
@@ -74,7 +74,7 @@ fn interface_index(name: &str) -> String {
 
 #[test]
 #[ignore = "needs a private netns: scripts/netns-test.sh"]
-fn unique_id_exchange_with_two_servers_on_both_runtimes() {
+fn unique_id_exchange_with_a_server_and_a_client_on_every_runtime() {
     assert_private_netns();
     let port = std::net::UdpSocket::bind("0.0.0.0:0")
         .unwrap()
