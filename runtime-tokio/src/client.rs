@@ -9,8 +9,8 @@ use loomwork::connector::{self, ClientFactory, Connector};
 use loomwork::stream::{Config, Connection, Handle};
 use loomwork::{Instant, MonotonicClock};
 use loomwork_net::dial::{finish_connect, start_connect, Dial};
-use loomwork_net::{reason_from_io, tcp};
 use loomwork_net::tokio_fd::register;
+use loomwork_net::{reason_from_io, tcp};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::runtime;
@@ -147,7 +147,13 @@ where
     F::Protocol: Send + 'static,
     ClientMessage<F>: Send + 'static,
 {
-    connect_tcp_on(&runtime::Handle::current(), addr, factory, connector, config)
+    connect_tcp_on(
+        &runtime::Handle::current(),
+        addr,
+        factory,
+        connector,
+        config,
+    )
 }
 
 /// Connects to `addr`, running the client task on the runtime behind `handle`; callable from

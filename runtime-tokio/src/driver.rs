@@ -255,4 +255,3 @@ fn finished<P: Protocol>(conn: &Connection<P>) -> Ended {
         reason: conn.reason().cloned().unwrap_or(Reason::Lost),
     }
 }
-

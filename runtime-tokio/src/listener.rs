@@ -88,10 +88,7 @@ pub(crate) async fn accept_loop<F, S>(
     loop {
         // `async_io` waits for readability, accepts, and on `EAGAIN` forgets the readiness and
         // waits again.
-        let (stream, peer) = match listener
-            .async_io(Interest::READABLE, |l| l.accept())
-            .await
-        {
+        let (stream, peer) = match listener.async_io(Interest::READABLE, |l| l.accept()).await {
             Ok(pair) => pair,
             Err(err) => match classify_accept_error(&err) {
                 AcceptFailure::Drained | AcceptFailure::Transient => continue,

@@ -249,32 +249,39 @@ fn client_with_rc_factory_runs_on_a_local_set() {
     let rt = current_thread();
     let local = tokio::task::LocalSet::new();
     let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    local.block_on(&rt, within_bound(async {
-        let server = listen_tcp(common::any_port(), |_| Echo).unwrap();
-        let factory = RcFactory {
-            log: std::rc::Rc::clone(&log),
-            shared: Arc::default(),
-        };
-        let client = loomwork_tokio::connect_tcp_local(
-            &local,
-            server.local_addr(),
-            factory,
-            connector::Config::default(),
-            Config::default(),
-        );
-        let factory = client.join().await;
-        assert_eq!(factory.shared.lock().unwrap()[0], "hello");
-        server.shutdown(Duration::from_secs(5)).await;
-    }));
+    local.block_on(
+        &rt,
+        within_bound(async {
+            let server = listen_tcp(common::any_port(), |_| Echo).unwrap();
+            let factory = RcFactory {
+                log: std::rc::Rc::clone(&log),
+                shared: Arc::default(),
+            };
+            let client = loomwork_tokio::connect_tcp_local(
+                &local,
+                server.local_addr(),
+                factory,
+                connector::Config::default(),
+                Config::default(),
+            );
+            let factory = client.join().await;
+            assert_eq!(factory.shared.lock().unwrap()[0], "hello");
+            server.shutdown(Duration::from_secs(5)).await;
+        }),
+    );
     assert_eq!(*log.borrow(), vec!["built".to_string()]);
 }
 
 #[test]
 fn client_started_from_another_thread_runs_on_the_given_runtime() {
     let rt = multi_thread();
-    let server =
-        loomwork_tokio::listen_tcp_on(rt.handle(), common::any_port(), |_| Echo, Default::default())
-            .unwrap();
+    let server = loomwork_tokio::listen_tcp_on(
+        rt.handle(),
+        common::any_port(),
+        |_| Echo,
+        Default::default(),
+    )
+    .unwrap();
     let (factory, _) = recorder(0);
     let client = loomwork_tokio::connect_tcp_on(
         rt.handle(),

@@ -274,8 +274,13 @@ impl Harness for Tokio {
         C::Protocol: Send + 'static,
         <C::Protocol as Protocol>::Message: Send + 'static,
     {
-        let client =
-            loomwork_tokio::connect_tcp_on(&self.handle, addr, factory, connector, Config::default());
+        let client = loomwork_tokio::connect_tcp_on(
+            &self.handle,
+            addr,
+            factory,
+            connector,
+            Config::default(),
+        );
         Box::new(TokioClient {
             client,
             handle: self.handle.clone(),

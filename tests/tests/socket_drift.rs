@@ -51,8 +51,7 @@ fn tokio_survives_a_peer_reset_while_writing_with_sigpipe_at_its_default_action(
 }
 
 #[test]
-fn shutting_down_writing_after_the_peer_reset_ends_only_that_connection_alike_on_every_runtime()
-{
+fn shutting_down_writing_after_the_peer_reset_ends_only_that_connection_alike_on_every_runtime() {
     let on_std = shutdown_write_after_the_peer_reset(&Std);
     let on_smol = shutdown_write_after_the_peer_reset(&Smol);
     let on_tokio = shutdown_write_after_the_peer_reset(&Tokio::new());

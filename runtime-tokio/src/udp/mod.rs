@@ -18,11 +18,11 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
 pub use handle::{UdpEndpoint, UdpHandle};
 use loomwork::datagram::{Config, DatagramProtocol};
+use loomwork_net::tokio_fd::register;
 /// The socket plumbing of datagram endpoints (binding, multicast setup, socket commands), for
 /// callers that set a socket up themselves before [`endpoint`] or [`adopt_udp`]; shared by
 /// every runtime.
 pub use loomwork_net::udp as socket;
-use loomwork_net::tokio_fd::register;
 use tokio::io::Interest;
 
 use crate::server::current;
