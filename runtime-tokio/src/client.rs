@@ -115,7 +115,8 @@ impl<F: ClientFactory> std::fmt::Debug for Client<F> {
 /// // A port nobody listens on: bind one, then close it.
 /// let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
 /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-/// let factory = rt.block_on(loomwork_tokio::connect_tcp(addr, Once(None)).join());
+/// // Inside the runtime: `connect_tcp` starts on the current one.
+/// let factory = rt.block_on(async { loomwork_tokio::connect_tcp(addr, Once(None)).join().await });
 /// assert_eq!(factory.0, Some(Reason::Refused));
 /// ```
 pub fn connect_tcp<F>(addr: SocketAddr, factory: F) -> Client<F>
