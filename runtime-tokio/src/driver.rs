@@ -9,11 +9,13 @@
 //! drained or a send found it full (the readiness tick is taken before the system call, so an
 //! edge that arrives meanwhile is never lost).
 
+use std::future::Future;
 use std::io;
 use std::net::TcpStream;
 use std::pin::Pin;
+use std::task::Poll;
 
-use futures_lite::future::{self, FutureExt};
+use futures_lite::future;
 use loomwork::stream::{Action, Connection, Protocol};
 use loomwork::{Instant, MonotonicClock, Reason};
 use loomwork_net::reason_from_io;
@@ -192,44 +194,57 @@ fn write<P: Protocol>(stream: &AsyncFd<TcpStream>, conn: &mut Connection<P>, now
 
 /// Sleeps until the socket is ready for what the connection waits for, a message arrives or
 /// the timer fires, whichever comes first.
+///
+/// Written as one `poll_fn` over tokio's poll-based readiness (the reader and writer slots a
+/// socket has for the one task that owns it, as tokio's own `TcpStream` uses them): the
+/// waiting future holds no per-source futures, which keeps the task, and so every idle
+/// connection, small.
 async fn wait<M>(
     stream: &AsyncFd<TcpStream>,
     inbox: &Inbox<M>,
-    timer: Option<Pin<&mut Sleep>>,
+    mut timer: Option<Pin<&mut Sleep>>,
     read: bool,
     write: bool,
 ) -> Wake<M> {
-    let ready = async {
-        let interest = match (read, write) {
-            (true, true) => Interest::READABLE | Interest::WRITABLE,
-            (true, false) => Interest::READABLE,
-            (false, true) => Interest::WRITABLE,
-            (false, false) => return future::pending().await,
-        };
-        match stream.ready(interest).await {
-            Ok(mut guard) => {
-                let ready = guard.ready();
-                // The guard's readiness stays: the next `try_io` consumes it.
-                guard.retain_ready();
-                Wake::Ready {
-                    // A closed or failed socket counts as readable and writable: the next
-                    // read or send reports it.
-                    read: ready.is_readable() || ready.is_read_closed() || ready.is_error(),
-                    write: ready.is_writable() || ready.is_write_closed() || ready.is_error(),
+    future::poll_fn(|cx| {
+        if read {
+            match stream.poll_read_ready(cx) {
+                Poll::Ready(Ok(mut guard)) => {
+                    // The readiness stays: the next read consumes it.
+                    guard.retain_ready();
+                    return Poll::Ready(Wake::Ready {
+                        read: true,
+                        write: false,
+                    });
                 }
+                Poll::Ready(Err(err)) => return Poll::Ready(Wake::Failed(err)),
+                Poll::Pending => {}
             }
-            Err(err) => Wake::Failed(err),
         }
-    };
-    let message = async { Wake::Envelope(inbox.recv().await) };
-    let fired = async {
-        match timer {
-            Some(sleep) => sleep.await,
-            None => future::pending().await,
+        if write {
+            match stream.poll_write_ready(cx) {
+                Poll::Ready(Ok(mut guard)) => {
+                    guard.retain_ready();
+                    return Poll::Ready(Wake::Ready {
+                        read: false,
+                        write: true,
+                    });
+                }
+                Poll::Ready(Err(err)) => return Poll::Ready(Wake::Failed(err)),
+                Poll::Pending => {}
+            }
         }
-        Wake::Timer
-    };
-    ready.or(message).or(fired).await
+        if let Poll::Ready(envelope) = inbox.poll_recv(cx) {
+            return Poll::Ready(Wake::Envelope(envelope));
+        }
+        if let Some(sleep) = timer.as_mut() {
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Timer);
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Hands queued messages and controls to the connection, a bounded batch at a time.

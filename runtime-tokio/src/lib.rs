@@ -71,7 +71,11 @@
 //! ## Memory
 //! Reads go into one 64 KiB buffer per thread (`loomwork_net::tcp::read_via_scratch`) and are
 //! handed to the connection as a slice; no I/O buffer lives in a connection, and the timer is
-//! allocated only once a connection has a deadline.
+//! allocated only once a connection has a deadline. The task waits in one `poll_fn` over the
+//! socket's reader and writer slots, its mailbox and its timer, so its future is about 240
+//! bytes; an idle connection costs the server about 1.9 KiB of resident memory (measured by
+//! `tests/memory.rs` and the side-by-side suite), against about 9 KiB for a plain tokio echo
+//! task with its copy buffer.
 
 #![forbid(unsafe_code)]
 

@@ -196,8 +196,10 @@ mod tests {
         let size = std::mem::size_of_val(&task);
         let protocol = std::mem::size_of::<Connection<Echo>>();
         let envelope = std::mem::size_of::<Envelope<()>>();
+        let state = std::mem::size_of::<Accepted<fn(SocketAddr) -> Echo>>();
         println!(
-            "connection task future: {size} bytes (Connection<Echo> {protocol}, envelope {envelope})"
+            "connection task future: {size} bytes (Connection<Echo> {protocol}, envelope \
+             {envelope}); boxed connection state: {state} bytes"
         );
         assert!(size <= 1024, "connection future grew to {size} bytes");
         drop(client);

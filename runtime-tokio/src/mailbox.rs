@@ -5,11 +5,10 @@
 //! no allocation per wait, which matters with thousands of idle connections.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use loomwork::stream::{Control, Handle, Mailbox, Stats};
 
@@ -66,22 +65,19 @@ impl<M> Inbox<M> {
         self.shared.lock().queue.is_empty()
     }
 
-    /// Waits for the next envelope.
-    pub(crate) async fn recv(&self) -> Envelope<M> {
-        poll_fn(|cx| {
-            let mut state = self.shared.lock();
-            match state.queue.pop_front() {
-                Some(envelope) => Poll::Ready(envelope),
-                None => {
-                    match &mut state.waker {
-                        Some(waker) => waker.clone_from(cx.waker()),
-                        slot @ None => *slot = Some(cx.waker().clone()),
-                    }
-                    Poll::Pending
+    /// The next envelope, or `Pending` with the task's waker registered for the next post.
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Envelope<M>> {
+        let mut state = self.shared.lock();
+        match state.queue.pop_front() {
+            Some(envelope) => Poll::Ready(envelope),
+            None => {
+                match &mut state.waker {
+                    Some(waker) => waker.clone_from(cx.waker()),
+                    slot @ None => *slot = Some(cx.waker().clone()),
                 }
+                Poll::Pending
             }
-        })
-        .await
+        }
     }
 }
 
