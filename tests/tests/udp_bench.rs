@@ -1,6 +1,6 @@
 //! A side-by-side measurement, not a test: echo round trips over loopback through a raw
-//! blocking std socket, loomwork-std, loomwork-smol and loomwork-tokio, in one run; prints rates and ratios
-//! and asserts nothing about time.
+//! blocking std socket, loomwork-std, loomwork-smol and loomwork-tokio, in one run; prints
+//! rates and ratios and asserts nothing about time.
 //!
 //! `cargo test --release -p loomwork-conformance --test udp_bench -- --ignored --nocapture`
 
