@@ -18,7 +18,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.join(ROOT, "interop")
 EXAMPLES = os.environ.get("LOOMWORK_EXAMPLES", os.path.join(ROOT, "target", "debug", "examples"))
-RUNTIMES = ["std", "smol"]
+RUNTIMES = ["std", "smol", "tokio"]
 failures = []
 
 
@@ -103,16 +103,19 @@ def multicast():
          start_server(ours("multicast_server", "--group", group, "--port", port, "--runtime", rt))[0])
         for rt in RUNTIMES
     ]
-    three = ["Received: data"] * 3
-    check("Twisted multicast client -> Twisted + loomwork std + smol servers",
-          twisted("twisted_multicast.py", "client", group, port), three, 0)
+    # One answer per server; each server hears Twisted's client and one of ours per runtime.
+    answers = ["Received: data"] * len(servers)
+    ours_label = "Twisted + loomwork %s servers" % " + ".join(RUNTIMES)
+    check("Twisted multicast client -> " + ours_label,
+          twisted("twisted_multicast.py", "client", group, port), answers, 0)
     for rt in RUNTIMES:
-        check("loomwork multicast_client (%s) -> Twisted + loomwork std + smol servers" % rt,
-              ours("multicast_client", "--group", group, "--port", port, "--runtime", rt), three, 0)
+        check("loomwork multicast_client (%s) -> %s" % (rt, ours_label),
+              ours("multicast_client", "--group", group, "--port", port, "--runtime", rt), answers, 0)
+    clients = 1 + len(RUNTIMES)
     for label, proc in servers:
         out = stop_server(proc)
-        name = "%s multicast server answered all three clients" % label
-        ok = out.count("Server Received: UniqueID") == 3
+        name = "%s multicast server answered all %d clients" % (label, clients)
+        ok = out.count("Server Received: UniqueID") == clients
         print("%-4s %s" % ("ok" if ok else "FAIL", name))
         if not ok:
             failures.append(name)

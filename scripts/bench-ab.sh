@@ -73,9 +73,10 @@ ratios = collections.defaultdict(lambda: collections.defaultdict(list))
 for path, table in runs.items():
     side = path.rsplit("/", 1)[1].split("-")[0]
     for (measurement, server), rate in table.items():
-        peer = {"loomwork-std": "std", "loomwork-smol": "smol",
+        peer = {"loomwork-std": "std", "loomwork-smol": "smol", "loomwork-tokio": "tokio",
                 "loomwork-std Framed": "tokio-util Framed",
-                "loomwork-smol Framed": "tokio-util Framed"}.get(server)
+                "loomwork-smol Framed": "tokio-util Framed",
+                "loomwork-tokio Framed": "tokio-util Framed"}.get(server)
         if not peer:
             continue
         rates[(measurement, server)][side].append(rate)

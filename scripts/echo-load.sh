@@ -7,7 +7,7 @@
 #   CHURN=50000 scripts/echo-load.sh RUNTIME 0 [BYTES]   connect/echo/close cycles instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rt=${1:?runtime: std or smol}; n=${2:?connections}; bytes=${3:-4096}
+rt=${1:?runtime: std, smol or tokio}; n=${2:?connections}; bytes=${3:-4096}
 cargo build --quiet --release --example echo_server -p loomwork-examples
 cargo build --quiet --release --bin echo_load -p loomwork-conformance
 # loomwork-std holds two descriptors per connection (socket, eventfd); the margin is for the load tool.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Framing interop with real Twisted receivers (loopback only): Twisted against Twisted (the
 # script's own self-test), then Twisted clients against loomwork's framed_echo for every framing
-# on both runtimes.
+# on every runtime.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
@@ -9,7 +9,7 @@ source .ci/lib.sh
 python3 interop/twisted_framed.py selftest
 
 [ -x "$bin/framed_echo" ] || cargo build --release --example framed_echo
-for rt in std smol; do
+for rt in std smol tokio; do
     for framing in line line-only netstring int8 int16 int32; do
         out=$(mktemp)
         "$bin/framed_echo" --runtime "$rt" --framing "$framing" --listen 127.0.0.1:0 >"$out" &
@@ -23,7 +23,7 @@ done
 
 # Int8/Int16 prefixes cannot exceed the default maximum: check their over-limit path with a
 # smaller one (refused from the prefix, after the earlier frame's echo).
-for rt in std smol; do
+for rt in std smol tokio; do
     for framing in int8 int16; do
         out=$(mktemp)
         "$bin/framed_echo" --runtime "$rt" --framing "$framing" --max-length 100 \

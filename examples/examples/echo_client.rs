@@ -97,6 +97,11 @@ fn main() {
         Runtime::Smol => smol::block_on(
             loomwork_smol::connect_tcp_with(addr, factory, connector, Config::default()).join(),
         ),
+        Runtime::Tokio => loomwork_examples::tokio_runtime().block_on(async {
+            loomwork_tokio::connect_tcp_with(addr, factory, connector, Config::default())
+                .join()
+                .await
+        }),
     };
     match done.outcome {
         Some(Ok(())) => {}

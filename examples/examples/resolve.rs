@@ -11,7 +11,7 @@ use loomwork_examples::{parse_args, Runtime};
 struct Args {
     /// The host name (an IP literal is printed back as is).
     hostname: String,
-    /// Which runtime does the lookup (smol does it off the executor).
+    /// Which runtime does the lookup (smol and tokio do it off their executors).
     #[arg(long, value_enum, default_value_t)]
     runtime: Runtime,
 }
@@ -21,6 +21,9 @@ fn main() {
     let result = match args.runtime {
         Runtime::Std => loomwork_std::resolve(&args.hostname),
         Runtime::Smol => smol::block_on(loomwork_smol::resolve(&args.hostname)),
+        Runtime::Tokio => {
+            loomwork_examples::tokio_runtime().block_on(loomwork_tokio::resolve(&args.hostname))
+        }
     };
     match result {
         Ok(addrs) => {

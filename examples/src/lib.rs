@@ -18,7 +18,7 @@ use clap::Parser;
 use loomwork::bytes::BytesMut;
 use loomwork::stream::{Protocol, Transport};
 
-/// Which adapter drives the sans-IO core (`--runtime std|smol`, default `smol`).
+/// Which adapter drives the sans-IO core (`--runtime std|smol|tokio`, default `smol`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Runtime {
     /// Blocking std sockets (`loomwork-std`).
@@ -26,6 +26,23 @@ pub enum Runtime {
     /// smol / async-io (`loomwork-smol`).
     #[default]
     Smol,
+    /// tokio, on a multi-thread runtime with a worker per core (`loomwork-tokio`).
+    Tokio,
+}
+
+/// The tokio runtime of `--runtime tokio`: multi-thread, a worker per core, IO and time on,
+/// started on first use.
+pub fn tokio_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|err| {
+                eprintln!("error: cannot start the tokio runtime: {err}");
+                std::process::exit(1);
+            })
+    })
 }
 
 /// Parses the command line; on a bad flag prints one line to stderr and exits with status 2.

@@ -72,6 +72,24 @@ where
                 smol::block_on(server.serve_until_signal(drain)).unwrap_or_else(|err| fail(&err));
             (report.drained, report.aborted)
         }
+        Runtime::Tokio => {
+            let config = loomwork_tokio::ListenConfig {
+                connection,
+                listeners,
+                ..Default::default()
+            };
+            // Inside the runtime, as a tokio program would: `listen_tcp_with` starts on the
+            // current one.
+            let report = crate::tokio_runtime()
+                .block_on(async {
+                    let server = loomwork_tokio::listen_tcp_with(listen, factory, config)
+                        .unwrap_or_else(|err| cannot_listen(listen, &err));
+                    announce_listening("tcp", server.local_addr());
+                    server.serve_until_signal(drain).await
+                })
+                .unwrap_or_else(|err| fail(&err));
+            (report.drained, report.aborted)
+        }
     };
     eprintln!("stopped: {drained} drained, {aborted} aborted");
 }

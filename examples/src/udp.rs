@@ -1,4 +1,4 @@
-//! Datagram endpoints on either runtime, for the UDP and multicast examples.
+//! Datagram endpoints on any runtime, for the UDP and multicast examples.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -13,6 +13,8 @@ pub enum Endpoint<P: DatagramProtocol> {
     Std(loomwork_std::UdpEndpoint<P>),
     /// On `loomwork-smol`.
     Smol(loomwork_smol::UdpEndpoint<P>),
+    /// On `loomwork-tokio`.
+    Tokio(loomwork_tokio::UdpEndpoint<P>),
 }
 
 impl<P> Endpoint<P>
@@ -25,6 +27,10 @@ where
         Ok(match runtime {
             Runtime::Std => Endpoint::Std(loomwork_std::listen_udp(addr, protocol)?),
             Runtime::Smol => Endpoint::Smol(loomwork_smol::listen_udp(addr, protocol)?),
+            Runtime::Tokio => {
+                let _entered = crate::tokio_runtime().enter();
+                Endpoint::Tokio(loomwork_tokio::listen_udp(addr, protocol)?)
+            }
         })
     }
 
@@ -38,6 +44,12 @@ where
             Runtime::Smol => Endpoint::Smol(loomwork_smol::listen_multicast_with(
                 bind, protocol, config,
             )?),
+            Runtime::Tokio => {
+                let _entered = crate::tokio_runtime().enter();
+                Endpoint::Tokio(loomwork_tokio::listen_multicast_with(
+                    bind, protocol, config,
+                )?)
+            }
         })
     }
 }
@@ -48,6 +60,7 @@ impl<P: DatagramProtocol> Endpoint<P> {
         match self {
             Endpoint::Std(h) => h.local_addr(),
             Endpoint::Smol(h) => h.local_addr(),
+            Endpoint::Tokio(h) => h.local_addr(),
         }
     }
 
@@ -56,6 +69,7 @@ impl<P: DatagramProtocol> Endpoint<P> {
         match self {
             Endpoint::Std(h) => h.stop(),
             Endpoint::Smol(h) => h.stop(),
+            Endpoint::Tokio(h) => h.stop(),
         }
     }
 
@@ -70,6 +84,10 @@ impl<P: DatagramProtocol> Endpoint<P> {
                 Box::new(move || handle.close())
             }
             Endpoint::Smol(h) => {
+                let handle = h.handle();
+                Box::new(move || handle.close())
+            }
+            Endpoint::Tokio(h) => {
                 let handle = h.handle();
                 Box::new(move || handle.close())
             }
@@ -95,6 +113,7 @@ impl<P: DatagramProtocol> Endpoint<P> {
         match self {
             Endpoint::Std(h) => h.join(),
             Endpoint::Smol(h) => smol::block_on(h.join()),
+            Endpoint::Tokio(h) => crate::tokio_runtime().block_on(h.join()),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The chat server's conversation, over loopback on both runtimes: names, authentication,
+//! The chat server's conversation, over loopback on every runtime: names, authentication,
 //! broadcast fan-out, a chatter leaving mid-broadcast, idle eviction.
 
 use std::io::{BufRead, BufReader, Write};
@@ -11,6 +11,7 @@ use loomwork_examples::chat::{ChatConfig, ChatFactory, Room};
 enum Server {
     Std(loomwork_std::Server<loomwork_examples::chat::ChatMessage>),
     Smol(loomwork_smol::Server<loomwork_examples::chat::ChatMessage>),
+    Tokio(loomwork_tokio::Server<loomwork_examples::chat::ChatMessage>),
 }
 
 impl Server {
@@ -20,11 +21,21 @@ impl Server {
         let room = factory.room();
         let server = match runtime {
             "std" => Server::Std(loomwork_std::listen_tcp(any, factory).expect("listen")),
+            "tokio" => Server::Tokio(
+                loomwork_tokio::listen_tcp_on(
+                    loomwork_examples::tokio_runtime().handle(),
+                    any,
+                    factory,
+                    Default::default(),
+                )
+                .expect("listen"),
+            ),
             _ => Server::Smol(loomwork_smol::listen_tcp(any, factory).expect("listen")),
         };
         let addr = match &server {
             Server::Std(s) => s.local_addr(),
             Server::Smol(s) => s.local_addr(),
+            Server::Tokio(s) => s.local_addr(),
         };
         (server, addr, room)
     }
@@ -34,6 +45,7 @@ impl Server {
         let handles = match self {
             Server::Std(s) => s.handles(),
             Server::Smol(s) => s.handles(),
+            Server::Tokio(s) => s.handles(),
         };
         handles.iter().filter_map(|h| h.stats()).collect()
     }
@@ -42,6 +54,9 @@ impl Server {
         match self {
             Server::Std(s) => drop(s.shutdown(Duration::from_secs(2))),
             Server::Smol(s) => drop(smol::block_on(s.shutdown(Duration::from_secs(2)))),
+            Server::Tokio(s) => drop(
+                loomwork_examples::tokio_runtime().block_on(s.shutdown(Duration::from_secs(2))),
+            ),
         }
     }
 }
@@ -274,7 +289,7 @@ fn idle_chatters_are_evicted(runtime: &str) {
     server.stop();
 }
 
-macro_rules! on_both_runtimes {
+macro_rules! on_every_runtime {
     ($($name:ident),* $(,)?) => {
         mod smol_runtime {
             $( #[test] fn $name() { super::$name("smol"); } )*
@@ -282,10 +297,13 @@ macro_rules! on_both_runtimes {
         mod std_runtime {
             $( #[test] fn $name() { super::$name("std"); } )*
         }
+        mod tokio_runtime {
+            $( #[test] fn $name() { super::$name("tokio"); } )*
+        }
     };
 }
 
-on_both_runtimes!(
+on_every_runtime!(
     names_are_unique,
     auth_success_and_failure,
     broadcast_reaches_every_other_chatter,

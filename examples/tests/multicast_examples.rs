@@ -1,5 +1,5 @@
 //! The multicast examples' UniqueID exchange (docs/examples.md `multicast_server`,
-//! `multicast_client`), on both runtimes at once. Only inside the private network namespace of
+//! `multicast_client`), on every runtime at once. Only inside the private network namespace of
 //! `scripts/netns-test.sh`: the test fails loudly anywhere else.
 
 use std::io::{BufRead, BufReader, Read};
@@ -74,7 +74,7 @@ fn interface_index(name: &str) -> String {
 
 #[test]
 #[ignore = "needs a private netns: scripts/netns-test.sh"]
-fn unique_id_exchange_with_two_servers_on_both_runtimes() {
+fn unique_id_exchange_with_a_server_and_a_client_on_every_runtime() {
     assert_private_netns();
     let port = std::net::UdpSocket::bind("0.0.0.0:0")
         .unwrap()
@@ -94,8 +94,9 @@ fn unique_id_exchange_with_two_servers_on_both_runtimes() {
         let servers = [
             start_server("std", group, port, &server_args),
             start_server("smol", group, port, &server_args),
+            start_server("tokio", group, port, &server_args),
         ];
-        for client_rt in ["std", "smol"] {
+        for client_rt in ["std", "smol", "tokio"] {
             let out = example("multicast_client")
                 .args(["--group", group, "--port", &port.to_string()])
                 .args(["--wait-ms", "500", "--runtime", client_rt])
@@ -110,7 +111,7 @@ fn unique_id_exchange_with_two_servers_on_both_runtimes() {
             );
             assert_eq!(
                 String::from_utf8_lossy(&out.stdout),
-                "Received: data\nReceived: data\n",
+                "Received: data\n".repeat(3),
                 "one answer per server, group {group}, client {client_rt}"
             );
         }
@@ -123,7 +124,7 @@ fn unique_id_exchange_with_two_servers_on_both_runtimes() {
             assert_eq!(child.wait().expect("wait").code(), Some(0));
             let mut rest = String::new();
             stdout.read_to_string(&mut rest).expect("stdout");
-            assert_eq!(rest, "Server Received: UniqueID\n".repeat(2));
+            assert_eq!(rest, "Server Received: UniqueID\n".repeat(3));
         }
     }
 }

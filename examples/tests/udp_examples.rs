@@ -65,9 +65,9 @@ fn stdout_lines(output: &Output) -> Vec<String> {
 
 #[test]
 fn helloer_gets_its_echo_on_every_runtime_pair() {
-    for server_rt in ["std", "smol"] {
+    for server_rt in ["std", "smol", "tokio"] {
         let (mut server, addr) = start_echo(server_rt);
-        for client_rt in ["std", "smol"] {
+        for client_rt in ["std", "smol", "tokio"] {
             let out = helloer(client_rt, &addr.to_string(), &[]);
             assert_eq!(
                 stdout_lines(&out),
@@ -87,7 +87,7 @@ fn helloer_gets_its_echo_on_every_runtime_pair() {
         std::io::Read::read_to_string(&mut stderr, &mut log).expect("stderr");
         assert_eq!(
             log.matches("received hello from 127.0.0.1:").count(),
-            2,
+            3,
             "{log}"
         );
     }
@@ -99,7 +99,7 @@ fn helloer_says_no_one_listening_on_icmp_refusal() {
         .unwrap()
         .local_addr()
         .unwrap();
-    for rt in ["std", "smol"] {
+    for rt in ["std", "smol", "tokio"] {
         let out = helloer(rt, &closed.to_string(), &[]);
         assert_eq!(
             stdout_lines(&out),
@@ -116,7 +116,7 @@ fn helloer_says_no_one_listening_on_icmp_refusal() {
 fn helloer_gives_up_when_nobody_answers() {
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap();
-    for rt in ["std", "smol"] {
+    for rt in ["std", "smol", "tokio"] {
         let out = helloer(rt, &addr.to_string(), &["--wait-ms", "200"]);
         assert_eq!(
             stdout_lines(&out),
@@ -150,7 +150,7 @@ fn helloer_resolves_a_host_name_first() {
 
 #[test]
 fn resolve_prints_each_address_and_fails_with_the_contract_line() {
-    for rt in ["std", "smol"] {
+    for rt in ["std", "smol", "tokio"] {
         let out = example("resolve")
             .args(["::1", "--runtime", rt])
             .output()

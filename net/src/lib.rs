@@ -17,6 +17,8 @@
 //! - [`udp`]: UDP and multicast sockets, the core's socket commands, the receive buffer and the
 //!   one receive-error classification;
 //! - [`resolve()`]: the blocking system resolver;
+//! - `tokio_fd` (feature `tokio`, Unix): registering a std socket with tokio's reactor, the one
+//!   `unsafe` call loomwork-tokio needs;
 //! - [`reason_from_io`]: the one mapping from `std::io::Error` to [`loomwork::Reason`] (the
 //!   portable core knows no `errno`).
 //!
@@ -40,6 +42,8 @@ mod signal;
 pub mod tcp;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(all(unix, feature = "tokio"))]
+pub mod tokio_fd;
 pub mod udp;
 
 pub use drive::{drive, Next};

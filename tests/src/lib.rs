@@ -1,6 +1,6 @@
 //! The conformance suite: every scenario is written once, against [`Harness`], and run on the
-//! in-memory network ([`memory::Memory`]), on `loomwork-std` and on `loomwork-smol` over real
-//! loopback sockets. Scenario names say the behaviour they prove.
+//! in-memory network ([`memory::Memory`]), on `loomwork-std`, on `loomwork-smol` and on
+//! `loomwork-tokio` over real loopback sockets. Scenario names say the behaviour they prove.
 //!
 //! Ids such as `LR-5` cite Twisted behaviours listed in `docs/twisted-behaviour.md` in the
 //! repository; references such as "docs/architecture.md §7" point into the same `docs/` folder.

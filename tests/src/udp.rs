@@ -1,4 +1,4 @@
-//! Datagram scenarios' shared parts: one switch over the two runtimes and a scriptable probe
+//! Datagram scenarios' shared parts: one switch over the three runtimes and a scriptable probe
 //! protocol that records what happens to it.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -52,6 +52,8 @@ pub enum Runtime {
     Std,
     /// `loomwork-smol`: a task per endpoint on the global executor.
     Smol,
+    /// `loomwork-tokio`: a task per endpoint on the conformance suite's tokio runtime.
+    Tokio,
 }
 
 /// A running endpoint on either runtime.
@@ -60,6 +62,20 @@ pub enum Running<P: DatagramProtocol> {
     Std(loomwork_std::UdpEndpoint<P>),
     /// On `loomwork-smol`.
     Smol(loomwork_smol::UdpEndpoint<P>),
+    /// On `loomwork-tokio`.
+    Tokio(loomwork_tokio::UdpEndpoint<P>),
+}
+
+/// Runs `f` inside the conformance suite's tokio runtime (for `loomwork-tokio`'s functions
+/// that start on the current runtime).
+fn in_tokio<T>(f: impl FnOnce() -> T) -> T {
+    let _entered = crate::runtimes::tokio_runtime().enter();
+    f()
+}
+
+/// Blocks the calling thread on `future` on the conformance suite's tokio runtime.
+fn block_on_tokio<T>(future: impl std::future::Future<Output = T>) -> T {
+    crate::runtimes::tokio_runtime().block_on(future)
 }
 
 impl Runtime {
@@ -76,6 +92,9 @@ impl Runtime {
             Runtime::Smol => {
                 Running::Smol(loomwork_smol::listen_udp_with(addr, protocol, config).expect("bind"))
             }
+            Runtime::Tokio => Running::Tokio(
+                in_tokio(|| loomwork_tokio::listen_udp_with(addr, protocol, config)).expect("bind"),
+            ),
         }
     }
 
@@ -97,6 +116,9 @@ impl Runtime {
             Runtime::Smol => {
                 Running::Smol(loomwork_smol::adopt_udp(socket, protocol, config).expect("adopt"))
             }
+            Runtime::Tokio => Running::Tokio(
+                in_tokio(|| loomwork_tokio::adopt_udp(socket, protocol, config)).expect("adopt"),
+            ),
         }
     }
 
@@ -114,6 +136,10 @@ impl Runtime {
             Runtime::Smol => Running::Smol(
                 loomwork_smol::listen_multicast_with(bind, protocol, config).expect("bind"),
             ),
+            Runtime::Tokio => Running::Tokio(
+                in_tokio(|| loomwork_tokio::listen_multicast_with(bind, protocol, config))
+                    .expect("bind"),
+            ),
         }
     }
 }
@@ -124,6 +150,7 @@ impl<P: DatagramProtocol> Running<P> {
         match self {
             Running::Std(h) => h.local_addr(),
             Running::Smol(h) => h.local_addr(),
+            Running::Tokio(h) => h.local_addr(),
         }
     }
 
@@ -132,6 +159,7 @@ impl<P: DatagramProtocol> Running<P> {
         let posted = match self {
             Running::Std(h) => h.send(message).is_ok(),
             Running::Smol(h) => h.send(message).is_ok(),
+            Running::Tokio(h) => h.send(message).is_ok(),
         };
         assert!(posted, "endpoint refused a message");
     }
@@ -147,6 +175,10 @@ impl<P: DatagramProtocol> Running<P> {
                 h.stop();
                 smol::block_on(h.join())
             }
+            Running::Tokio(h) => {
+                h.stop();
+                block_on_tokio(h.join())
+            }
         }
     }
 
@@ -155,6 +187,7 @@ impl<P: DatagramProtocol> Running<P> {
         match self {
             Running::Std(h) => h.join(),
             Running::Smol(h) => smol::block_on(h.join()),
+            Running::Tokio(h) => block_on_tokio(h.join()),
         }
     }
 }
@@ -188,6 +221,10 @@ where
             (Running::Smol(h), StopBy::OwnerAbort) => h.abort(),
             (Running::Smol(h), StopBy::HandleClose) => h.handle().close(),
             (Running::Smol(h), StopBy::HandleAbort) => h.handle().abort(),
+            (Running::Tokio(h), StopBy::OwnerStop) => h.stop(),
+            (Running::Tokio(h), StopBy::OwnerAbort) => h.abort(),
+            (Running::Tokio(h), StopBy::HandleClose) => h.handle().close(),
+            (Running::Tokio(h), StopBy::HandleAbort) => h.handle().abort(),
         }
     }
 

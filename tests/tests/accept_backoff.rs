@@ -1,4 +1,4 @@
-//! Accepting while the process is out of descriptors (EMFILE), on both runtimes alike: the
+//! Accepting while the process is out of descriptors (EMFILE), on every runtime alike: the
 //! accept loop backs off (loomwork-net's one `AcceptBackoff`) instead of spinning or dying,
 //! serves every waiting peer within one maximum pause once descriptors are free again, and
 //! never resets a peer for want of a descriptor of its own (issue 12, item 4).
@@ -16,13 +16,13 @@ use loomwork::stream::Config;
 use loomwork_conformance::backlog::flood;
 use loomwork_conformance::child::{serve_until_stdin_closes, ChildServer};
 use loomwork_conformance::protocols::Echo;
-use loomwork_conformance::runtimes::{Smol, Std};
+use loomwork_conformance::runtimes::{Smol, Std, Tokio};
 use loomwork_conformance::Harness;
 use loomwork_net::testing::set_descriptor_limit;
 use loomwork_net::AcceptBackoff;
 use socket2::{Domain, Socket, Type};
 
-/// The two runtimes' scenarios take turns: the limit is process-wide.
+/// The runtimes' scenarios take turns: the limit is process-wide.
 static ALONE: Mutex<()> = Mutex::new(());
 
 /// How long descriptors stay exhausted: long enough for the back-off to reach its maximum
@@ -54,6 +54,11 @@ fn std_backs_off_while_out_of_descriptors_and_recovers_within_one_maximum_pause(
 #[test]
 fn smol_backs_off_while_out_of_descriptors_and_recovers_within_one_maximum_pause() {
     backs_off_while_out_of_descriptors_and_recovers(&Smol);
+}
+
+#[test]
+fn tokio_backs_off_while_out_of_descriptors_and_recovers_within_one_maximum_pause() {
+    backs_off_while_out_of_descriptors_and_recovers(&Tokio::new());
 }
 
 fn backs_off_while_out_of_descriptors_and_recovers<H: Harness>(h: &H) {
@@ -129,6 +134,14 @@ fn smol_resets_no_peer_while_out_of_descriptors_and_serves_all_as_they_free() {
     serves_a_backlog_larger_than_its_descriptors(
         &Smol,
         "smol_resets_no_peer_while_out_of_descriptors_and_serves_all_as_they_free",
+    );
+}
+
+#[test]
+fn tokio_resets_no_peer_while_out_of_descriptors_and_serves_all_as_they_free() {
+    serves_a_backlog_larger_than_its_descriptors(
+        &Tokio::new(),
+        "tokio_resets_no_peer_while_out_of_descriptors_and_serves_all_as_they_free",
     );
 }
 

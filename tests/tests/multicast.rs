@@ -341,7 +341,7 @@ fn ttl_loopback_and_interfaces_are_applied_to_the_socket() {
     assert_eq!(sock.multicast_if_v6().unwrap(), mc1);
 }
 
-macro_rules! on_both_runtimes {
+macro_rules! on_every_runtime {
     ($($scenario:ident),* $(,)?) => {
         mod on_std {
             $(#[test]
@@ -353,10 +353,15 @@ macro_rules! on_both_runtimes {
               #[ignore = "needs a private netns: scripts/netns-test.sh"]
               fn $scenario() { super::$scenario(super::Runtime::Smol) })*
         }
+        mod on_tokio {
+            $(#[test]
+              #[ignore = "needs a private netns: scripts/netns-test.sh"]
+              fn $scenario() { super::$scenario(super::Runtime::Tokio) })*
+        }
     };
 }
 
-on_both_runtimes!(
+on_every_runtime!(
     two_servers_on_one_port_both_receive_a_group_datagram,
     a_socket_that_did_not_join_hears_nothing_mc5,
     leave_group_stops_delivery,

@@ -1,4 +1,4 @@
-//! `Server::serve_until_signal` on both runtimes: a server program's main loop serves until
+//! `Server::serve_until_signal` on every runtime: a server program's main loop serves until
 //! SIGTERM, then closes its connections gracefully (the peer reads an end of stream, not a
 //! reset) and returns its shutdown report. Each runtime's server runs in a child copy of this
 //! test binary, since the signal handler is process-wide.
@@ -22,6 +22,11 @@ fn std_serves_until_sigterm_then_drains() {
 #[test]
 fn smol_serves_until_sigterm_then_drains() {
     serves_until_sigterm("smol", "smol_serves_until_sigterm_then_drains");
+}
+
+#[test]
+fn tokio_serves_until_sigterm_then_drains() {
+    serves_until_sigterm("tokio", "tokio_serves_until_sigterm_then_drains");
 }
 
 fn serves_until_sigterm(runtime: &str, test_name: &str) {
@@ -68,6 +73,18 @@ fn serve(runtime: &str) {
             let server = loomwork_std::listen_tcp(any, |_| Echo).unwrap();
             announce_listening(server.local_addr());
             let report = server.serve_until_signal(DRAIN).unwrap();
+            (report.drained, report.aborted)
+        }
+        "tokio" => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let report = rt.block_on(async {
+                let server = loomwork_tokio::listen_tcp(any, |_| Echo).unwrap();
+                announce_listening(server.local_addr());
+                server.serve_until_signal(DRAIN).await.unwrap()
+            });
             (report.drained, report.aborted)
         }
         _ => {

@@ -1,8 +1,8 @@
 //! The small-write cap measured on the real runtimes (issue 12): `core/tests/queue_footprint.rs`
 //! counts allocations to show that a million 100-byte writes stop at the 16 MiB cap with the
-//! queue holding about the cap; here a server on `loomwork-std`, then on `loomwork-smol`, does
-//! those writes to a loopback peer that never reads, and the server process's resident memory
-//! is read from `/proc`. It must grow by at most 1.25 times the cap plus [`SLACK_KIB`].
+//! queue holding about the cap; here a server on each of `loomwork-std`, `loomwork-smol` and
+//! `loomwork-tokio` does those writes to a loopback peer that never reads, and the server
+//! process's resident memory is read from `/proc`. It must grow by at most 1.25 times the cap plus [`SLACK_KIB`].
 //!
 //! Its own test binary: the server runs in a child copy of it, so that the RSS measured is the
 //! server's alone (not the test harness's, nor the other runtime's).
@@ -17,7 +17,7 @@ use loomwork::bytes::{Bytes, BytesMut};
 use loomwork::stream::{Config, Protocol, Transport};
 use loomwork_conformance::child::{serve_until_stdin_closes, ChildServer};
 use loomwork_conformance::procfs::rss_kib;
-use loomwork_conformance::runtimes::{Smol, Std};
+use loomwork_conformance::runtimes::{Smol, Std, Tokio};
 use loomwork_conformance::Harness;
 use socket2::{Domain, Socket, Type};
 
@@ -64,6 +64,15 @@ fn smol_a_million_small_writes_to_a_peer_that_never_reads_grow_rss_by_at_most_a_
     measure(
         &Smol,
         "smol_a_million_small_writes_to_a_peer_that_never_reads_grow_rss_by_at_most_a_quarter_over_the_cap",
+    );
+}
+
+#[test]
+fn tokio_a_million_small_writes_to_a_peer_that_never_reads_grow_rss_by_at_most_a_quarter_over_the_cap(
+) {
+    measure(
+        &Tokio::new(),
+        "tokio_a_million_small_writes_to_a_peer_that_never_reads_grow_rss_by_at_most_a_quarter_over_the_cap",
     );
 }
 

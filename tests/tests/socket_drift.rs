@@ -1,7 +1,7 @@
 //! Socket behaviours on which loomwork-std and loomwork-smol once drifted apart, each proved on
-//! both runtimes now that both call loomwork-net: a send to a peer that reset never kills the
+//! every runtime now that all call loomwork-net: a send to a peer that reset never kills the
 //! process with `SIGPIPE`, and shutting down writing after the peer left ends only that
-//! connection, with the same reason on both.
+//! connection, with the same reason on each.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,7 +13,7 @@ use loomwork::stream::{Config, Protocol, Transport};
 use loomwork::Reason;
 use loomwork_conformance::child::{serve_until_stdin_closes, ChildServer};
 use loomwork_conformance::protocols::{lock, LoggingFactory};
-use loomwork_conformance::runtimes::{Smol, Std};
+use loomwork_conformance::runtimes::{Smol, Std, Tokio};
 use loomwork_conformance::Harness;
 use socket2::SockRef;
 
@@ -43,10 +43,20 @@ fn smol_survives_a_peer_reset_while_writing_with_sigpipe_at_its_default_action()
 }
 
 #[test]
-fn shutting_down_writing_after_the_peer_reset_ends_only_that_connection_alike_on_both_runtimes() {
+fn tokio_survives_a_peer_reset_while_writing_with_sigpipe_at_its_default_action() {
+    survives_a_peer_reset_while_writing(
+        &Tokio::new(),
+        "tokio_survives_a_peer_reset_while_writing_with_sigpipe_at_its_default_action",
+    );
+}
+
+#[test]
+fn shutting_down_writing_after_the_peer_reset_ends_only_that_connection_alike_on_every_runtime() {
     let on_std = shutdown_write_after_the_peer_reset(&Std);
     let on_smol = shutdown_write_after_the_peer_reset(&Smol);
+    let on_tokio = shutdown_write_after_the_peer_reset(&Tokio::new());
     assert_eq!(on_std, on_smol, "std and smol report the same reason");
+    assert_eq!(on_std, on_tokio, "std and tokio report the same reason");
     // ENOTCONN from the half-close is not the news: the reset is, and the read reports it.
     assert_eq!(on_std, Reason::Reset);
 }

@@ -298,7 +298,7 @@ fn stop_ends_an_idle_endpoint_promptly(rt: Runtime) {
     assert_eq!(probe.events.last(), Some(&Event::Stopped(Reason::Done)));
 }
 
-macro_rules! on_both_runtimes {
+macro_rules! on_every_runtime {
     ($($scenario:ident),* $(,)?) => {
         mod on_std {
             $(#[test] fn $scenario() { super::$scenario(super::Runtime::Std) })*
@@ -306,10 +306,13 @@ macro_rules! on_both_runtimes {
         mod on_smol {
             $(#[test] fn $scenario() { super::$scenario(super::Runtime::Smol) })*
         }
+        mod on_tokio {
+            $(#[test] fn $scenario() { super::$scenario(super::Runtime::Tokio) })*
+        }
     };
 }
 
-on_both_runtimes!(
+on_every_runtime!(
     echo_10_000_datagrams_of_mixed_sizes,
     longer_datagrams_than_the_receive_size_are_flagged_truncated,
     connected_mode_filters_other_senders,

@@ -1,6 +1,6 @@
 //! A side-by-side measurement, not a test: echo round trips over loopback through a raw
-//! blocking std socket, loomwork-std and loomwork-smol, in one run; prints rates and ratios
-//! and asserts nothing about time.
+//! blocking std socket, loomwork-std, loomwork-smol and loomwork-tokio, in one run; prints
+//! rates and ratios and asserts nothing about time.
 //!
 //! `cargo test --release -p loomwork-conformance --test udp_bench -- --ignored --nocapture`
 
@@ -65,11 +65,11 @@ fn raw_echo_server() -> SocketAddr {
 
 #[test]
 #[ignore = "benchmark: run with --release --ignored --nocapture"]
-fn echo_round_trips_raw_vs_std_vs_smol() {
+fn echo_round_trips_raw_vs_every_runtime() {
     for size in [64, 1_200, 16_384, 65_507] {
         let raw = ping_pong(raw_echo_server(), size);
         let mut line = format!("{size:>6} B: raw {raw:>8.0} rt/s");
-        for rt in [Runtime::Std, Runtime::Smol] {
+        for rt in [Runtime::Std, Runtime::Smol, Runtime::Tokio] {
             let server: Running<Echo> =
                 rt.listen_udp("127.0.0.1:0".parse().unwrap(), Echo, Config::default());
             let rate = ping_pong(server.local_addr(), size);

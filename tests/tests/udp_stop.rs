@@ -153,7 +153,7 @@ fn stop_with_a_full_send_buffer_ends_at_the_close_timeout(rt: Runtime, by: StopB
     );
 }
 
-macro_rules! on_both_runtimes {
+macro_rules! on_every_runtime {
     ($($scenario:ident($by:ident) as $test:ident),* $(,)?) => {
         mod on_std {
             $(#[test]
@@ -175,10 +175,20 @@ macro_rules! on_both_runtimes {
                   )
               })*
         }
+        mod on_tokio {
+            $(#[test]
+              fn $test() {
+                  super::$scenario(
+                      super::Runtime::Tokio,
+                      super::StopBy::$by,
+                      concat!("on_tokio::", stringify!($test)),
+                  )
+              })*
+        }
     };
 }
 
-on_both_runtimes!(
+on_every_runtime!(
     abort_with_a_full_send_buffer_ends_at_once(OwnerAbort) as owner_abort_ends_at_once,
     abort_with_a_full_send_buffer_ends_at_once(HandleAbort) as handle_abort_ends_at_once,
     stop_with_a_full_send_buffer_ends_at_the_close_timeout(OwnerStop)

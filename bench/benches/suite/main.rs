@@ -1,5 +1,5 @@
-//! The side-by-side suite of issue 7: loomwork on both runtimes against tokio, tokio-util, plain
-//! smol and plain std servers, over loopback, interleaved round by round so every ratio comes
+//! The side-by-side suite of issues 7 and 17: loomwork on every runtime against tokio, tokio-util,
+//! plain smol and plain std servers, over loopback, interleaved round by round so every ratio comes
 //! from one run on the same (noisy, shared) machine. Prints one markdown table of medians,
 //! min–max and the ratio of each loomwork server to each peer. Asserts nothing about speed.
 //!
@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Every server runs in this process (smol servers on one executor with a thread per core,
-//! tokio servers on a multi-thread runtime with a worker per core) except for the memory
+//! tokio and loomwork-tokio servers on one multi-thread runtime with a worker per core) except for the memory
 //! measurement, which starts each server alone in a child process. The load generator is plain
 //! blocking std sockets on its own threads. Every load loop is bounded in count and time.
 

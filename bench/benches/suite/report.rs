@@ -1,5 +1,5 @@
 //! The suite's output: one markdown table of medians with min–max, and the ratio of each
-//! loomwork server to each peer in the same measurement, then the issue's targets.
+//! loomwork server to each peer in the same measurement, then the issues' targets (7, 17).
 
 use crate::load::Run;
 
@@ -60,6 +60,88 @@ struct Target {
 }
 
 const TARGETS: &[Target] = &[
+    // Issue 17: loomwork-tokio against plain tokio and tokio-util, on the same runtime.
+    Target {
+        title: "TCP echo, 32 conn",
+        ours: "loomwork-tokio",
+        peer: "tokio",
+        what: "MiB/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    Target {
+        title: "TCP echo, 1 conn",
+        ours: "loomwork-tokio",
+        peer: "tokio",
+        what: "MiB/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    Target {
+        title: "TCP request/response, 32 conn",
+        ours: "loomwork-tokio",
+        peer: "tokio",
+        what: "req/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    Target {
+        title: "TCP request/response, 32 conn",
+        ours: "loomwork-tokio",
+        peer: "tokio",
+        what: "p99",
+        pick: p99,
+        lower_is_better: true,
+    },
+    Target {
+        title: "TCP request/response, 1 conn",
+        ours: "loomwork-tokio",
+        peer: "tokio",
+        what: "req/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    Target {
+        title: "TCP connection setup",
+        ours: "loomwork-tokio",
+        peer: "tokio",
+        what: "conn/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    Target {
+        title: "UDP pipelined",
+        ours: "loomwork-tokio",
+        peer: "tokio",
+        what: "pkt/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    Target {
+        title: "UDP request/response",
+        ours: "loomwork-tokio",
+        peer: "tokio",
+        what: "pkt/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    Target {
+        title: "framed int32 echo, 1 conn, 64 B",
+        ours: "loomwork-tokio Framed",
+        peer: "tokio-util Framed",
+        what: "frames/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    Target {
+        title: "framed line echo, 1 conn, 64 B",
+        ours: "loomwork-tokio Framed",
+        peer: "tokio-util Framed",
+        what: "frames/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    // Issue 7.
     Target {
         title: "TCP echo, 32 conn",
         ours: "loomwork-smol",
@@ -212,7 +294,7 @@ impl Table {
                 );
             }
         }
-        println!("\nTargets of issue 7 (medians of this run):\n");
+        println!("\nTargets of issues 17 and 7 (medians of this run):\n");
         for t in TARGETS {
             let Some(m) = self
                 .measurements
@@ -248,12 +330,26 @@ impl Table {
             .iter()
             .find(|m| m.title.starts_with("server RSS"))
         {
-            if let Some(bytes) = m.median_of("loomwork-smol", rate) {
+            for ours in ["loomwork-smol", "loomwork-tokio"] {
+                if let Some(bytes) = m.median_of(ours, rate) {
+                    println!(
+                        "- {}: {ours} {:.0} bytes (target ≤ 2048): {}",
+                        m.title,
+                        bytes,
+                        if bytes <= 2048.0 { "met" } else { "MISSED" }
+                    );
+                }
+            }
+            if let (Some(ours), Some(theirs)) = (
+                m.median_of("loomwork-tokio", rate),
+                m.median_of("tokio", rate),
+            ) {
                 println!(
-                    "- {}: loomwork-smol {:.0} bytes (target ≤ 2048): {}",
+                    "- {}: loomwork-tokio {:.0} bytes ≤ tokio {:.0} bytes: {}",
                     m.title,
-                    bytes,
-                    if bytes <= 2048.0 { "met" } else { "MISSED" }
+                    ours,
+                    theirs,
+                    if ours <= theirs { "met" } else { "MISSED" }
                 );
             }
         }

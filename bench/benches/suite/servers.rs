@@ -2,8 +2,9 @@
 //! process on a loopback port and kept until the process ends.
 //!
 //! smol servers (loomwork's and the plain one alike) share one `async_executor::Executor` run by
-//! one thread per core, and the tokio servers share one multi-thread runtime with one worker per
-//! core, so every async server has the same two cores to work with.
+//! one thread per core, and the tokio servers (loomwork-tokio's and the plain ones alike) share
+//! one multi-thread runtime with one worker per core, so every async server has the same cores
+//! to work with.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -87,6 +88,8 @@ pub(crate) enum Tcp {
     LoomworkSmolOneThread,
     /// loomwork on `loomwork-std`.
     LoomworkStd,
+    /// loomwork on `loomwork-tokio`, on the runtime the plain tokio servers use.
+    LoomworkTokio,
     /// Plain smol: `smol::io::copy` per connection.
     PlainSmol,
     /// Plain std: a thread per connection, read then write_all.
@@ -97,10 +100,11 @@ pub(crate) enum Tcp {
 
 impl Tcp {
     /// Every TCP echo server, loomwork's first.
-    pub(crate) const ALL: [Tcp; 6] = [
+    pub(crate) const ALL: [Tcp; 7] = [
         Tcp::LoomworkSmol,
         Tcp::LoomworkSmolOneThread,
         Tcp::LoomworkStd,
+        Tcp::LoomworkTokio,
         Tcp::PlainSmol,
         Tcp::PlainStd,
         Tcp::Tokio,
@@ -112,6 +116,7 @@ impl Tcp {
             Tcp::LoomworkSmol => "loomwork-smol",
             Tcp::LoomworkSmolOneThread => "loomwork-smol/1t",
             Tcp::LoomworkStd => "loomwork-std",
+            Tcp::LoomworkTokio => "loomwork-tokio",
             Tcp::PlainSmol => "smol",
             Tcp::PlainStd => "std",
             Tcp::Tokio => "tokio",
@@ -145,6 +150,18 @@ impl Tcp {
             }
             Tcp::LoomworkStd => {
                 let server = loomwork_std::listen_tcp(loopback(), |_| Echo).expect("listen");
+                let addr = server.local_addr();
+                std::mem::forget(server);
+                addr
+            }
+            Tcp::LoomworkTokio => {
+                let server = loomwork_tokio::listen_tcp_on(
+                    tokio_runtime().handle(),
+                    loopback(),
+                    |_| Echo,
+                    loomwork_tokio::ListenConfig::default(),
+                )
+                .expect("listen");
                 let addr = server.local_addr();
                 std::mem::forget(server);
                 addr
@@ -246,15 +263,18 @@ pub(crate) enum FramedServer {
     LoomworkSmol,
     /// loomwork `Framed` on `loomwork-std`.
     LoomworkStd,
+    /// loomwork `Framed` on `loomwork-tokio`.
+    LoomworkTokio,
     /// tokio-util `Framed` (`LinesCodec` / `LengthDelimitedCodec`), stream forwarded to sink.
     TokioUtil,
 }
 
 impl FramedServer {
     /// Every framed server, loomwork's first.
-    pub(crate) const ALL: [FramedServer; 3] = [
+    pub(crate) const ALL: [FramedServer; 4] = [
         FramedServer::LoomworkSmol,
         FramedServer::LoomworkStd,
+        FramedServer::LoomworkTokio,
         FramedServer::TokioUtil,
     ];
 
@@ -263,6 +283,7 @@ impl FramedServer {
         match self {
             FramedServer::LoomworkSmol => "loomwork-smol Framed",
             FramedServer::LoomworkStd => "loomwork-std Framed",
+            FramedServer::LoomworkTokio => "loomwork-tokio Framed",
             FramedServer::TokioUtil => "tokio-util Framed",
         }
     }
@@ -274,6 +295,8 @@ impl FramedServer {
             (FramedServer::LoomworkSmol, Framing::Int32) => lw_smol_framed(LengthCodec::int32),
             (FramedServer::LoomworkStd, Framing::Line) => lw_std_framed(line_codec),
             (FramedServer::LoomworkStd, Framing::Int32) => lw_std_framed(LengthCodec::int32),
+            (FramedServer::LoomworkTokio, Framing::Line) => lw_tokio_framed(line_codec),
+            (FramedServer::LoomworkTokio, Framing::Int32) => lw_tokio_framed(LengthCodec::int32),
             (FramedServer::TokioUtil, framing) => tokio_util_framed(framing),
         }
     }
@@ -325,6 +348,22 @@ where
     addr
 }
 
+fn lw_tokio_framed<C>(codec: fn() -> C) -> SocketAddr
+where
+    C: loomwork::framing::Decoder + loomwork::framing::Encoder + Send + 'static,
+{
+    let server = loomwork_tokio::listen_tcp_on(
+        tokio_runtime().handle(),
+        loopback(),
+        move |_| Framed::new(FrameEcho(std::marker::PhantomData), codec()),
+        loomwork_tokio::ListenConfig::default(),
+    )
+    .expect("listen");
+    let addr = server.local_addr();
+    std::mem::forget(server);
+    addr
+}
+
 /// The idiomatic tokio-util echo: `stream.forward(sink)`, which feeds frames and flushes only
 /// when no more are ready.
 fn tokio_util_framed(framing: Framing) -> SocketAddr {
@@ -365,6 +404,8 @@ pub(crate) enum Udp {
     LoomworkSmol,
     /// loomwork on `loomwork-std`.
     LoomworkStd,
+    /// loomwork on `loomwork-tokio`.
+    LoomworkTokio,
     /// Plain smol: `recv_from` then `send_to` in one task.
     PlainSmol,
     /// Plain std: a blocking thread, `recv_from` then `send_to`.
@@ -375,9 +416,10 @@ pub(crate) enum Udp {
 
 impl Udp {
     /// Every UDP echo server, loomwork's first.
-    pub(crate) const ALL: [Udp; 5] = [
+    pub(crate) const ALL: [Udp; 6] = [
         Udp::LoomworkSmol,
         Udp::LoomworkStd,
+        Udp::LoomworkTokio,
         Udp::PlainSmol,
         Udp::PlainStd,
         Udp::Tokio,
@@ -388,6 +430,7 @@ impl Udp {
         match self {
             Udp::LoomworkSmol => "loomwork-smol",
             Udp::LoomworkStd => "loomwork-std",
+            Udp::LoomworkTokio => "loomwork-tokio",
             Udp::PlainSmol => "smol",
             Udp::PlainStd => "std",
             Udp::Tokio => "tokio",
@@ -409,6 +452,14 @@ impl Udp {
             }
             Udp::LoomworkStd => {
                 let handle = loomwork_std::listen_udp(loopback(), UdpEcho).expect("listen");
+                let addr = handle.local_addr();
+                std::mem::forget(handle);
+                addr
+            }
+            Udp::LoomworkTokio => {
+                let rt = tokio_runtime();
+                let _entered = rt.enter();
+                let handle = loomwork_tokio::listen_udp(loopback(), UdpEcho).expect("listen");
                 let addr = handle.local_addr();
                 std::mem::forget(handle);
                 addr
