@@ -30,8 +30,10 @@ for line in sys.stdin:
         print(m["executable"])'
 }
 git worktree add --quiet --detach "$work/base" "$base"
-# The base reuses this tree's dependencies: copying target/ saves a full rebuild.
-[ -d target/release ] && cp -a target "$work/base-target" || mkdir -p "$work/base-target"
+# The base reuses this tree's release dependencies: copying target/release saves a full
+# rebuild (the debug half, tens of GB, is not needed for benches).
+mkdir -p "$work/base-target"
+[ -d target/release ] && cp -a target/release "$work/base-target/"
 before=$(suite_binary "$work/base" "$work/base-target")
 after=$(suite_binary . "$PWD/target")
 echo "before: $base ($before)"; echo "after: working tree ($after)"

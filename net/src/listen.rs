@@ -1,7 +1,7 @@
 //! Listening sockets: binding them, and what to do when `accept(2)` fails.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use loomwork::stream::Config;
@@ -95,6 +95,77 @@ fn reuse_port(_: &Socket) -> io::Result<()> {
         io::ErrorKind::Unsupported,
         "several listeners on one port need SO_REUSEPORT (Unix only)",
     ))
+}
+
+/// A connection [`accept`] took from a listener, ready for a runtime to register.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The socket: non-blocking, prepared as [`tcp::prepare`](crate::tcp::prepare) does.
+    pub stream: TcpStream,
+    /// The peer's address, from `accept(2)` itself (`getpeername(2)` fails once the peer has
+    /// reset, and such a connection must still start and deliver what the peer sent).
+    pub peer: SocketAddr,
+    /// Our address on this connection.
+    pub local: SocketAddr,
+}
+
+/// Accepts one connection from `listener`, whose address is `bound` (its `local_addr()`,
+/// asked once by the accept loop), with as few system calls as the platform allows: on Linux
+/// and Android `accept4(2)` makes the socket non-blocking and close-on-exec in the same call
+/// (no `ioctl(FIONBIO)`), and the local address is `bound` itself unless the listener is bound
+/// to a wildcard address (no `getsockname(2)`). `TCP_NODELAY` is set, best effort, as for
+/// every connection. The error is `accept(2)`'s, for [`classify_accept_error`].
+///
+/// ```
+/// use std::net::{TcpListener, TcpStream};
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// listener.set_nonblocking(true)?;
+/// let bound = listener.local_addr()?;
+/// let client = TcpStream::connect(bound)?;
+/// let accepted = loop {
+///     match loomwork_net::listen::accept(&listener, bound) {
+///         Ok(accepted) => break accepted,
+///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::yield_now(),
+///         Err(e) => return Err(e.into()),
+///     }
+/// };
+/// assert_eq!(accepted.peer, client.local_addr()?);
+/// assert_eq!(accepted.local, bound);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn accept(listener: &TcpListener, bound: SocketAddr) -> io::Result<Accepted> {
+    let (stream, peer) = accept_nonblocking(listener)?;
+    crate::tcp::prepare_accepted(&stream)?;
+    let local = if bound.ip().is_unspecified() {
+        stream.local_addr()?
+    } else {
+        bound
+    };
+    Ok(Accepted {
+        stream,
+        peer,
+        local,
+    })
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn accept_nonblocking(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    use rustix::net::{acceptfrom_with, SocketFlags};
+    let (fd, peer) = acceptfrom_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)?;
+    let stream = TcpStream::from(fd);
+    let peer = match peer.map(SocketAddr::try_from) {
+        Some(Ok(peer)) => peer,
+        // A TCP listener's peers have IP addresses; should the kernel give none, ask.
+        _ => stream.peer_addr()?,
+    };
+    Ok((stream, peer))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn accept_nonblocking(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let (stream, peer) = listener.accept()?;
+    stream.set_nonblocking(true)?;
+    Ok((stream, peer))
 }
 
 /// What an accept loop should do about a failed `accept(2)`.

@@ -44,6 +44,12 @@ const SEND_FLAGS: libc::c_int = 0;
 /// correctly, and refusing a connection over a latency option would be worse.
 pub fn prepare(stream: &TcpStream) -> io::Result<()> {
     stream.set_nonblocking(true)?;
+    prepare_accepted(stream)
+}
+
+/// [`prepare`] for a socket that is non-blocking already (from
+/// [`listen::accept`](crate::listen::accept)).
+pub(crate) fn prepare_accepted(stream: &TcpStream) -> io::Result<()> {
     forbid_sigpipe(stream)?;
     let _ = stream.set_nodelay(true);
     Ok(())

@@ -10,8 +10,8 @@ use futures_lite::future;
 use loomwork::stream::ServerMessage;
 use loomwork::stream::{Config, Connection, ServerFactory};
 use loomwork::MonotonicClock;
-use loomwork_net::listen::{bind_listeners, classify_accept_error, AcceptFailure};
-use loomwork_net::{tcp, AcceptBackoff, ListenConfig, ACCEPT_BATCH};
+use loomwork_net::listen::{self, bind_listeners, classify_accept_error, AcceptFailure};
+use loomwork_net::{AcceptBackoff, ListenConfig, ACCEPT_BATCH};
 
 use crate::driver::drive;
 use crate::mailbox::{new_handle, Inbox};
@@ -80,10 +80,13 @@ pub(crate) async fn accept_loop<F, S>(
     let clock = MonotonicClock::new();
     let mut backoff = AcceptBackoff::new();
     let mut accepted_in_row = 0;
+    let Ok(bound) = listener.get_ref().local_addr() else {
+        return;
+    };
     loop {
         // `read_with` retries on `WouldBlock` itself, after waiting for readability.
-        let (stream, peer) = match listener.read_with(|l| l.accept()).await {
-            Ok(pair) => pair,
+        let accepted = match listener.read_with(|l| listen::accept(l, bound)).await {
+            Ok(accepted) => accepted,
             Err(err) => match classify_accept_error(&err) {
                 AcceptFailure::Drained | AcceptFailure::Transient => continue,
                 AcceptFailure::Exhausted => {
@@ -94,7 +97,7 @@ pub(crate) async fn accept_loop<F, S>(
             },
         };
         backoff.succeeded();
-        if let Some(accepted) = admit(stream, peer, &factory, &registry, &config, clock) {
+        if let Some(accepted) = admit(accepted, &factory, &registry, &config, clock) {
             spawn(accepted).detach();
         }
         accepted_in_row += 1;
@@ -108,8 +111,7 @@ pub(crate) async fn accept_loop<F, S>(
 /// Registers an accepted socket with the reactor, asks the factory for a protocol (PR-2) and
 /// connects it. `None`: refused or unusable; the socket is closed at once.
 fn admit<F>(
-    stream: TcpStream,
-    peer: SocketAddr,
+    accepted: listen::Accepted,
     factory: &Arc<Mutex<F>>,
     registry: &Arc<Registry<ServerMessage<F>>>,
     config: &Config,
@@ -119,10 +121,14 @@ where
     F: ServerFactory,
     ServerMessage<F>: Send + 'static,
 {
-    tcp::prepare(&stream).ok()?;
-    let local = stream.local_addr().ok()?;
+    let listen::Accepted {
+        stream,
+        peer,
+        local,
+    } = accepted;
     // Registered before the factory is asked, so that a protocol once built always runs.
-    let stream = Async::new(stream).ok()?;
+    // `listen::accept` made it non-blocking already: no second `ioctl(FIONBIO)`.
+    let stream = Async::new_nonblocking(stream).ok()?;
     let protocol = lock(factory).build_protocol(peer)?;
     let (handle, inbox) = new_handle(peer);
     let ticket = registry.register(handle.clone());
@@ -169,12 +175,12 @@ mod tests {
     fn connection_task_future_is_small() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (stream, peer) = listener.accept().unwrap();
+        let bound = listener.local_addr().unwrap();
+        let accepted = listen::accept(&listener, bound).unwrap();
         let factory = Arc::new(Mutex::new(|_| Echo));
         let (registry, _all_done) = Registry::new();
         let accepted = admit(
-            stream,
-            peer,
+            accepted,
             &factory,
             &registry,
             &Config::default(),

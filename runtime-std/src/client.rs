@@ -313,7 +313,14 @@ where
         let mut connection = Connection::new(protocol, self.config.clone());
         connection.set_handle(handle.clone());
         *lock(&self.shared.current) = Some(handle);
-        let reason = driver::run(&mut connection, stream, peer, wakeup, &mailbox, &self.clock);
+        let reason = driver::run(
+            &mut connection,
+            stream,
+            (None, peer),
+            wakeup,
+            &mailbox,
+            &self.clock,
+        );
         *lock(&self.shared.current) = None;
         mailbox.close();
         drop(connection);

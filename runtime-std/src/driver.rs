@@ -40,20 +40,22 @@ const DELIVERIES_PER_TURN: usize = 64;
 pub(crate) fn run<P: Protocol>(
     conn: &mut Connection<P>,
     socket: TcpStream,
-    peer: SocketAddr,
+    (local, peer): (Option<SocketAddr>, SocketAddr),
     wakeup: &Wakeup,
     mailbox: &ThreadMailbox<P::Message>,
     clock: &MonotonicClock,
 ) -> Reason {
-    if let Err(err) = tcp::prepare(&socket) {
-        return reason_from_io(&err);
-    }
-    // The peer comes from accept(2) or the dial, not from getpeername(2), which fails with
-    // ENOTCONN once the peer has reset: such a connection still starts, delivers what the
-    // peer sent, then ends with the reset, as on loomwork-smol.
-    let local = match socket.local_addr() {
-        Ok(local) => local,
-        Err(err) => return reason_from_io(&err),
+    // An accepted socket comes prepared, with its local address (`listen::accept`); a
+    // dialed one is prepared here. The peer comes from accept(2) or the dial, not from
+    // getpeername(2), which fails with ENOTCONN once the peer has reset: such a connection
+    // still starts, delivers what the peer sent, then ends with the reset, as on
+    // loomwork-smol.
+    let local = match local {
+        Some(local) => local,
+        None => match tcp::prepare(&socket).and_then(|()| socket.local_addr()) {
+            Ok(local) => local,
+            Err(err) => return reason_from_io(&err),
+        },
     };
     conn.handle_connected(clock.now(), local, peer);
     Driver {

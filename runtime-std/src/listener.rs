@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use loomwork::stream::ServerFactory;
-use loomwork_net::listen::{bind_listeners, classify_accept_error, AcceptFailure};
+use loomwork_net::listen::{self, bind_listeners, classify_accept_error, AcceptFailure};
 use loomwork_net::{AcceptBackoff, ListenConfig, ACCEPT_BATCH};
 
 use crate::serve::{Arrival, Shared, Started};
@@ -166,8 +166,12 @@ fn accept_loop<F>(
         wakeup: None,
         waiting: None,
     };
+    // Asked once: `listen::accept` gives it to connections on a listener bound to one address.
+    let Ok(bound) = listener.local_addr() else {
+        return;
+    };
     while !stop.load(Ordering::Acquire) {
-        let pause = match accept_batch(listener, shared, &mut reserve, &mut backoff) {
+        let pause = match accept_batch((listener, bound), shared, &mut reserve, &mut backoff) {
             Ok(()) => None,
             Err(()) => Some(backoff.failed()),
         };
@@ -208,7 +212,7 @@ struct Reserve<F: ServerFactory> {
 /// descriptors come back a few at a time, each batch that gets some accepted before running
 /// short again pauses briefly, instead of waiting out the maximum pause every time.
 fn accept_batch<F>(
-    listener: &TcpListener,
+    (listener, bound): (&TcpListener, SocketAddr),
     shared: &Arc<Shared<F>>,
     reserve: &mut Reserve<F>,
     backoff: &mut AcceptBackoff,
@@ -233,8 +237,8 @@ where
             Some(wakeup) => wakeup,
             None => Arc::new(Wakeup::new().map_err(drop)?),
         };
-        match listener.accept() {
-            Ok((stream, peer)) => match shared.start(stream, peer, wakeup) {
+        match listen::accept(listener, bound) {
+            Ok(accepted) => match shared.start(accepted, wakeup) {
                 Started::Running => backoff.succeeded(),
                 Started::Refused(wakeup) => {
                     backoff.succeeded();

@@ -2,13 +2,13 @@
 //! thread and report its end back to the factory.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use loomwork::stream::ServerMessage;
 use loomwork::stream::{Config, Connection, Handle, ServerFactory};
 use loomwork::MonotonicClock;
+use loomwork_net::listen::Accepted;
 use loomwork_net::reason_from_io;
 
 use crate::mailbox::ThreadMailbox;
@@ -41,20 +41,14 @@ where
 
     /// Handles one accepted socket, with the wake-up descriptor that was made for it before
     /// `accept(2)` (so that no socket is ever accepted and then dropped for want of one).
-    pub(crate) fn start(
-        self: &Arc<Self>,
-        stream: TcpStream,
-        peer: SocketAddr,
-        wakeup: Arc<Wakeup>,
-    ) -> Started<F> {
-        let Some(protocol) = self.factory().build_protocol(peer) else {
+    pub(crate) fn start(self: &Arc<Self>, accepted: Accepted, wakeup: Arc<Wakeup>) -> Started<F> {
+        let Some(protocol) = self.factory().build_protocol(accepted.peer) else {
             // Refused (Twisted PR-2): dropping the stream closes it; no callback runs.
             return Started::Refused(wakeup);
         };
         let arrival = Arrival {
             protocol,
-            stream,
-            peer,
+            accepted,
             wakeup,
         };
         match self.launch(arrival) {
@@ -73,7 +67,7 @@ where
     ) -> Result<(), (Arrival<F>, io::Error)> {
         let mailbox = Arc::new(ThreadMailbox::new(Arc::clone(&arrival.wakeup)));
         let id = next_connection_id();
-        let handle = Handle::new(id, arrival.peer, Arc::clone(&mailbox) as _);
+        let handle = Handle::new(id, arrival.accepted.peer, Arc::clone(&mailbox) as _);
         // Before the thread exists, so that its departure can never come first.
         self.registry.arrive(handle.clone());
         // `spawn` drops its closure when it fails: the connection waits in a slot the closure
@@ -111,12 +105,10 @@ where
     /// closes, and the factory hears why, as for any connection it built a protocol for.
     pub(crate) fn abandon(&self, arrival: Arrival<F>, err: &io::Error) {
         let Arrival {
-            protocol,
-            stream,
-            peer,
-            ..
+            protocol, accepted, ..
         } = arrival;
-        drop((protocol, stream));
+        let peer = accepted.peer;
+        drop((protocol, accepted));
         self.factory().connection_closed(peer, &reason_from_io(err));
     }
 
@@ -129,10 +121,14 @@ where
     ) {
         let Arrival {
             protocol,
-            stream,
-            peer,
+            accepted,
             wakeup,
         } = arrival;
+        let Accepted {
+            stream,
+            peer,
+            local,
+        } = accepted;
         let mut connection = Connection::new(protocol, self.config.clone());
         let id = handle.id();
         // Runs even if the protocol panics, so that shutdown never waits for a dead thread.
@@ -142,7 +138,15 @@ where
             id,
         };
         connection.set_handle(handle);
-        let reason = driver::run(&mut connection, stream, peer, &wakeup, mailbox, &self.clock);
+        let addresses = (Some(local), peer);
+        let reason = driver::run(
+            &mut connection,
+            stream,
+            addresses,
+            &wakeup,
+            mailbox,
+            &self.clock,
+        );
         drop(connection);
         mailbox.close();
         self.factory().connection_closed(peer, &reason);
@@ -157,8 +161,7 @@ where
 /// An accepted connection with everything it needs but its thread.
 pub(crate) struct Arrival<F: ServerFactory> {
     protocol: F::Protocol,
-    stream: TcpStream,
-    peer: SocketAddr,
+    accepted: Accepted,
     wakeup: Arc<Wakeup>,
 }
 

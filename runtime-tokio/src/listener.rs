@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use loomwork::stream::ServerMessage;
 use loomwork::stream::{Config, Connection, ServerFactory};
 use loomwork::MonotonicClock;
-use loomwork_net::listen::{bind_listeners, classify_accept_error, AcceptFailure};
+use loomwork_net::listen::{self, bind_listeners, classify_accept_error, AcceptFailure};
 use loomwork_net::tokio_fd::register;
-use loomwork_net::{tcp, AcceptBackoff, ListenConfig, ACCEPT_BATCH};
+use loomwork_net::{AcceptBackoff, ListenConfig, ACCEPT_BATCH};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -85,11 +85,17 @@ pub(crate) async fn accept_loop<F, S>(
     let clock = MonotonicClock::new();
     let mut backoff = AcceptBackoff::new();
     let mut accepted_in_row = 0;
+    let Ok(bound) = listener.get_ref().local_addr() else {
+        return;
+    };
     loop {
         // `async_io` waits for readability, accepts, and on `EAGAIN` forgets the readiness and
         // waits again.
-        let (stream, peer) = match listener.async_io(Interest::READABLE, |l| l.accept()).await {
-            Ok(pair) => pair,
+        let accepted = match listener
+            .async_io(Interest::READABLE, |l| listen::accept(l, bound))
+            .await
+        {
+            Ok(accepted) => accepted,
             Err(err) => match classify_accept_error(&err) {
                 AcceptFailure::Drained | AcceptFailure::Transient => continue,
                 AcceptFailure::Exhausted => {
@@ -100,7 +106,7 @@ pub(crate) async fn accept_loop<F, S>(
             },
         };
         backoff.succeeded();
-        if let Some(accepted) = admit(stream, peer, &factory, &registry, &config, clock) {
+        if let Some(accepted) = admit(accepted, &factory, &registry, &config, clock) {
             spawn(accepted);
         }
         accepted_in_row += 1;
@@ -114,8 +120,7 @@ pub(crate) async fn accept_loop<F, S>(
 /// Registers an accepted socket with the reactor, asks the factory for a protocol (PR-2) and
 /// connects it. `None`: refused or unusable; the socket is closed at once.
 fn admit<F>(
-    stream: TcpStream,
-    peer: SocketAddr,
+    accepted: listen::Accepted,
     factory: &Arc<Mutex<F>>,
     registry: &Arc<Registry<ServerMessage<F>>>,
     config: &Config,
@@ -125,8 +130,11 @@ where
     F: ServerFactory,
     ServerMessage<F>: Send + 'static,
 {
-    tcp::prepare(&stream).ok()?;
-    let local = stream.local_addr().ok()?;
+    let listen::Accepted {
+        stream,
+        peer,
+        local,
+    } = accepted;
     // Registered before the factory is asked, so that a protocol once built always runs.
     let stream = register(stream, Interest::READABLE | Interest::WRITABLE).ok()?;
     let protocol = lock(factory).build_protocol(peer)?;
@@ -180,12 +188,12 @@ mod tests {
         let _enter = rt.enter();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (stream, peer) = listener.accept().unwrap();
+        let bound = listener.local_addr().unwrap();
+        let accepted = listen::accept(&listener, bound).unwrap();
         let factory = Arc::new(Mutex::new(|_| Echo));
         let (registry, _all_done) = Registry::new();
         let accepted = admit(
-            stream,
-            peer,
+            accepted,
             &factory,
             &registry,
             &Config::default(),
