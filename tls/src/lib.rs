@@ -135,15 +135,28 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 mod engine;
 mod error;
 mod factory;
 mod info;
 mod layer;
+#[cfg(feature = "self-signed")]
+mod self_signed;
+mod starttls;
+mod subject;
 
+pub use config::{
+    certificates_from_pem, client_config, load_certificates, load_private_key, load_roots,
+    private_key_from_pem, roots_from_pem, server_config, ConfigError, Identity,
+};
 pub use error::reason_for;
 pub use factory::{TlsClientFactory, TlsFactory};
 pub use info::TlsInfo;
 pub use layer::{Tls, DEFAULT_HANDSHAKE_TIMEOUT};
+#[cfg(feature = "self-signed")]
+pub use self_signed::{Issued, SelfSignedCa, LOCALHOST_NAMES};
+pub use starttls::{StartTls, StartTlsProtocol, UpgradeRequest};
+pub use subject::common_name;
 
 pub use rustls;
