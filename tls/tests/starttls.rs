@@ -76,7 +76,8 @@ impl FrameHandler for LineClient {
             let _ = tx.send_frame("secure text"); // written after the request: encrypted
             return;
         }
-        self.echoes.push(String::from_utf8_lossy(&line).into_owned());
+        self.echoes
+            .push(String::from_utf8_lossy(&line).into_owned());
         if line == "secure text" {
             tx.lose_connection();
         }
