@@ -29,7 +29,7 @@ pub(crate) enum Builder<P: Protocol> {
     /// STARTTLS: `P` already runs on this connection, which waits here during the handshake
     /// and is then told what it established through `started`.
     Connected {
-        connection: Connection<P>,
+        connection: Box<Connection<P>>,
         started: fn(&mut P, &TlsInfo),
     },
 }
@@ -132,7 +132,7 @@ impl<P: Protocol> Layer<P> {
     pub(crate) fn connection(&self) -> Option<&Connection<P>> {
         match (&self.inner, &self.builder) {
             (Some(inner), _) => Some(inner),
-            (None, Some(Builder::Connected { connection, .. })) => Some(connection),
+            (None, Some(Builder::Connected { connection, .. })) => Some(connection.as_ref()),
             _ => None,
         }
     }
@@ -141,7 +141,7 @@ impl<P: Protocol> Layer<P> {
     pub(crate) fn connection_mut(&mut self) -> Option<&mut Connection<P>> {
         match (&mut self.inner, &mut self.builder) {
             (Some(inner), _) => Some(inner),
-            (None, Some(Builder::Connected { connection, .. })) => Some(connection),
+            (None, Some(Builder::Connected { connection, .. })) => Some(connection.as_mut()),
             _ => None,
         }
     }

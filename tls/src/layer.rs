@@ -309,7 +309,7 @@ impl<P: Protocol> Tls<P> {
                 // STARTTLS: `P` goes on where it was, and learns what the handshake gave.
                 started(connection.protocol_mut(), &info);
                 self.layer.info = Some(info);
-                self.layer.inner = Some(connection);
+                self.layer.inner = Some(*connection);
                 self.layer.poll_inner(tx);
                 return;
             }
@@ -415,7 +415,7 @@ impl<P: Protocol> Tls<P> {
         Self::new_server(
             config,
             Builder::Connected {
-                connection,
+                connection: Box::new(connection),
                 started,
             },
         )
@@ -432,7 +432,7 @@ impl<P: Protocol> Tls<P> {
             config,
             name,
             Builder::Connected {
-                connection,
+                connection: Box::new(connection),
                 started,
             },
         )

@@ -77,33 +77,46 @@
 //! ```
 //!
 //! # Certificates and keys from PEM
-//! rustls's `pki_types` (re-exported as `rustls::pki_types`) reads PEM: certificate chains
-//! with `CertificateDer::pem_file_iter` / `pem_slice_iter`, keys (PKCS#8, PKCS#1 RSA, SEC1
-//! EC) with `PrivateKeyDer::from_pem_file` / `from_pem_slice`:
+//! [`load_certificates`], [`load_private_key`] and [`load_roots`] read PEM files with
+//! rustls's `pki_types` parser (keys as PKCS#8, PKCS#1 RSA or SEC1 EC); [`server_config`]
+//! and [`client_config`] build the configurations (TLS 1.3 and 1.2, client certificates
+//! required from a CA set for mutual TLS, ALPN). Every failure is a [`ConfigError`] naming
+//! the file:
 //!
 //! ```
 //! use std::sync::Arc;
-//! use rustls::pki_types::pem::PemObject;
-//! use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+//! use loomwork_tls::{client_config, server_config, Identity};
 //!
 //! # let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
 //! # let (cert_pem, key_pem) = (made.cert.pem(), made.key_pair.serialize_pem());
-//! // `cert_pem` and `key_pem` hold the contents of `cert.pem` and `key.pem`.
-//! let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-//!     .collect::<Result<_, _>>()
-//!     .unwrap();
-//! let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
-//! let config = rustls::ServerConfig::builder()
-//!     .with_no_client_auth()
-//!     .with_single_cert(chain, key)
-//!     .unwrap();
-//! let _server = loomwork_tls::TlsFactory::new(Arc::new(config), |_peer| Quiet);
+//! // `cert_pem` and `key_pem` hold the contents of `cert.pem` and `key.pem`;
+//! // `Identity::from_pem_files("cert.pem", "key.pem")` reads the files themselves.
+//! let identity = Identity::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
+//! let mut roots = rustls::RootCertStore::empty();
+//! roots.add(identity.chain[0].clone()).unwrap();
+//! let server = server_config(identity.chain, identity.key, None, &[]).unwrap();
+//! let client = client_config(roots, None, &[]).unwrap();
+//! let _factory = loomwork_tls::TlsFactory::new(server, |_peer| Quiet);
+//! # let _ = client;
 //! # struct Quiet;
 //! # impl loomwork::stream::Protocol for Quiet {
 //! #     type Message = ();
 //! #     fn data_received(&mut self, _: &mut loomwork::bytes::BytesMut, _: &mut loomwork::stream::Transport<'_>) {}
 //! # }
 //! ```
+//!
+//! With the feature `self-signed`, `SelfSignedCa` makes a CA on the spot and issues server
+//! certificates (for `localhost`, `127.0.0.1` and `::1`, say) and client certificates from
+//! it: what the examples use when they are given no certificate, and what tests use. It
+//! brings in `rcgen`, which the default build does without.
+//!
+//! # STARTTLS
+//! [`StartTls`] runs a protocol in plaintext until the protocol asks for TLS with an
+//! [`UpgradeRequest`] (through [`StartTlsProtocol`], which [`Framed`](loomwork::framing::Framed)
+//! forwards from its handler), then switches the same connection to a TLS session around the
+//! same protocol, which keeps its state. What the protocol wrote before the request leaves in
+//! plaintext (`READY`); the bytes it received after the command go to TLS first, exactly
+//! once, however the reads split them.
 //!
 //! # Crypto provider
 //! The crate builds rustls with its `ring` provider: `ring` needs only a C compiler, so a
@@ -124,10 +137,7 @@
 //! `ring` draws its randomness from `getrandom`, which needs an operating system or a custom
 //! backend on bare metal.
 //!
-//! # Not yet in this crate
-//! STARTTLS (upgrading a running connection), the crypto provider as a feature and the
-//! runtime examples are later slices of the TLS work.
-//!
+//! # Closing from outside
 //! A graceful close asked from outside (a connection [`Handle`](loomwork::stream::Handle), a
 //! server shutdown) reaches the layer as `Protocol::close_requested`: it passes the close to
 //! the wrapped protocol's own connection (which hears `close_requested` too, for its last
