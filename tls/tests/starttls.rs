@@ -311,3 +311,114 @@ fn without_an_upgrade_it_is_a_plain_line_protocol() {
     assert!(!server.protocol().is_upgraded());
     assert_eq!(server_of(server.protocol()).lost, [Reason::Done]);
 }
+
+/// A plain protocol (no framing) that reads the command itself and hands on the rest of its
+/// receive buffer.
+#[derive(Default)]
+struct RawServer {
+    upgrade: Option<UpgradeRequest>,
+    switched: bool,
+    secure: Vec<u8>,
+}
+
+impl loomwork::stream::Protocol for RawServer {
+    type Message = ();
+    fn data_received(
+        &mut self,
+        data: &mut loomwork::bytes::BytesMut,
+        tx: &mut loomwork::stream::Transport<'_>,
+    ) {
+        if self.switched {
+            self.secure.extend_from_slice(&data.split());
+            let _ = tx.write_slice(b"secure text\r\n");
+            return;
+        }
+        let command = b"STARTTLS\r\n";
+        if data.len() < command.len() {
+            return;
+        }
+        assert_eq!(&data[..command.len()], command);
+        let _ = data.split_to(command.len());
+        let _ = tx.write_slice(b"READY\r\n");
+        self.switched = true;
+        self.upgrade = Some(UpgradeRequest::new(tx, data.split()));
+    }
+}
+
+impl StartTlsProtocol for RawServer {
+    fn take_upgrade(&mut self) -> Option<UpgradeRequest> {
+        self.upgrade.take()
+    }
+}
+
+/// Sends only `STARTTLS` in plaintext, then `secure text`; closes on its echo.
+#[derive(Default)]
+struct ShortClient(LineClient);
+
+impl FrameHandler for ShortClient {
+    type Codec = LineCodec;
+    type Message = ();
+    fn connection_made(&mut self, tx: &mut FrameTransport<'_, '_, LineCodec>) {
+        let _ = tx.send_frame("STARTTLS");
+    }
+    fn frame_received(&mut self, line: Bytes, tx: &mut FrameTransport<'_, '_, LineCodec>) {
+        self.0.frame_received(line, tx);
+    }
+}
+
+impl StartTlsProtocol for ShortClient {
+    fn take_upgrade(&mut self) -> Option<UpgradeRequest> {
+        self.0.take_upgrade()
+    }
+}
+
+#[test]
+fn a_plain_protocol_hands_on_the_rest_of_its_buffer_one_byte_per_read_too() {
+    for max_read in [1, 64 * 1024] {
+        let ca = Ca::new("CA");
+        let leaf = ca.server_leaf("localhost");
+        let client = StartTls::client(
+            client_config(&ca, None, TLS12),
+            localhost(),
+            Framed::new(ShortClient::default(), LineCodec::new()),
+        );
+        let server = StartTls::server(server_config(&leaf, None, TLS12), RawServer::default());
+        let config = PairConfig {
+            max_read,
+            ..PairConfig::default()
+        };
+        let mut pair = Pair::new(client, server, config);
+        assert!(pair.run(Duration::from_secs(30)));
+        let client = pair.client.protocol().protocol().unwrap().handler();
+        assert_eq!(client.0.echoes, ["secure text"]);
+        let server = pair.server.protocol().protocol().unwrap();
+        assert_eq!(server.secure, b"secure text\r\n");
+        assert_eq!(pair.server.reason(), Some(&Reason::Done));
+    }
+}
+
+#[test]
+fn a_close_asked_from_outside_in_the_plaintext_phase_reaches_the_protocol() {
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let mut server = Recorder::new(line_server(server_config(&leaf, None, TLS13)));
+    server.receive(b"hello\r\n");
+    assert_eq!(server.take_written(), "hello\r\n");
+    assert!(server.close());
+    server.receive_eof();
+    assert_eq!(server.reason(), Some(&Reason::Done));
+    assert_eq!(server_of(server.protocol()).lost, [Reason::Done]);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 16,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    #[test]
+    fn any_chunking_switches_the_same_way(max_read in 1usize..600) {
+        exchange(max_read);
+    }
+}
