@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
@@ -230,10 +231,13 @@ pub fn server_config(
     client_ca: Option<RootCertStore>,
     alpn: &[&[u8]],
 ) -> Result<Arc<ServerConfig>, ConfigError> {
-    let builder = ServerConfig::builder();
+    let provider = provider();
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(ConfigError::Rejected)?;
     let builder = match client_ca {
         Some(roots) => builder.with_client_cert_verifier(
-            WebPkiClientVerifier::builder(Arc::new(roots))
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(ConfigError::ClientVerifier)?,
         ),
@@ -258,7 +262,10 @@ pub fn client_config(
     client_identity: Option<Identity>,
     alpn: &[&[u8]],
 ) -> Result<Arc<ClientConfig>, ConfigError> {
-    let builder = ClientConfig::builder().with_root_certificates(ca);
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(ConfigError::Rejected)?
+        .with_root_certificates(ca);
     let mut config = match client_identity {
         Some(Identity { chain, key }) => builder
             .with_client_auth_cert(chain, key)
@@ -267,6 +274,35 @@ pub fn client_config(
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// The crypto provider the configurations are built with: the process default if one is
+/// installed, otherwise the one this crate's features chose (`aws-lc-rs` over `ring` when both
+/// are on).
+pub fn provider() -> Arc<CryptoProvider> {
+    if let Some(installed) = CryptoProvider::get_default() {
+        return Arc::clone(installed);
+    }
+    Arc::new(feature_provider())
+}
+
+#[cfg(feature = "aws-lc-rs")]
+fn feature_provider() -> CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
+#[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+#[allow(deprecated)] // rustls 0.23.48: ring has no post-quantum key exchange (see the crate docs)
+fn feature_provider() -> CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+#[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+fn feature_provider() -> CryptoProvider {
+    panic!(
+        "loomwork-tls was built without a crypto provider feature (ring, aws-lc-rs): \
+         install a process-default rustls CryptoProvider first"
+    )
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {

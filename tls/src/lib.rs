@@ -119,13 +119,16 @@
 //! once, however the reads split them.
 //!
 //! # Crypto provider
-//! The crate builds rustls with its `ring` provider: `ring` needs only a C compiler, so a
-//! fresh machine builds it, where `aws-lc-rs` (rustls's default) also needs CMake (and Go for
-//! some targets). With one provider compiled in, `ServerConfig::builder()` and
-//! `ClientConfig::builder()` use it. Know the trade: rustls 0.23.48 marks
-//! `rustls::crypto::ring::default_provider` deprecated because `ring` offers no post-quantum
-//! key exchange (X25519MLKEM768), which `aws-lc-rs` does; making the provider a feature of
-//! this crate, with `aws-lc-rs` as the alternative, is the next step.
+//! The provider is a feature: `ring` (the default) or `aws-lc-rs`. `ring` needs only a C
+//! compiler, so a fresh machine builds it. `aws-lc-rs` (rustls's own default) is a much
+//! larger C build (`aws-lc-sys` 0.47 builds without CMake on Linux x86-64, as checked here;
+//! some targets still need CMake or NASM) and brings post-quantum key exchange
+//! (X25519MLKEM768), which `ring` lacks: rustls 0.23.48 marks
+//! `rustls::crypto::ring::default_provider` deprecated for that reason. Build with
+//! `--no-default-features --features aws-lc-rs` to switch. [`server_config`] and
+//! [`client_config`] use the process-default provider if one is installed, otherwise the
+//! feature's ([`provider`]); with both features on, `aws-lc-rs`. rustls's own
+//! `ServerConfig::builder()` picks the provider alone only when exactly one is compiled in.
 //!
 //! # `no_std`
 //! Not yet: this crate enables rustls's `std` feature and names `std` paths. rustls's
@@ -158,7 +161,7 @@ mod subject;
 
 pub use config::{
     certificates_from_pem, client_config, load_certificates, load_private_key, load_roots,
-    private_key_from_pem, roots_from_pem, server_config, ConfigError, Identity,
+    private_key_from_pem, provider, roots_from_pem, server_config, ConfigError, Identity,
 };
 pub use error::reason_for;
 pub use factory::{TlsClientFactory, TlsFactory};

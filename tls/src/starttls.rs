@@ -115,8 +115,8 @@ impl UpgradeRequest {
 /// upgrade command go to the TLS layer first: none lost, none repeated, however the reads
 /// split them (the peer's ClientHello may arrive in the same read as its `STARTTLS`). Then it
 /// is a [`Tls`] connection: typed handshake failures, the handshake timeout, `close_notify`,
-/// truncation. During the handshake `P` is paused: its messages are delivered and its
-/// timers fire once the handshake has finished; [`StartTlsProtocol::tls_started`] tells it
+/// truncation. During the handshake, messages still reach `P`, but what it writes waits for
+/// the handshake to finish, and so do its timers; [`StartTlsProtocol::tls_started`] tells it
 /// the handshake is done and with whom.
 ///
 /// ```
