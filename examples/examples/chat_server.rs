@@ -3,13 +3,20 @@
 //!
 //! `cargo run --release --example chat_server -- --listen 127.0.0.1:8123 --secret s3cret`
 //! then, in two terminals, `nc 127.0.0.1 8123` and type `AUTH s3cret`, a name, and lines.
+//!
+//! The mutual-TLS variant: `--client-ca ca.pem` (with `--cert`/`--key`, or a self-signed
+//! server certificate made at start) admits only clients whose certificate that CA issued:
+//! the certificate replaces the shared secret, so there is no `AUTH` line, and the server
+//! logs `client <subject CN>` for each. Try it with
+//! `openssl s_client -connect 127.0.0.1:8123 -CAfile <CA> -cert alice.pem -key alice.key`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
 use loomwork_examples::chat::{connection_config, ChatConfig, ChatFactory};
-use loomwork_examples::{parse_args, serve_tcp, Runtime, ServeOptions};
+use loomwork_examples::tls::{LoggedTls, ServerCertArgs};
+use loomwork_examples::{parse_args, serve_tcp, serve_tcp_as, Runtime, ServeOptions};
 
 /// Line-based chat server (Twisted's classic chat example).
 #[derive(Parser, Debug)]
@@ -21,8 +28,9 @@ struct Args {
     /// Which adapter drives the sans-IO core.
     #[arg(long, value_enum, default_value_t = Runtime::Smol)]
     runtime: Runtime,
-    /// Require `AUTH <SECRET>` as the first line.
-    #[arg(long)]
+    /// Require `AUTH <SECRET>` as the first line (over TLS with --client-ca, the client's
+    /// certificate takes its place).
+    #[arg(long, conflicts_with = "client_ca")]
     secret: Option<String>,
     /// Close connections silent (both ways) for this many milliseconds.
     #[arg(long)]
@@ -30,6 +38,9 @@ struct Args {
     /// How long a graceful stop may take before remaining connections are aborted (ms).
     #[arg(long, default_value_t = 5000)]
     drain_ms: u64,
+    /// TLS: any of these flags serves the chat over TLS (`listening on tls ...`).
+    #[command(flatten)]
+    tls: ServerCertArgs,
 }
 
 fn main() {
@@ -47,5 +58,10 @@ fn main() {
         listeners: 1,
         drain: Duration::from_millis(args.drain_ms),
     };
-    serve_tcp(options, factory);
+    if args.tls.any() {
+        let config = args.tls.server_config_or_exit();
+        serve_tcp_as("tls", options, LoggedTls::new(config, factory));
+    } else {
+        serve_tcp(options, factory);
+    }
 }

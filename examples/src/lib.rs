@@ -7,8 +7,9 @@
 
 pub mod chat;
 mod serve;
+pub mod tls;
 
-pub use serve::{serve_tcp, ServeOptions};
+pub use serve::{serve_tcp, serve_tcp_as, ServeOptions};
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -32,6 +32,16 @@ where
     F::Protocol: Send + 'static,
     <F::Protocol as Protocol>::Message: Send + 'static,
 {
+    serve_tcp_as("tcp", options, factory);
+}
+
+/// [`serve_tcp`], announcing `listening on <kind> ADDR` (`tls` for the TLS servers).
+pub fn serve_tcp_as<F>(kind: &str, options: ServeOptions, factory: F)
+where
+    F: ServerFactory + Send + 'static,
+    F::Protocol: Send + 'static,
+    <F::Protocol as Protocol>::Message: Send + 'static,
+{
     // Installed before binding, so a signal that arrives at once is not missed.
     if let Err(err) = loomwork_net::install_stop_signal() {
         eprintln!("error: cannot install the signal handler: {err}");
@@ -53,7 +63,7 @@ where
             };
             let server = loomwork_std::listen_tcp_with(listen, factory, config)
                 .unwrap_or_else(|err| cannot_listen(listen, &err));
-            announce_listening("tcp", server.local_addr());
+            announce_listening(kind, server.local_addr());
             let report = server
                 .serve_until_signal(drain)
                 .unwrap_or_else(|err| fail(&err));
@@ -67,7 +77,7 @@ where
             };
             let server = loomwork_smol::listen_tcp_with(listen, factory, config)
                 .unwrap_or_else(|err| cannot_listen(listen, &err));
-            announce_listening("tcp", server.local_addr());
+            announce_listening(kind, server.local_addr());
             let report =
                 smol::block_on(server.serve_until_signal(drain)).unwrap_or_else(|err| fail(&err));
             (report.drained, report.aborted)
@@ -84,7 +94,7 @@ where
                 .block_on(async {
                     let server = loomwork_tokio::listen_tcp_with(listen, factory, config)
                         .unwrap_or_else(|err| cannot_listen(listen, &err));
-                    announce_listening("tcp", server.local_addr());
+                    announce_listening(kind, server.local_addr());
                     server.serve_until_signal(drain).await
                 })
                 .unwrap_or_else(|err| fail(&err));

@@ -23,9 +23,15 @@ const MAX_BATCH: usize = 64 * 1024;
 const MAX_RECORD: usize = 5 + 16 * 1024 + 2048;
 
 /// How `P` comes to be once the handshake has finished.
-pub(crate) enum Builder<P> {
+pub(crate) enum Builder<P: Protocol> {
     Make(Box<dyn FnOnce(&TlsInfo) -> P + Send>),
     Ready(P),
+    /// STARTTLS: `P` already runs on this connection, which waits here during the handshake
+    /// and is then told what it established through `started`.
+    Connected {
+        connection: Box<Connection<P>>,
+        started: fn(&mut P, &TlsInfo),
+    },
 }
 
 /// A close that `P` asked for and that waits for `close_notify` to be encoded.
@@ -89,6 +95,90 @@ pub(crate) enum Step {
 }
 
 impl<P: Protocol> Layer<P> {
+    /// A layer waiting for its handshake (or, for STARTTLS's plaintext phase, for `inner`).
+    pub(crate) fn new(
+        builder: Option<Builder<P>>,
+        error: Option<rustls::Error>,
+        server_name: Option<String>,
+        is_server: bool,
+    ) -> Self {
+        Layer {
+            builder,
+            inner: None,
+            outgoing: BytesMut::new(),
+            plain: Vec::new(),
+            received: Vec::new(),
+            handshake_timeout: Some(crate::DEFAULT_HANDSHAKE_TIMEOUT),
+            handshake_timer: None,
+            inner_timer: None,
+            error,
+            info: None,
+            server_name,
+            is_server,
+            first_record_seen: false,
+            closing: None,
+            close_notify_sent: false,
+            write_shut: false,
+            peer_closed: false,
+            holding: false,
+            producing: true,
+            draining: false,
+            over: false,
+            now: Instant::ZERO,
+        }
+    }
+
+    /// `P`'s connection: running, or waiting for a STARTTLS handshake to finish.
+    pub(crate) fn connection(&self) -> Option<&Connection<P>> {
+        match (&self.inner, &self.builder) {
+            (Some(inner), _) => Some(inner),
+            (None, Some(Builder::Connected { connection, .. })) => Some(connection.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// `P`'s connection, mutably: running, or waiting for a STARTTLS handshake to finish.
+    pub(crate) fn connection_mut(&mut self) -> Option<&mut Connection<P>> {
+        match (&mut self.inner, &mut self.builder) {
+            (Some(inner), _) => Some(inner),
+            (None, Some(Builder::Connected { connection, .. })) => Some(connection.as_mut()),
+            _ => None,
+        }
+    }
+
+    /// STARTTLS's plaintext phase: moves what `P` queued to `outgoing` unencrypted, at most
+    /// `limit` bytes (the bytes written before an upgrade request), otherwise while the outer
+    /// queue is below its high-water mark.
+    pub(crate) fn write_plain(&mut self, limit: Option<usize>, tx: &Transport<'_, P::Message>) {
+        let Some(inner) = self.inner.as_mut() else {
+            return;
+        };
+        let high_water = tx.config().high_water;
+        let mut left = limit.unwrap_or(usize::MAX);
+        while left > 0
+            && inner.wants_write()
+            && (limit.is_some()
+                || self.draining
+                || (self.producing && tx.queued_memory() + self.outgoing.len() <= high_water))
+        {
+            let mut moved = 0;
+            for chunk in inner.poll_write() {
+                let room = (MAX_BATCH - moved).min(left - moved);
+                if room == 0 {
+                    break;
+                }
+                let take = chunk.get(..room).unwrap_or(chunk);
+                self.outgoing.extend_from_slice(take);
+                moved += take.len();
+            }
+            if moved == 0 {
+                break;
+            }
+            inner.handle_written(self.now, moved);
+            left -= moved;
+        }
+    }
+
     /// Carries out one state of rustls's machine; returns how much of `incoming` it consumed
     /// and what is left to do.
     pub(crate) fn handle<D: EarlyData>(
@@ -296,9 +386,10 @@ impl<P: Protocol> Layer<P> {
             return;
         }
         self.over = true;
-        if let Some(inner) = self.inner.as_mut() {
+        let now = self.now;
+        if let Some(inner) = self.connection_mut() {
             if !inner.is_ended() {
-                inner.handle_error(self.now, reason.clone());
+                inner.handle_error(now, reason.clone());
             }
         }
         if abort {

@@ -34,6 +34,17 @@ pub struct TlsInfo {
 }
 
 impl TlsInfo {
+    /// The common name in the subject of the peer's (verified) end-entity certificate: the
+    /// client's name on a mutual-TLS server. `None` when the peer presented no certificate or
+    /// its subject has no textual common name.
+    ///
+    /// ```
+    /// assert_eq!(loomwork_tls::TlsInfo::default().peer_common_name(), None);
+    /// ```
+    pub fn peer_common_name(&self) -> Option<String> {
+        self.peer_certificates.first().and_then(crate::common_name)
+    }
+
     /// Reads what a finished handshake established from rustls's state.
     pub(crate) fn from_state(state: &CommonState, server_name: Option<String>) -> Self {
         TlsInfo {

@@ -228,30 +228,7 @@ impl<P: Protocol> Tls<P> {
         Tls {
             session,
             incoming: BytesMut::new(),
-            layer: Layer {
-                builder: Some(builder),
-                inner: None,
-                outgoing: BytesMut::new(),
-                plain: Vec::new(),
-                received: Vec::new(),
-                handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
-                handshake_timer: None,
-                inner_timer: None,
-                error,
-                info: None,
-                server_name,
-                is_server,
-                first_record_seen: false,
-                closing: None,
-                close_notify_sent: false,
-                write_shut: false,
-                peer_closed: false,
-                holding: false,
-                producing: true,
-                draining: false,
-                over: false,
-                now: Instant::ZERO,
-            },
+            layer: Layer::new(Some(builder), error, server_name, is_server),
         }
     }
 
@@ -319,23 +296,25 @@ impl<P: Protocol> Tls<P> {
             return;
         };
         let info = TlsInfo::from_state(state, self.layer.server_name.clone());
-        let protocol = match builder {
-            Builder::Make(make) => make(&info),
-            Builder::Ready(protocol) => protocol,
-        };
-        // The outer connection lingers for the peer's EOF and enforces its own close deadline;
-        // the plaintext side closes as soon as it has flushed, within the same deadline.
-        let config = Config {
-            close_linger: None,
-            ..tx.config().clone()
-        };
-        let mut inner = Connection::new(protocol, config);
-        if let Some(handle) = tx.handle() {
-            inner.set_handle(handle.clone());
-        }
         if let Some(timer) = self.layer.handshake_timer.take() {
             tx.cancel_timer(timer);
         }
+        let protocol = match builder {
+            Builder::Make(make) => make(&info),
+            Builder::Ready(protocol) => protocol,
+            Builder::Connected {
+                mut connection,
+                started,
+            } => {
+                // STARTTLS: `P` goes on where it was, and learns what the handshake gave.
+                started(connection.protocol_mut(), &info);
+                self.layer.info = Some(info);
+                self.layer.inner = Some(*connection);
+                self.layer.poll_inner(tx);
+                return;
+            }
+        };
+        let mut inner = plaintext_connection(protocol, tx);
         let unknown = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
         inner.handle_connected(
             self.layer.now,
@@ -401,9 +380,104 @@ impl<P: Protocol> Tls<P> {
         if let Some(inner) = self.layer.inner.as_mut() {
             call(inner, self.layer.now);
             self.layer.poll_inner(tx);
+        } else {
+            // STARTTLS mid-handshake: `P` hears it now; what it writes is encrypted once the
+            // handshake has finished.
+            let now = self.layer.now;
+            if let Some(parked) = self.layer.connection_mut() {
+                call(parked, now);
+            }
         }
         self.drive(tx);
     }
+
+    /// Starts the handshake (a client sends its ClientHello) and its timeout: what
+    /// `connection_made` does, and what STARTTLS does at the switch.
+    pub(crate) fn start(&mut self, tx: &mut Transport<'_, P::Message>) {
+        self.layer.now = tx.now();
+        if let Session::Unusable = self.session {
+            self.layer
+                .end(Reason::Tls(TlsError::local(TlsErrorKind::Other)), tx, false);
+            return;
+        }
+        if let Some(timeout) = self.layer.handshake_timeout {
+            self.layer.handshake_timer = Some(tx.call_later(timeout));
+        }
+        self.drive(tx);
+    }
+
+    /// STARTTLS: a TLS server around a connection `P` already runs on.
+    pub(crate) fn server_upgrading(
+        config: Arc<ServerConfig>,
+        connection: Connection<P>,
+        started: fn(&mut P, &TlsInfo),
+    ) -> Self {
+        Self::new_server(
+            config,
+            Builder::Connected {
+                connection: Box::new(connection),
+                started,
+            },
+        )
+    }
+
+    /// STARTTLS: a TLS client for the server `name` around a connection `P` already runs on.
+    pub(crate) fn client_upgrading(
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+        connection: Connection<P>,
+        started: fn(&mut P, &TlsInfo),
+    ) -> Self {
+        Self::new_client(
+            config,
+            name,
+            Builder::Connected {
+                connection: Box::new(connection),
+                started,
+            },
+        )
+    }
+
+    /// STARTTLS, outside `data_received`: records received before the switch (taken from
+    /// the wrapped protocol's buffer and the outer one) go to rustls first; a partial record
+    /// at the end waits in `incoming` for the rest.
+    pub(crate) fn feed(&mut self, mut bytes: BytesMut, tx: &mut Transport<'_, P::Message>) {
+        self.layer.now = tx.now();
+        self.take_records(&mut bytes, tx);
+        if !bytes.is_empty() && !self.layer.over && !self.layer.peer_closed {
+            self.incoming.unsplit(bytes);
+            self.drive(tx);
+        }
+        self.layer.settle(tx);
+    }
+
+    /// `P`'s connection, running or waiting for a STARTTLS handshake.
+    pub(crate) fn connection(&self) -> Option<&Connection<P>> {
+        self.layer.connection()
+    }
+
+    /// `P`'s connection, mutably, running or waiting for a STARTTLS handshake.
+    pub(crate) fn connection_mut(&mut self) -> Option<&mut Connection<P>> {
+        self.layer.connection_mut()
+    }
+}
+
+/// The plaintext connection `P` runs on, inside a connection configured as `tx`'s is.
+pub(crate) fn plaintext_connection<P: Protocol>(
+    protocol: P,
+    tx: &Transport<'_, P::Message>,
+) -> Connection<P> {
+    // The outer connection lingers for the peer's EOF and enforces its own close deadline;
+    // the plaintext side closes as soon as it has flushed, within the same deadline.
+    let config = Config {
+        close_linger: None,
+        ..tx.config().clone()
+    };
+    let mut inner = Connection::new(protocol, config);
+    if let Some(handle) = tx.handle() {
+        inner.set_handle(handle.clone());
+    }
+    inner
 }
 
 impl Session {
@@ -424,16 +498,7 @@ impl<P: Protocol> Protocol for Tls<P> {
     type Message = P::Message;
 
     fn connection_made(&mut self, tx: &mut Transport<'_, P::Message>) {
-        self.layer.now = tx.now();
-        if let Session::Unusable = self.session {
-            self.layer
-                .end(Reason::Tls(TlsError::local(TlsErrorKind::Other)), tx, false);
-            return;
-        }
-        if let Some(timeout) = self.layer.handshake_timeout {
-            self.layer.handshake_timer = Some(tx.call_later(timeout));
-        }
-        self.drive(tx);
+        self.start(tx);
     }
 
     fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_, P::Message>) {
@@ -515,9 +580,10 @@ impl<P: Protocol> Protocol for Tls<P> {
 
     fn connection_lost(&mut self, reason: &Reason) {
         self.layer.over = true;
-        if let Some(inner) = self.layer.inner.as_mut() {
+        let now = self.layer.now;
+        if let Some(inner) = self.layer.connection_mut() {
             if !inner.is_ended() {
-                inner.handle_error(self.layer.now, reason.clone());
+                inner.handle_error(now, reason.clone());
             }
         }
     }

@@ -77,27 +77,27 @@
 //! ```
 //!
 //! # Certificates and keys from PEM
-//! rustls's `pki_types` (re-exported as `rustls::pki_types`) reads PEM: certificate chains
-//! with `CertificateDer::pem_file_iter` / `pem_slice_iter`, keys (PKCS#8, PKCS#1 RSA, SEC1
-//! EC) with `PrivateKeyDer::from_pem_file` / `from_pem_slice`:
+//! [`load_certificates`], [`load_private_key`] and [`load_roots`] read PEM files with
+//! rustls's `pki_types` parser (keys as PKCS#8, PKCS#1 RSA or SEC1 EC); [`server_config`]
+//! and [`client_config`] build the configurations (TLS 1.3 and 1.2, client certificates
+//! required from a CA set for mutual TLS, ALPN). Every failure is a [`ConfigError`] naming
+//! the file:
 //!
 //! ```
 //! use std::sync::Arc;
-//! use rustls::pki_types::pem::PemObject;
-//! use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+//! use loomwork_tls::{client_config, server_config, Identity};
 //!
 //! # let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
 //! # let (cert_pem, key_pem) = (made.cert.pem(), made.key_pair.serialize_pem());
-//! // `cert_pem` and `key_pem` hold the contents of `cert.pem` and `key.pem`.
-//! let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-//!     .collect::<Result<_, _>>()
-//!     .unwrap();
-//! let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
-//! let config = rustls::ServerConfig::builder()
-//!     .with_no_client_auth()
-//!     .with_single_cert(chain, key)
-//!     .unwrap();
-//! let _server = loomwork_tls::TlsFactory::new(Arc::new(config), |_peer| Quiet);
+//! // `cert_pem` and `key_pem` hold the contents of `cert.pem` and `key.pem`;
+//! // `Identity::from_pem_files("cert.pem", "key.pem")` reads the files themselves.
+//! let identity = Identity::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
+//! let mut roots = rustls::RootCertStore::empty();
+//! roots.add(identity.chain[0].clone()).unwrap();
+//! let server = server_config(identity.chain, identity.key, None, &[]).unwrap();
+//! let client = client_config(roots, None, &[]).unwrap();
+//! let _factory = loomwork_tls::TlsFactory::new(server, |_peer| Quiet);
+//! # let _ = client;
 //! # struct Quiet;
 //! # impl loomwork::stream::Protocol for Quiet {
 //! #     type Message = ();
@@ -105,14 +105,30 @@
 //! # }
 //! ```
 //!
+//! With the feature `self-signed`, `SelfSignedCa` makes a CA on the spot and issues server
+//! certificates (for `localhost`, `127.0.0.1` and `::1`, say) and client certificates from
+//! it: what the examples use when they are given no certificate, and what tests use. It
+//! brings in `rcgen`, which the default build does without.
+//!
+//! # STARTTLS
+//! [`StartTls`] runs a protocol in plaintext until the protocol asks for TLS with an
+//! [`UpgradeRequest`] (through [`StartTlsProtocol`], which [`Framed`](loomwork::framing::Framed)
+//! forwards from its handler), then switches the same connection to a TLS session around the
+//! same protocol, which keeps its state. What the protocol wrote before the request leaves in
+//! plaintext (`READY`); the bytes it received after the command go to TLS first, exactly
+//! once, however the reads split them.
+//!
 //! # Crypto provider
-//! The crate builds rustls with its `ring` provider: `ring` needs only a C compiler, so a
-//! fresh machine builds it, where `aws-lc-rs` (rustls's default) also needs CMake (and Go for
-//! some targets). With one provider compiled in, `ServerConfig::builder()` and
-//! `ClientConfig::builder()` use it. Know the trade: rustls 0.23.48 marks
-//! `rustls::crypto::ring::default_provider` deprecated because `ring` offers no post-quantum
-//! key exchange (X25519MLKEM768), which `aws-lc-rs` does; making the provider a feature of
-//! this crate, with `aws-lc-rs` as the alternative, is the next step.
+//! The provider is a feature: `ring` (the default) or `aws-lc-rs`. `ring` needs only a C
+//! compiler, so a fresh machine builds it. `aws-lc-rs` (rustls's own default) is a much
+//! larger C build (`aws-lc-sys` 0.47 builds without CMake on Linux x86-64, as checked here;
+//! some targets still need CMake or NASM) and brings post-quantum key exchange
+//! (X25519MLKEM768), which `ring` lacks: rustls 0.23.48 marks
+//! `rustls::crypto::ring::default_provider` deprecated for that reason. Build with
+//! `--no-default-features --features aws-lc-rs` to switch. [`server_config`] and
+//! [`client_config`] use the process-default provider if one is installed, otherwise the
+//! feature's ([`provider`]); with both features on, `aws-lc-rs`. rustls's own
+//! `ServerConfig::builder()` picks the provider alone only when exactly one is compiled in.
 //!
 //! # `no_std`
 //! Not yet: this crate enables rustls's `std` feature and names `std` paths. rustls's
@@ -124,10 +140,7 @@
 //! `ring` draws its randomness from `getrandom`, which needs an operating system or a custom
 //! backend on bare metal.
 //!
-//! # Not yet in this crate
-//! STARTTLS (upgrading a running connection), the crypto provider as a feature and the
-//! runtime examples are later slices of the TLS work.
-//!
+//! # Closing from outside
 //! A graceful close asked from outside (a connection [`Handle`](loomwork::stream::Handle), a
 //! server shutdown) reaches the layer as `Protocol::close_requested`: it passes the close to
 //! the wrapped protocol's own connection (which hears `close_requested` too, for its last
@@ -135,15 +148,28 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 mod engine;
 mod error;
 mod factory;
 mod info;
 mod layer;
+#[cfg(feature = "self-signed")]
+mod self_signed;
+mod starttls;
+mod subject;
 
+pub use config::{
+    certificates_from_pem, client_config, load_certificates, load_private_key, load_roots,
+    private_key_from_pem, provider, roots_from_pem, server_config, ConfigError, Identity,
+};
 pub use error::reason_for;
 pub use factory::{TlsClientFactory, TlsFactory};
 pub use info::TlsInfo;
 pub use layer::{Tls, DEFAULT_HANDSHAKE_TIMEOUT};
+#[cfg(feature = "self-signed")]
+pub use self_signed::{Issued, SelfSignedCa, LOCALHOST_NAMES};
+pub use starttls::{StartTls, StartTlsProtocol, UpgradeRequest};
+pub use subject::common_name;
 
 pub use rustls;

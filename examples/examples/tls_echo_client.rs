@@ -1,0 +1,125 @@
+//! TLS echo client: `echo_client` over TLS, verifying the server against a given CA.
+//!
+//! `cargo run --release --example tls_echo_client -- --connect 127.0.0.1:8443 --ca ca.pem`
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Parser;
+use loomwork::bytes::BytesMut;
+use loomwork::connector::{self, ClientFactory, Retry};
+use loomwork::stream::{Config, Protocol, Transport};
+use loomwork::Reason;
+use loomwork_examples::tls::{is_handshake_failure, ClientCertArgs};
+use loomwork_examples::{parse_args, resolve_or_exit, Runtime};
+use loomwork_tls::TlsClientFactory;
+
+/// TLS echo client.
+#[derive(Parser, Debug)]
+#[command(name = "tls_echo_client", version)]
+struct Args {
+    /// Server address (HOST:PORT or IP:PORT; IPv6 as [::1]:PORT).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    connect: String,
+    /// Text to send.
+    #[arg(long, default_value = "Hello, world!")]
+    message: String,
+    #[command(flatten)]
+    tls: ClientCertArgs,
+    /// Which adapter drives the sans-IO core.
+    #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+    runtime: Runtime,
+}
+
+/// Sends the message once the handshake is done; closes once as many bytes came back.
+struct EchoClient {
+    message: Vec<u8>,
+    received: Vec<u8>,
+    echoed: Arc<AtomicBool>,
+}
+
+impl Protocol for EchoClient {
+    type Message = ();
+    fn connection_made(&mut self, tx: &mut Transport<'_>) {
+        let _ = tx.write_slice(&self.message);
+    }
+    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+        self.received.extend_from_slice(&data.split());
+        if self.received.len() >= self.message.len() {
+            println!("Received: {}", String::from_utf8_lossy(&self.received));
+            self.echoed.store(true, Ordering::Relaxed);
+            tx.lose_connection();
+        }
+    }
+}
+
+/// Connects once; remembers how it ended.
+struct Once {
+    message: Vec<u8>,
+    outcome: Option<Result<(), String>>,
+    echoed: Arc<AtomicBool>,
+}
+
+impl ClientFactory for Once {
+    type Protocol = EchoClient;
+    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<EchoClient> {
+        Some(EchoClient {
+            message: self.message.clone(),
+            received: Vec::new(),
+            echoed: self.echoed.clone(),
+        })
+    }
+    fn connection_failed(&mut self, reason: &Reason) -> Retry {
+        self.outcome = Some(Err(format!("Connection failed: {reason}")));
+        Retry::Stop
+    }
+    fn connection_lost(&mut self, reason: &Reason) -> Retry {
+        self.outcome = Some(if self.echoed.load(Ordering::Relaxed) {
+            Ok(())
+        } else if is_handshake_failure(reason) {
+            // The TCP connection was made, but no TLS session: the connection failed.
+            Err(format!("Connection failed: {reason}"))
+        } else {
+            Err(format!("Connection lost: {reason}"))
+        });
+        Retry::Stop
+    }
+}
+
+fn main() {
+    let args: Args = parse_args();
+    let (config, name) = args.tls.client_config_or_exit(&args.connect);
+    let addr = resolve_or_exit(&args.connect);
+    let once = Once {
+        message: args.message.into_bytes(),
+        outcome: None,
+        echoed: Default::default(),
+    };
+    let factory = TlsClientFactory::new(config, name, once);
+    let connector = connector::Config::default(); // 30 s connect timeout (Twisted DF-7)
+    let done = match args.runtime {
+        Runtime::Std => {
+            loomwork_std::connect_tcp_with(addr, factory, connector, Config::default()).join()
+        }
+        Runtime::Smol => smol::block_on(
+            loomwork_smol::connect_tcp_with(addr, factory, connector, Config::default()).join(),
+        ),
+        Runtime::Tokio => loomwork_examples::tokio_runtime().block_on(async {
+            loomwork_tokio::connect_tcp_with(addr, factory, connector, Config::default())
+                .join()
+                .await
+        }),
+    };
+    match done.inner().outcome.clone() {
+        Some(Ok(())) => {}
+        Some(Err(message)) => {
+            eprintln!("{message}");
+            std::process::exit(1);
+        }
+        None => {
+            eprintln!("Connection lost: ended without a result");
+            std::process::exit(1);
+        }
+    }
+}
