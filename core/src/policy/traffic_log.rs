@@ -115,7 +115,7 @@ impl<P: Protocol, L: core::fmt::Display> Protocol for TrafficLog<P, L> {
     }
 
     fn close_requested(&mut self, tx: &mut Transport<'_, P::Message>) {
-        log::debug!(target: TARGET, "{} close requested", self.label);
+        // Logged by `forward` as our side's close, like a close the protocol starts itself.
         self.forward(tx, |p, tx| p.close_requested(tx));
     }
 

@@ -46,6 +46,9 @@ fn events_and_sizes_are_logged_without_payloads() {
             "DEBUG conn-7 * connected (peer Some(127.0.0.1:1))",
             "TRACE conn-7 C 14 bytes",
             "TRACE conn-7 S 5 bytes",
+            // The close from outside reaches the protocol (`close_requested`), whose default
+            // closes: our side's close.
+            "DEBUG conn-7 S * close requested",
             "DEBUG conn-7 * connection lost: connection was closed cleanly",
         ]
     );
