@@ -10,7 +10,8 @@ examples (docs/examples.md), printing the same lines they print.
   twisted_tls.py client --connect ADDR --ca PEM [--server-name NAME] [--cert PEM --key PEM]
                         [--message TEXT] [--max-tls 1.2]
       TLS echo client verifying the server against --ca (name: --server-name, else the host
-      of ADDR): prints "Received: <text>" and exits 0 once the echo is back; else stderr
+      of ADDR), at most TLS 1.2 with --max-tls 1.2; logs "negotiated <version>" to stderr:
+      prints "Received: <text>" and exits 0 once the echo is back; else stderr
       "Connection failed: <why>" (handshake or verification) or "Connection lost: <why>", exit 1.
   twisted_tls.py starttls-server --cert PEM --key PEM
       Twisted's starttls_server.py as a line echo: prints "listening on tcp 127.0.0.1:PORT",
@@ -119,13 +120,16 @@ def serve_tls(args):
 # --- TLS echo client -------------------------------------------------------------------------
 
 class Outcome:
+    """How the one connection ended: the first word counts."""
+
     code = 1
     message = "Connection lost: ended without a result"
+    finished = False
 
     def finish(self, code, message=None):
-        if self.code == 1 and message is not None or code == 0:
+        if not self.finished:
+            self.finished = True
             self.code, self.message = code, message
-        if reactor.running:
             reactor.stop()
 
 
@@ -143,6 +147,8 @@ class EchoClient(protocol.Protocol):
 
     def handshakeCompleted(self):
         self.handshook = True
+        version = self.transport.getHandle().get_protocol_version_name()
+        print(f"negotiated {version}", file=sys.stderr, flush=True)
 
     def dataReceived(self, data):
         self.got += data
@@ -215,7 +221,6 @@ def serve_starttls(args):
     return 0
 
 
-@implementer(interfaces.IHandshakeListener)
 class StartTlsClient(LineReceiver):
     """Twisted's starttls_client.py, waiting for the echo of "secure text" before closing."""
 
@@ -227,9 +232,6 @@ class StartTlsClient(LineReceiver):
     def connectionMade(self):
         self.sendLine(b"plain text")
         self.sendLine(b"STARTTLS")
-
-    def handshakeCompleted(self):
-        pass
 
     def lineReceived(self, line):
         if line == b"READY" and not self.switched:

@@ -178,8 +178,10 @@ for rt in "${runtimes[@]}"; do
     lwca=$tmp/lw-ca.pem
     expect_out "Received: twisted $rt" \
         "${twisted[@]}" client --connect "$addr" --ca "$lwca" --message "twisted $rt"
+    grep -qx "negotiated TLSv1.3" "$tmp/client.err" || fail "Twisted did not negotiate TLS 1.3"
     expect_out "Received: twisted $rt tls1.2" "${twisted[@]}" client --connect "$addr" \
         --ca "$lwca" --server-name localhost --max-tls 1.2 --message "twisted $rt tls1.2"
+    grep -qx "negotiated TLSv1.2" "$tmp/client.err" || fail "Twisted did not negotiate TLS 1.2"
     s_client_echo "$addr" "openssl $rt" -CAfile "$lwca" -verify_return_error \
         -verify_hostname localhost -servername localhost
     s_client_echo "$addr" "openssl $rt tls1.2" -tls1_2 -CAfile "$lwca" -verify_return_error \
