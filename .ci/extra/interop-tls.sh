@@ -2,8 +2,9 @@
 # TLS interop with real peers, both directions, on every runtime (loopback only): Twisted's TLS
 # (pyOpenSSL, `twisted[tls]`, interop/twisted_tls.py) and the `openssl s_client` / `s_server`
 # tools against loomwork's TLS examples (docs/examples.md): echo over TLS 1.3 and 1.2, STARTTLS
-# against Twisted's `startTLS` line protocol, mutual TLS accepted and refused, bad certificates
-# refused with their typed reasons. Certificates are made with `openssl` in a temp directory.
+# against Twisted's `startTLS` line protocol, mutual TLS accepted and refused (tls_echo_server and
+# chat_server --client-ca), bad certificates refused with their typed reasons. Certificates are
+# made with `openssl` in a temp directory. One `... : ok` line per scenario and runtime.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -125,10 +126,10 @@ expect_log() {
     cat "$1" >&2
     fail "$1: expected $n line(s) with '$2'"
 }
-# s_client_echo ADDR LINE ARGS...: `openssl s_client` sends LINE and must read it back (then
-# closes its input, which ends it).
-s_client_echo() {
-    local addr=$1 line=$2 fifo=$tmp/s_client.in out=$tmp/s_client.out fd sc; shift 2
+# s_client_expect ADDR SEND EXPECT ARGS...: `openssl s_client` sends the line SEND and must
+# read the line EXPECT (CR LF or LF) back, then closes its input, which ends it.
+s_client_expect() {
+    local addr=$1 line=$2 expect=$3 fifo=$tmp/s_client.in out=$tmp/s_client.out fd sc; shift 3
     rm -f "$fifo"; mkfifo "$fifo"
     timeout 30 openssl s_client -connect "$addr" -nocommands "$@" \
         <"$fifo" >"$out" 2>"$out.err" &
@@ -136,14 +137,16 @@ s_client_echo() {
     exec {fd}>"$fifo"
     printf '%s\n' "$line" >&"$fd"
     for _ in $(seq 100); do
-        grep -qxF -- "$line" "$out" && break
+        tr -d '\r' <"$out" | grep -qxF -- "$expect" && break
         kill -0 "$sc" 2>/dev/null || break
         sleep 0.1
     done
     exec {fd}>&-
     wait "$sc" || true
-    grep -qxF -- "$line" "$out" || { cat "$out.err" >&2; fail "s_client $* did not get '$line' back"; }
+    tr -d '\r' <"$out" | grep -qxF -- "$expect" \
+        || { cat "$out.err" >&2; fail "s_client $* did not get '$expect' back"; }
 }
+s_client_echo() { s_client_expect "$1" "$2" "$2" "${@:3}"; }
 # s_client_refused ADDR ARGS...: `openssl s_client` sends a line and gets nothing back.
 s_client_refused() {
     local addr=$1 fifo=$tmp/s_client.in out=$tmp/s_client.out fd sc; shift
@@ -317,3 +320,23 @@ done
 stop_peer "$rogue"
 stop_peer "$wrong"
 stop_peer "$rogue_starttls"
+
+# --- 6. the chat server's mutual-TLS variant: the client certificate replaces the secret
+for rt in "${runtimes[@]}"; do
+    start server "$bin/chat_server" --runtime "$rt" --listen 127.0.0.1:0 --client-ca "$ca" \
+        --write-ca "$tmp/lw-ca.pem"
+    lwca=$tmp/lw-ca.pem log=$tmp/server.err
+    s_client_expect "$addr" "alice" "Welcome, alice!" -crlf -CAfile "$lwca" -verify_return_error \
+        -cert "$tmp/client.pem" -key "$tmp/client.key"
+    expect_log "$log" "client interop client"
+    expect_refused "Connection failed: TLS: " \
+        "${twisted[@]}" client --connect "$addr" --ca "$lwca" --message "mallory"
+    expect_log "$log" "failed: TLS: certificate required"
+    expect_refused "Connection failed: TLS: " "${twisted[@]}" client --connect "$addr" \
+        --ca "$lwca" "${rogue_cert[@]}" --message "mallory"
+    expect_log "$log" "failed: TLS: certificate issued by an unknown CA"
+    stop_ours "$pid"
+    echo "loomwork chat_server --client-ca ($rt) <- openssl s_client with a certificate:" \
+        "welcomed (client interop client); Twisted clients without one or from another CA:" \
+        "refused: ok"
+done
