@@ -21,6 +21,10 @@ examples (docs/examples.md), printing the same lines they print.
       Twisted's starttls_client.py: sends "plain text" and "STARTTLS"; on READY calls
       transport.startTLS and sends "secure text"; prints "Received: <line>" per echo; exits 0
       once "secure text" came back over TLS.
+  twisted_tls.py starttls-pipelined --connect ADDR --ca PEM [--server-name NAME]
+      The same conversation, but the ClientHello leaves in the same write as STARTTLS, before
+      READY (Python's ssl module: Twisted's client always waits for READY); the server must
+      hand those bytes to TLS exactly.
 """
 import argparse
 import sys
@@ -258,6 +262,78 @@ def starttls_client(args):
     return run_client(args, lambda outcome: StartTlsClient(outcome, options), tls=False)
 
 
+def starttls_pipelined(args):
+    """STARTTLS without waiting for READY: the command and the ClientHello leave in one write.
+
+    Twisted's startTLS cannot do this (its client must see READY first), so this peer is
+    Python's own ssl module (OpenSSL) over memory BIOs and a blocking socket.
+    """
+    import socket
+    import ssl as stdssl
+
+    host, port = host_of(args.connect)
+    context = stdssl.create_default_context(cafile=args.ca)
+    incoming, outgoing = stdssl.MemoryBIO(), stdssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=args.server_name or host)
+    sock = socket.create_connection((host, port), timeout=TIMEOUT)
+
+    def pump():
+        """Sends what TLS wrote; reads more for it. False at EOF."""
+        pending = outgoing.read()
+        if pending:
+            sock.sendall(pending)
+        data = sock.recv(65536)
+        incoming.write(data)
+        return bool(data)
+
+    try:
+        tls.do_handshake()
+    except stdssl.SSLWantReadError:
+        pass
+    sock.sendall(b"plain text\r\nSTARTTLS\r\n" + outgoing.read())
+    plain = b""
+    while plain.count(b"\r\n") < 2:  # the echo of "plain text", then READY
+        data = sock.recv(65536)
+        if not data:
+            print("Connection lost: closed before READY", file=sys.stderr)
+            return 1
+        plain += data
+    first, ready, rest = plain.split(b"\r\n", 2)
+    print("Received: " + first.decode("utf-8", "replace"), flush=True)
+    if ready != b"READY":
+        print(f"Connection lost: expected READY, got {ready!r}", file=sys.stderr)
+        return 1
+    incoming.write(rest)  # the server's first TLS bytes, if they came along
+    try:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except stdssl.SSLWantReadError:
+                if not pump():
+                    raise ConnectionError("EOF during the handshake")
+        tls.write(b"secure text\r\n")
+        got = b""
+        while not got.endswith(b"\r\n"):
+            try:
+                got += tls.read(65536)
+            except stdssl.SSLWantReadError:
+                if not pump():
+                    raise ConnectionError("EOF before the echo")
+        print("Received: " + got[:-2].decode("utf-8", "replace"), flush=True)
+        try:
+            tls.unwrap()  # close_notify
+        except stdssl.SSLWantReadError:
+            pass
+        sock.sendall(outgoing.read())
+    except (stdssl.SSLError, ConnectionError, OSError) as e:
+        print(f"Connection failed: {e}", file=sys.stderr)
+        return 1
+    finally:
+        sock.close()
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -270,7 +346,7 @@ def main():
             p.add_argument("--client-ca")
         else:
             p.set_defaults(client_ca=None)
-    for name in ("client", "starttls-client"):
+    for name in ("client", "starttls-client", "starttls-pipelined"):
         p = sub.add_parser(name)
         p.add_argument("--connect", required=True)
         p.add_argument("--ca", required=True)
@@ -288,6 +364,7 @@ def main():
         "client": tls_client,
         "starttls-server": serve_starttls,
         "starttls-client": starttls_client,
+        "starttls-pipelined": starttls_pipelined,
     }[args.command](args)
 
 

@@ -219,8 +219,13 @@ for rt in "${runtimes[@]}"; do
     expect_out "$starttls_lines" "${twisted[@]}" starttls-client --connect "$addr" \
         --ca "$tmp/lw-ca.pem" --server-name localhost
     expect_log "$tmp/server.err" "received: secure text"
+    # The ClientHello right behind STARTTLS, in the same write: handed to TLS exactly.
+    expect_out "$starttls_lines" "${twisted[@]}" starttls-pipelined --connect "$addr" \
+        --ca "$tmp/lw-ca.pem" --server-name localhost
+    expect_log "$tmp/server.err" "received: secure text" 2
     stop_ours "$pid"
-    echo "loomwork starttls_server ($rt) <- Twisted startTLS client: ok"
+    echo "loomwork starttls_server ($rt) <- Twisted startTLS client; a client that sends its" \
+        "ClientHello right behind STARTTLS (Python ssl): ok"
 done
 start twserver "${twisted[@]}" starttls-server --cert "$tmp/server.pem" --key "$tmp/server.key"
 tw=$pid
