@@ -17,7 +17,7 @@ if ! command -v openssl >/dev/null; then
     apt-get update -qq && apt-get install -y -qq openssl
 fi
 source .ci/lib.sh
-for example in tls_echo_server tls_echo_client starttls_server starttls_client; do
+for example in tls_echo_server tls_echo_client starttls_server starttls_client chat_server; do
     [ -x "$bin/$example" ] || cargo build --release --example "$example"
 done
 
@@ -135,7 +135,7 @@ s_client_expect() {
         <"$fifo" >"$out" 2>"$out.err" &
     sc=$!
     exec {fd}>"$fifo"
-    printf '%s\n' "$line" >&"$fd"
+    (printf '%s\n' "$line" >&"$fd") 2>/dev/null || true # a SIGPIPE ends only the subshell
     for _ in $(seq 100); do
         tr -d '\r' <"$out" | grep -qxF -- "$expect" && break
         kill -0 "$sc" 2>/dev/null || break
@@ -155,7 +155,7 @@ s_client_refused() {
         <"$fifo" >"$out" 2>"$out.err" &
     sc=$!
     exec {fd}>"$fifo"
-    printf 'refused?\n' >&"$fd" 2>/dev/null || true
+    (printf 'refused?\n' >&"$fd") 2>/dev/null || true # in a subshell: a SIGPIPE ends only it
     for _ in $(seq 100); do kill -0 "$sc" 2>/dev/null || break; sleep 0.1; done
     exec {fd}>&-
     wait "$sc" || true
