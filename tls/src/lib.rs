@@ -140,6 +140,8 @@ mod error;
 mod factory;
 mod info;
 mod layer;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::reason_for;
 pub use factory::{TlsClientFactory, TlsFactory};
