@@ -205,3 +205,39 @@ fn write_tls_seeds() {
     ));
     write_seeds(&client_check(), "tls_client", client_seeds);
 }
+
+/// Found by the `tls` fuzz target (fuzz/corpus/tls/regress-split-handshake-then-failure): a
+/// handshake message split over two records, then a record rustls refuses (application data in between). rustls's deframer
+/// keeps positions into the input buffer for the partial message, and sending the alert after
+/// the failure with an empty buffer in its place made rustls panic.
+#[test]
+fn a_failure_after_a_handshake_message_split_over_records_sends_its_alert_without_panicking() {
+    let hello = client_hello();
+    let body = &hello[5..];
+    let record = |kind: u8, payload: &[u8]| {
+        let mut out = vec![kind, 3, 3];
+        out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    };
+    let mut server = Recorder::new(Tls::server(
+        loomwork_tls::testing::fixture_server_config(),
+        |_| Echo,
+    ));
+    server.receive(&record(22, &body[..body.len() / 2]));
+    assert!(!server.is_ended(), "half a ClientHello: waits for the rest");
+    // Application data in the middle of a handshake message.
+    server.receive(&record(23, b"interleaved"));
+    assert_eq!(
+        server.reason(),
+        Some(&loomwork::Reason::Tls(loomwork::TlsError::local(
+            loomwork::TlsErrorKind::PeerMisbehaved
+        )))
+    );
+    assert!(matches!(
+        server.protocol().error(),
+        Some(rustls::Error::PeerMisbehaved(_))
+    ));
+    // rustls queues no alert for this one; the connection closes all the same.
+    assert!(server.is_ended());
+}
