@@ -139,11 +139,17 @@ impl<H: Harness> Harness for OverTls<H> {
 /// Instantiates, for one harness expression, every conformance scenario that makes sense over
 /// TLS, with both ends wrapped in `Tls`.
 ///
-/// Left out: `refusing_factory_closes_the_socket_without_callbacks`. A peer the factory refuses
-/// is closed before any TLS byte, so its client's handshake never finishes: the client's
-/// protocol is never connected and hears no `connection_lost` (only its factory hears the end,
-/// as a failed handshake), where the scenario expects a plaintext client's protocol to see the
-/// connection end.
+/// Left out:
+/// - `refusing_factory_closes_the_socket_without_callbacks`: a peer the factory refuses is
+///   closed before any TLS byte, so its client's handshake never finishes: the client's
+///   protocol is never connected and hears no `connection_lost` (only its factory hears the
+///   end, as a failed handshake), where the scenario expects the client's protocol to see it.
+/// - `server_shutdown_closes_everything_and_leaks_nothing`: it shuts the server down as soon
+///   as every socket is accepted, which races the TLS 1.3 handshakes. A TLS 1.3 client counts
+///   itself connected once it has the server's flight, a round trip before the server does;
+///   a shutdown in between closes the server's side at once (the core's close cannot be
+///   deferred, and rustls has no session to send `close_notify` on yet), and such a client
+///   sees its connection end as a truncation, not the clean end the scenario asserts.
 #[macro_export]
 macro_rules! tls_conformance_suite {
     ($harness:expr) => {
@@ -163,7 +169,6 @@ macro_rules! tls_conformance_suite {
             over_limit_frame_closes_only_its_own_connection,
             idle_connections_close_after_the_timeout_while_active_ones_stay,
             drain_finishes_in_flight_exchanges_and_aborts_stragglers,
-            server_shutdown_closes_everything_and_leaks_nothing,
             peer_vanishing_while_the_server_queue_is_full_is_noticed_once,
             reader_that_never_reads_is_bounded_then_aborted_at_the_drain_deadline,
             malformed_input_on_one_connection_loses_nothing_for_100_others,
@@ -269,9 +274,11 @@ pub fn stalled_handshakes_neither_delay_a_new_client_nor_outlive_the_timeout<H: 
     took
 }
 
-/// `malformed` raw connections each send a ClientHello with a broken length while a good
-/// TLS client echoes 1 MiB through the same server: each malformed connection is closed (after
-/// an alert) with a `Reason::Tls` of its own, the good client's bytes all come back.
+/// `malformed` raw connections each send a broken ClientHello while a good TLS client echoes
+/// 1 MiB through the same server: every other one a session id longer than the message (rustls
+/// answers with a `decode_error` alert), the rest a handshake message claiming 16 MiB (rustls
+/// refuses it without an alert). Each malformed connection is closed with a `Reason::Tls` of
+/// its own; the good client's bytes all come back.
 pub fn a_malformed_client_hello_ends_only_its_own_connection<H: Harness>(
     h: &OverTls<H>,
     malformed: usize,
@@ -283,17 +290,27 @@ pub fn a_malformed_client_hello_ends_only_its_own_connection<H: Harness>(
     let payload = crate::protocols::payload(7, SIZE);
     let (spec, log) = ClientSpec::new(ClientScript::Exchange(payload.clone()));
     let good = h.connect(addr, spec, connector());
-    // A ClientHello whose handshake message claims more than its record holds.
-    let mut bad = client_hello();
-    bad[6] = 0xff;
+    let hello = client_hello();
+    // After the record header (5), the handshake header (4), the version (2) and the random
+    // (32): the session id's length.
+    let mut long_session_id = hello.clone();
+    long_session_id[43] = 0xff;
+    let mut huge_message = hello;
+    huge_message[6] = 0xff;
     let mut alerts = 0;
     for i in 0..malformed {
+        let bad = if i % 2 == 0 {
+            &long_session_id
+        } else {
+            &huge_message
+        };
         let mut stream = TcpStream::connect(addr)
             .unwrap_or_else(|err| panic!("{}: malformed connection {i}: {err}", H::NAME));
-        stream.write_all(&bad).expect("a malformed ClientHello");
+        stream.write_all(bad).expect("a malformed ClientHello");
         let (closed, got) = read_until_closed(&mut stream, Duration::from_secs(10));
         assert!(closed, "{}: malformed connection {i} left open", H::NAME);
-        alerts += usize::from(got.first() == Some(&21));
+        // An alert record: decode_error (50), fatal (2).
+        alerts += usize::from(got == [21, 3, 3, 0, 2, 2, 50]);
     }
     good.join();
     {
@@ -312,7 +329,12 @@ pub fn a_malformed_client_hello_ends_only_its_own_connection<H: Harness>(
         );
         assert_eq!(log.lost, [Reason::Done], "{}", H::NAME);
     }
-    assert_eq!(alerts, malformed, "{}: each got an alert first", H::NAME);
+    assert_eq!(
+        alerts,
+        malformed.div_ceil(2),
+        "{}: the decode_error alerts",
+        H::NAME
+    );
     crate::scenarios::wait_for(h, || lock(&server_log).closed.len() >= malformed + 1);
     server.shutdown(Duration::from_secs(5));
     let server_log = lock(&server_log);
