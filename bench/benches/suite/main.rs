@@ -95,8 +95,8 @@ fn main() {
     if wanted("idle memory") {
         idle_memory(&plan, &mut table);
     }
-    if wanted("tls") {
-        tls_rows(&plan, &mut table);
+    if wanted("tls") || only.starts_with("tls ") {
+        tls_rows(&plan, &mut table, &only);
     }
     table.print(&format!(
         "{} rounds of {:?} per contender, interleaved; {} cores; took {:.0?}",
@@ -294,11 +294,14 @@ fn idle_memory(plan: &Plan, table: &mut Table) {
 
 /// The TLS rows of issue 14: echo throughput, full handshakes per second, RSS per idle TLS
 /// connection; loomwork's `Tls` on smol and std against tokio-rustls (all on ring).
-fn tls_rows(plan: &Plan, table: &mut Table) {
+///
+/// `LOOMWORK_SUITE_ONLY` of `tls echo`, `tls handshakes` or `tls memory` runs that row alone.
+fn tls_rows(plan: &Plan, table: &mut Table, only: &str) {
     use tls::TlsServer;
+    let row = |name: &str| only.is_empty() || only == "tls" || name.contains(only);
     let names: Vec<_> = TlsServer::ALL.iter().map(|t| t.name()).collect();
     let addrs: Vec<_> = TlsServer::ALL.iter().map(|t| t.start()).collect();
-    if !std::env::var("LOOMWORK_SUITE_ONLY").is_ok_and(|only| only.contains("tls memory")) {
+    if row("tls echo") {
         compare(
             plan,
             table,
@@ -307,6 +310,8 @@ fn tls_rows(plan: &Plan, table: &mut Table) {
             (&names, &addrs),
             |addr, d| tls::echo(addr, 32, 16 * 1024, d).scaled(1.0 / (1 << 20) as f64),
         );
+    }
+    if row("tls handshakes") {
         compare(
             plan,
             table,
@@ -315,6 +320,9 @@ fn tls_rows(plan: &Plan, table: &mut Table) {
             (&names, &addrs),
             tls::handshakes,
         );
+    }
+    if !row("tls memory") {
+        return;
     }
     let n = plan.idle_connections.min(5_000);
     let runs = TlsServer::ALL
