@@ -273,6 +273,12 @@ pub fn stalled_handshakes_neither_delay_a_new_client_nor_outlive_the_timeout<H: 
         let (closed, _) = read_until_closed(socket, left.max(Duration::from_millis(1)));
         assert!(closed, "{}: stalled connection {i} still open", H::NAME);
     }
+    eprintln!(
+        "{}: {stalled} stalled handshakes opened in {opened:?}, all closed by the server {:?} \
+         after the first was opened",
+        H::NAME,
+        started.elapsed()
+    );
     drop(sockets);
     crate::scenarios::wait_for(h, || lock(&server_log).closed.len() > stalled);
     server.shutdown(Duration::from_secs(5));
