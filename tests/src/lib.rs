@@ -21,6 +21,7 @@ pub mod procfs;
 pub mod protocols;
 pub mod runtimes;
 pub mod scenarios;
+pub mod tls;
 pub mod udp;
 
 /// A runtime under test, seen through the few operations the scenarios need.

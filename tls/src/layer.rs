@@ -331,11 +331,17 @@ impl<P: Protocol> Tls<P> {
         let reason = reason_for(&error);
         self.layer.error = Some(error);
         // rustls queues a fatal alert for what it finds itself; it comes out first on the next
-        // call, before any input is looked at. An empty input keeps rustls from parsing the
-        // offending bytes a second time (and alerting twice); the connection is over anyway.
+        // call, before any input is looked at. That call gets the same buffer as before (less
+        // what rustls discarded): its handshake deframer keeps positions into it across calls
+        // (a handshake message split over records), and an empty slice in its place makes
+        // rustls index past the end and panic (found by the `tls` fuzz target).
         match &mut self.session {
-            Session::Server(conn) => self.layer.encode_alert(conn.process_tls_records(&mut [])),
-            Session::Client(conn) => self.layer.encode_alert(conn.process_tls_records(&mut [])),
+            Session::Server(conn) => self
+                .layer
+                .encode_alert(conn.process_tls_records(&mut self.incoming[..])),
+            Session::Client(conn) => self
+                .layer
+                .encode_alert(conn.process_tls_records(&mut self.incoming[..])),
             Session::Unusable => {}
         }
         self.layer.flush(tx);

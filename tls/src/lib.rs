@@ -158,6 +158,8 @@ mod layer;
 mod self_signed;
 mod starttls;
 mod subject;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::{
     certificates_from_pem, client_config, load_certificates, load_private_key, load_roots,

@@ -18,6 +18,7 @@ mod load;
 mod report;
 mod rss;
 mod servers;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -93,6 +94,9 @@ fn main() {
     }
     if wanted("idle memory") {
         idle_memory(&plan, &mut table);
+    }
+    if wanted("tls") || only.starts_with("tls ") {
+        tls_rows(&plan, &mut table, &only);
     }
     table.print(&format!(
         "{} rounds of {:?} per contender, interleaved; {} cores; took {:.0?}",
@@ -285,5 +289,55 @@ fn idle_memory(plan: &Plan, table: &mut Table) {
     let title = format!(
         "server RSS per idle connection, {n} conns ({threaded} for std kinds; lower is better)"
     );
+    record(table, &title, "bytes", &names, runs);
+}
+
+/// The TLS rows of issue 14: echo throughput, full handshakes per second, RSS per idle TLS
+/// connection; loomwork's `Tls` on smol and std against tokio-rustls (all on ring).
+///
+/// `LOOMWORK_SUITE_ONLY` of `tls echo`, `tls handshakes` or `tls memory` runs that row alone.
+fn tls_rows(plan: &Plan, table: &mut Table, only: &str) {
+    use tls::TlsServer;
+    let row = |name: &str| only.is_empty() || only == "tls" || name.contains(only);
+    let names: Vec<_> = TlsServer::ALL.iter().map(|t| t.name()).collect();
+    let addrs: Vec<_> = TlsServer::ALL.iter().map(|t| t.start()).collect();
+    if row("tls echo") {
+        compare(
+            plan,
+            table,
+            "TLS echo, 32 conn, 16 KiB writes",
+            "MiB/s",
+            (&names, &addrs),
+            |addr, d| tls::echo(addr, 32, 16 * 1024, d).scaled(1.0 / (1 << 20) as f64),
+        );
+    }
+    if row("tls handshakes") {
+        compare(
+            plan,
+            table,
+            "TLS full handshakes (connect, handshake, 1 B echo, close), 2 clients",
+            "conn/s",
+            (&names, &addrs),
+            tls::handshakes,
+        );
+    }
+    if !row("tls memory") {
+        return;
+    }
+    let n = plan.idle_connections.min(5_000);
+    let runs = TlsServer::ALL
+        .iter()
+        .map(|&kind| {
+            let bytes = tls::per_idle_connection(kind, n).unwrap_or_else(|e| {
+                eprintln!("warning: idle TLS memory of {}: {e}", kind.name());
+                f64::NAN
+            });
+            vec![load::Run {
+                rate: bytes,
+                ..load::Run::default()
+            }]
+        })
+        .collect();
+    let title = format!("server RSS per idle TLS connection, {n} conns (lower is better)");
     record(table, &title, "bytes", &names, runs);
 }

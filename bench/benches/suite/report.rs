@@ -60,6 +60,47 @@ struct Target {
 }
 
 const TARGETS: &[Target] = &[
+    // Issue 14: loomwork's TLS layer against tokio-rustls, both on rustls with ring.
+    Target {
+        title: "TLS echo, 32 conn",
+        ours: "loomwork-smol+tls",
+        peer: "tokio-rustls",
+        what: "MiB/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    Target {
+        title: "TLS echo, 32 conn",
+        ours: "loomwork-std+tls",
+        peer: "tokio-rustls",
+        what: "MiB/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    Target {
+        title: "TLS full handshakes",
+        ours: "loomwork-smol+tls",
+        peer: "tokio-rustls",
+        what: "conn/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    Target {
+        title: "TLS full handshakes",
+        ours: "loomwork-std+tls",
+        peer: "tokio-rustls",
+        what: "conn/s",
+        pick: rate,
+        lower_is_better: false,
+    },
+    Target {
+        title: "server RSS per idle TLS connection",
+        ours: "loomwork-smol+tls",
+        peer: "tokio-rustls",
+        what: "bytes",
+        pick: rate,
+        lower_is_better: true,
+    },
     // Issue 17: loomwork-tokio against plain tokio and tokio-util, on the same runtime.
     Target {
         title: "TCP echo, 32 conn",
@@ -294,7 +335,7 @@ impl Table {
                 );
             }
         }
-        println!("\nTargets of issues 17 and 7 (medians of this run):\n");
+        println!("\nTargets of issues 14, 17 and 7 (medians of this run):\n");
         for t in TARGETS {
             let Some(m) = self
                 .measurements

@@ -22,6 +22,11 @@ pub(crate) const CHILD_VAR: &str = "LOOMWORK_SUITE_SERVE";
 pub(crate) fn serve_child(name: &str, connections: u64) -> ! {
     // loomwork-std gives each connection a poller of its own (an epoll and a wake-up fd).
     raise_fd_limit(connections * 4 + 1024);
+    if let Some(tls) = crate::tls::TlsServer::from_name(name) {
+        println!("{}", tls.start());
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        std::process::exit(0)
+    }
     let kind = Tcp::from_name(name).unwrap_or_else(|| panic!("unknown server {name}"));
     let addr = kind.start();
     println!("{addr}");
