@@ -55,6 +55,9 @@ pub(crate) struct Layer<P: Protocol> {
     pub(crate) received: Vec<u8>,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) handshake_timer: Option<TimerId>,
+    /// Armed when `P`'s connection starts closing: the whole close (flushing `P`'s queue,
+    /// `close_notify`, the outer flush) must fit in one close deadline, not one per layer.
+    pub(crate) close_timer: Option<TimerId>,
     /// The outer timer standing for `P`'s next deadline, and that deadline.
     pub(crate) inner_timer: Option<(TimerId, Instant)>,
     pub(crate) error: Option<rustls::Error>,
@@ -110,6 +113,7 @@ impl<P: Protocol> Layer<P> {
             received: Vec::new(),
             handshake_timeout: Some(crate::DEFAULT_HANDSHAKE_TIMEOUT),
             handshake_timer: None,
+            close_timer: None,
             inner_timer: None,
             error,
             info: None,
@@ -427,6 +431,12 @@ impl<P: Protocol> Layer<P> {
     /// Holds the outer connection's reading while `P` does not read, and keeps one outer
     /// timer on `P`'s next deadline.
     pub(crate) fn settle(&mut self, tx: &mut Transport<'_, P::Message>) {
+        let closing = self.inner.as_ref().is_some_and(Connection::is_closing);
+        if closing && self.close_timer.is_none() && !self.over {
+            if let Some(timeout) = tx.config().close_timeout {
+                self.close_timer = Some(tx.call_later(timeout));
+            }
+        }
         let live = self
             .inner
             .as_ref()

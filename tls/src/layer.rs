@@ -548,6 +548,18 @@ impl<P: Protocol> Protocol for Tls<P> {
             }
             return;
         }
+        if self.layer.close_timer == Some(timer) {
+            // One close deadline from the moment `P`'s connection began closing: whatever is
+            // still unflushed on either side of the layer is given up, including records the
+            // outer connection is still flushing after `close_notify` (the layer is `over`
+            // then, but the connection has not ended, or this timer would not fire).
+            if self.layer.over {
+                tx.abort_connection_with(Reason::TimedOut(Timeout::Close));
+            } else {
+                self.layer.end(Reason::TimedOut(Timeout::Close), tx, true);
+            }
+            return;
+        }
         if self.layer.inner_timer.map(|(id, _)| id) == Some(timer) {
             self.layer.inner_timer = None;
             self.with_inner(tx, |inner, now| inner.handle_timeout(now));

@@ -860,3 +860,56 @@ fn a_close_asked_through_the_handle_sends_the_last_words_then_close_notify() {
     assert!(client.read_closed, "a clean end of input, not a truncation");
     assert_eq!(link.client.reason(), Some(&Reason::Done));
 }
+
+/// On a message, writes `len` bytes and closes.
+struct DumpAndClose {
+    len: usize,
+}
+
+impl Protocol for DumpAndClose {
+    type Message = ();
+    fn data_received(&mut self, data: &mut BytesMut, _: &mut Transport<'_>) {
+        data.clear();
+    }
+    fn message(&mut self, (): (), tx: &mut Transport<'_>) {
+        let _ = tx.write(vec![b'x'; self.len]);
+        tx.lose_connection();
+    }
+}
+
+/// The whole graceful close, both sides of the layer, fits in one close deadline. Here the
+/// peer reads slowly enough that `P`'s own queue is through just before 30 s while records
+/// are still queued outside; with a deadline per layer the close would end cleanly at 32 s
+/// (measured), with one it is aborted at 30 s.
+#[test]
+fn a_graceful_close_fits_in_one_close_deadline_across_the_layer() {
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let client = Tls::client(client_config(&ca, None, TLS13), localhost(), |_| {
+        Collect::default()
+    });
+    let server = Tls::server(server_config(&leaf, None, TLS13), |_| DumpAndClose {
+        len: 262_000,
+    });
+    let mut link = Link::new(client, server);
+    let start = link.server.now();
+    // The peer takes 4 KiB per step from now on.
+    link.server.set_peer_reads(PeerReads::AtMost(4096));
+    link.server.post(()).unwrap();
+    let mut ended_at = None;
+    for second in 1..=60 {
+        link.server.advance(Duration::from_secs(1));
+        if ended_at.is_none() && link.server.is_ended() {
+            ended_at = Some(second);
+        }
+    }
+    assert_eq!(
+        link.server.reason(),
+        Some(&Reason::TimedOut(Timeout::Close))
+    );
+    let ended_at = ended_at.expect("the close ended");
+    assert!(
+        ended_at <= 30,
+        "ended {ended_at} s after the close began (start {start:?})"
+    );
+}

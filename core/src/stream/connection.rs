@@ -374,6 +374,12 @@ impl<P: Protocol> Connection<P> {
         self.reason.is_some()
     }
 
+    /// True once a graceful close or an abort has been asked for (by the protocol or from
+    /// outside), as [`Transport::is_closing`] tells the protocol.
+    pub fn is_closing(&self) -> bool {
+        !matches!(self.state.life, State::Open(_))
+    }
+
     /// True once the socket is done as well: the terminal [`Action`] has been queued. A
     /// runtime that drives the socket uses this; to know whether the protocol is over, use
     /// [`is_ended`](Self::is_ended).

@@ -625,7 +625,9 @@ fn a_protocol_cannot_refuse_a_close_from_outside() {
 #[test]
 fn a_protocol_already_closing_is_not_asked_again() {
     let mut c = last_words(false);
+    assert!(!c.is_closing());
     c.handle_data(t(1), b"quit");
+    assert!(c.is_closing(), "the protocol's own close counts");
     c.close(t(2));
     c.close(t(3));
     assert_eq!(c.protocol().asked, 0);
