@@ -278,19 +278,12 @@ fn a_protocol_whose_reply_depends_on_the_chunking_is_reported() {
 
 // ----- the fuzz driver, on random bytes ---------------------------------------------------
 
-/// `count` pseudo-random inputs of up to 2 KiB (SplitMix64, fixed seed).
+/// `count` pseudo-random inputs of up to 2 KiB (the core's SplitMix64, fixed seed).
 fn random_inputs(count: usize) -> impl Iterator<Item = Vec<u8>> {
-    let mut state = 0x5eed_u64;
-    let mut next = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    let mut rng = loomwork::rand::SplitMix64::new(0x5eed);
     (0..count).map(move |_| {
-        let len = (next() % 2048) as usize;
-        (0..len).map(|_| next() as u8).collect()
+        let len = (rng.next_u64() % 2048) as usize;
+        (0..len).map(|_| rng.next_u64() as u8).collect()
     })
 }
 
