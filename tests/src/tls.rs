@@ -144,12 +144,6 @@ impl<H: Harness> Harness for OverTls<H> {
 ///   closed before any TLS byte, so its client's handshake never finishes: the client's
 ///   protocol is never connected and hears no `connection_lost` (only its factory hears the
 ///   end, as a failed handshake), where the scenario expects the client's protocol to see it.
-/// - `server_shutdown_closes_everything_and_leaks_nothing`: it shuts the server down as soon
-///   as every socket is accepted, which races the TLS 1.3 handshakes. A TLS 1.3 client counts
-///   itself connected once it has the server's flight, a round trip before the server does;
-///   a shutdown in between closes the server's side at once (the core's close cannot be
-///   deferred, and rustls has no session to send `close_notify` on yet), and such a client
-///   sees its connection end as a truncation, not the clean end the scenario asserts.
 ///
 /// Two more run only on virtual time (`tls_conformance_suite!(virtual_time: harness)`, the
 /// memory network): `drain_finishes_in_flight_exchanges_and_aborts_stragglers` (12 MiB must be
@@ -190,6 +184,7 @@ macro_rules! tls_conformance_suite {
             per_peer_cap_refuses_the_extra_connection_and_accepts_again_after_one_closes,
             chat_fan_out_evicts_idle_members_while_readers_get_every_line,
             small_writes_to_a_peer_that_never_reads_stop_at_the_cap,
+            server_shutdown_closes_everything_and_leaks_nothing,
         );
     };
 }

@@ -76,6 +76,11 @@ pub(crate) struct Layer<P: Protocol> {
     /// A close was asked from outside: everything `P` queued is encrypted now, whatever the
     /// outer queue holds, since the outer connection closes right after and produces no more.
     pub(crate) draining: bool,
+    /// A close was asked from outside while the handshake was under way: rustls has no
+    /// session to send `close_notify` on yet, so the close waits for the handshake to finish
+    /// (within the close deadline, which the outer connection keeps: see
+    /// `Transport::defer_close`), and the peer sees a clean end instead of a truncation.
+    pub(crate) close_after_handshake: bool,
     /// No more TLS work: failed, closed, aborted or the outer connection ended.
     pub(crate) over: bool,
     pub(crate) now: Instant,
@@ -127,6 +132,7 @@ impl<P: Protocol> Layer<P> {
             holding: false,
             producing: true,
             draining: false,
+            close_after_handshake: false,
             over: false,
             now: Instant::ZERO,
         }

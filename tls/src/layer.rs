@@ -311,6 +311,7 @@ impl<P: Protocol> Tls<P> {
                 self.layer.info = Some(info);
                 self.layer.inner = Some(*connection);
                 self.layer.poll_inner(tx);
+                self.close_if_asked(tx);
                 return;
             }
         };
@@ -324,6 +325,31 @@ impl<P: Protocol> Tls<P> {
         self.layer.info = Some(info);
         self.layer.inner = Some(inner);
         self.layer.poll_inner(tx);
+        self.close_if_asked(tx);
+    }
+
+    /// Carries out a close asked while the handshake was under way, now that it has finished:
+    /// `P` was told it is connected, now it hears the close like any other, and
+    /// `close_notify` follows its last words.
+    fn close_if_asked(&mut self, tx: &mut Transport<'_, P::Message>) {
+        if core::mem::take(&mut self.layer.close_after_handshake) {
+            self.close_inner(tx);
+        }
+    }
+
+    /// A close from outside, through `P`'s own connection.
+    fn close_inner(&mut self, tx: &mut Transport<'_, P::Message>) {
+        self.layer.now = tx.now();
+        let now = self.layer.now;
+        let Some(inner) = self.layer.inner.as_mut().filter(|_| !self.layer.over) else {
+            return;
+        };
+        inner.close(now);
+        // `P` may put its own close off; until it closes, the outer queue's high-water mark
+        // still holds.
+        self.layer.draining = inner.is_closing();
+        self.layer.poll_inner(tx);
+        self.drive(tx);
     }
 
     /// rustls failed: send the alert it queued, end `P` and the connection with the reason.
@@ -584,16 +610,29 @@ impl<P: Protocol> Protocol for Tls<P> {
 
     /// A close asked from outside (a handle, a server shutdown) goes through `P`'s own
     /// connection, so `P` hears `close_requested` and its last words are encrypted; then
-    /// `close_notify`, then the outer close. During the handshake there is no session to
-    /// close: the connection closes at once.
+    /// `close_notify`, then the outer close.
+    ///
+    /// During the handshake there is no session to send `close_notify` on yet, and closing
+    /// at once would show the peer a failed handshake or, worse, a truncation (a TLS 1.3
+    /// client counts itself connected a round trip before the server does). So the close
+    /// waits for the handshake to finish ([`Transport::defer_close`]), then goes as above. A
+    /// peer that never finishes is ended by the handshake timeout or the close deadline,
+    /// whichever comes first (or by a server's drain deadline).
     fn close_requested(&mut self, tx: &mut Transport<'_, P::Message>) {
         self.layer.now = tx.now();
-        if self.layer.over || self.layer.inner.is_none() {
+        if self.layer.over {
             tx.lose_connection();
             return;
         }
-        self.layer.draining = true;
-        self.with_inner(tx, |inner, now| inner.close(now));
+        if self.layer.inner.is_none() {
+            if self.layer.builder.is_some() && tx.defer_close() {
+                self.layer.close_after_handshake = true;
+            } else {
+                tx.lose_connection();
+            }
+            return;
+        }
+        self.close_inner(tx);
     }
 
     fn connection_lost(&mut self, reason: &Reason) {

@@ -913,3 +913,83 @@ fn a_graceful_close_fits_in_one_close_deadline_across_the_layer() {
         "ended {ended_at} s after the close began (start {start:?})"
     );
 }
+
+/// A TLS 1.3 client counts itself connected once it has the server's flight, a round trip
+/// before the server does. A server shutdown in between waits for the client's Finished, then
+/// sends `close_notify`: the client sees a clean end, never a truncation.
+#[test]
+fn a_close_between_the_servers_flight_and_the_clients_finished_ends_cleanly() {
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let client = Tls::client(client_config(&ca, None, TLS13), localhost(), |_| {
+        Collect::default()
+    });
+    let server = Tls::server(server_config(&leaf, None, TLS13), |_| Farewell::default());
+    let mut client = Recorder::new(client);
+    let mut server = Recorder::new(server);
+    // ClientHello up, the server's whole flight down.
+    server.receive(&client.take_written());
+    client.receive(&server.take_written());
+    assert!(!client.protocol().is_handshaking(), "the client is through");
+    assert!(
+        server.protocol().is_handshaking(),
+        "the server waits for Finished"
+    );
+    // The shutdown lands now: nothing is closed yet, nothing more is written.
+    assert!(server.close());
+    assert!(!server.is_closed(), "the close waits for the handshake");
+    assert!(server.take_written().is_empty());
+    // The client's Finished arrives: the server finishes, says its last words, and closes.
+    server.receive(&client.take_written());
+    assert!(server.protocol().protocol().unwrap().asked);
+    client.receive(&server.take_written());
+    let collected = client.protocol().protocol().unwrap();
+    assert_eq!(collected.got, b"server going down\n");
+    assert!(
+        collected.read_closed,
+        "a clean end of input, not a truncation"
+    );
+    server.receive(&client.take_written());
+    client.receive_eof();
+    assert_eq!(client.reason(), Some(&Reason::Done));
+    server.receive_eof();
+    assert_eq!(server.reason(), Some(&Reason::Done));
+}
+
+/// The wait for the handshake is bounded by the close deadline: a client that never sends its
+/// Finished is aborted when it passes.
+#[test]
+fn a_close_waiting_for_the_handshake_ends_at_the_close_deadline() {
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let client = Tls::client(client_config(&ca, None, TLS13), localhost(), |_| {
+        Collect::default()
+    });
+    let server = Tls::server(server_config(&leaf, None, TLS13), |_| Farewell::default())
+        .handshake_timeout(None);
+    let mut client = Recorder::new(client);
+    let mut server = Recorder::new(server);
+    server.receive(&client.take_written());
+    assert!(server.close());
+    server.advance(Duration::from_secs(29));
+    assert!(!server.is_ended());
+    server.advance(Duration::from_secs(1));
+    assert_eq!(server.reason(), Some(&Reason::TimedOut(Timeout::Close)));
+    assert!(!server.protocol().protocol().is_some_and(|p| p.asked));
+}
+
+/// A server whose peer has not even sent its ClientHello waits for the handshake as well: a
+/// graceful shutdown lets every handshake under way finish cleanly, and a silent peer is
+/// evicted by the handshake timeout.
+#[test]
+fn a_close_before_the_client_hello_waits_for_the_handshake_timeout_at_most() {
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let server = Tls::server(server_config(&leaf, None, TLS13), |_| Farewell::default())
+        .handshake_timeout(Some(Duration::from_secs(5)));
+    let mut server = Recorder::new(server);
+    assert!(server.close());
+    assert!(!server.is_ended());
+    server.advance(Duration::from_secs(5));
+    assert_eq!(server.reason(), Some(&Reason::TimedOut(Timeout::Handshake)));
+}

@@ -5,9 +5,9 @@ use core::net::SocketAddr;
 
 use bytes::BytesMut;
 
-use crate::reason::Reason;
+use crate::reason::{Reason, Timeout};
 use crate::stream::state::{Event, State};
-use crate::stream::transport::TransportState;
+use crate::stream::transport::{CloseDeferral, TransportState};
 use crate::stream::{Action, Config, Control, Handle, Protocol, Stats, Transport};
 use crate::time::Instant;
 
@@ -248,6 +248,14 @@ impl<P: Protocol> Connection<P> {
     /// when nothing is due, so early or repeated wake-ups cost nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.state.now = now;
+        if self
+            .state
+            .deferred_close_deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
+            // The protocol put a close off and did not close by the deadline.
+            self.transition(Event::Abort(Reason::TimedOut(Timeout::Close)));
+        }
         self.transition(Event::Tick(now));
         if !self.state.life.is_live() {
             return;
@@ -297,13 +305,26 @@ impl<P: Protocol> Connection<P> {
     /// Asks for a graceful close from outside the protocol (server shutdown, say): the
     /// protocol hears [`Protocol::close_requested`] (unless it is closing already), then the
     /// connection closes as if the protocol had called `lose_connection`.
+    ///
+    /// The protocol may put the close off from `close_requested`
+    /// ([`Transport::defer_close`]) to finish what must come first; it then closes itself
+    /// within the close deadline, or is aborted. Asking again meanwhile changes nothing.
     pub fn close(&mut self, now: Instant) {
         self.state.now = now;
+        if matches!(self.state.close_deferral, CloseDeferral::Deferred { .. }) {
+            return;
+        }
         if matches!(self.state.life, State::Open(_)) {
+            self.state.close_deferral = CloseDeferral::Offered;
             self.protocol.close_requested(&mut Transport {
                 state: &mut self.state,
                 handle: self.handle.as_ref(),
             });
+            if matches!(self.state.close_deferral, CloseDeferral::Deferred { .. }) {
+                self.settle();
+                return;
+            }
+            self.state.close_deferral = CloseDeferral::NotAsked;
         }
         self.state.begin_close(Reason::Done);
         self.settle();
@@ -355,7 +376,12 @@ impl<P: Protocol> Connection<P> {
             State::Open(_) | State::Closing { .. } => self.state.timers.next_deadline(),
             _ => None,
         };
-        match (timers, self.state.life.deadline()) {
+        let life = self
+            .state
+            .life
+            .deadline()
+            .or(self.state.deferred_close_deadline());
+        match (timers, life) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }

@@ -553,11 +553,14 @@ proptest! {
 
 // ----- a close asked from outside --------------------------------------------------------
 
-/// Says goodbye when a close is asked from outside; `stubborn` does not close itself.
+/// Says goodbye when a close is asked from outside; `stubborn` does not close itself;
+/// `defers` puts the close off until the peer says `quit`.
 #[derive(Default)]
 struct LastWords {
     asked: u32,
     stubborn: bool,
+    defers: bool,
+    deferred: Option<bool>,
 }
 
 impl Protocol for LastWords {
@@ -571,6 +574,10 @@ impl Protocol for LastWords {
     fn close_requested(&mut self, tx: &mut Transport<'_>) {
         self.asked += 1;
         let _ = tx.write_slice(b"going down\n");
+        if self.defers {
+            self.deferred = Some(tx.defer_close());
+            return;
+        }
         if !self.stubborn {
             tx.lose_connection();
         }
@@ -633,4 +640,70 @@ fn a_protocol_already_closing_is_not_asked_again() {
     assert_eq!(c.protocol().asked, 0);
     assert!(flush(&mut c, t(4)).is_empty());
     assert_eq!(c.reason(), Some(&Reason::Done));
+}
+
+fn deferring() -> Connection<LastWords> {
+    let mut c = Connection::new(
+        LastWords {
+            defers: true,
+            ..LastWords::default()
+        },
+        Config {
+            close_linger: None,
+            close_timeout: Some(Duration::from_millis(100)),
+            ..Config::default()
+        },
+    );
+    c.handle_connected(Instant::ZERO, addr(), addr());
+    c
+}
+
+#[test]
+fn a_deferred_close_keeps_reading_until_the_protocol_closes_itself() {
+    let mut c = deferring();
+    c.close(t(10));
+    assert_eq!(c.protocol().deferred, Some(true));
+    assert!(!c.is_closing(), "still open");
+    assert!(c.wants_read(), "still reading");
+    assert_eq!(c.next_timeout(), Some(t(110)), "the close deadline stands");
+    // Asking again changes nothing.
+    c.close(t(20));
+    assert_eq!(c.protocol().asked, 1);
+    c.handle_data(t(30), b"quit");
+    assert!(c.is_closing());
+    assert_eq!(
+        c.next_timeout(),
+        Some(t(110)),
+        "the protocol's own close keeps the deadline it was given, not a fresh one"
+    );
+    assert_eq!(flush(&mut c, t(40)), b"going down\n");
+    assert_eq!(c.reason(), Some(&Reason::Done));
+    assert!(c.is_closed());
+}
+
+#[test]
+fn a_deferred_close_that_never_comes_is_aborted_at_the_deadline() {
+    let mut c = deferring();
+    c.close(t(10));
+    c.handle_timeout(t(109));
+    assert!(!c.is_ended());
+    c.handle_timeout(t(110));
+    assert_eq!(c.reason(), Some(&Reason::TimedOut(Timeout::Close)));
+    assert_eq!(c.poll_action(), Some(Action::Abort));
+}
+
+#[test]
+fn a_close_can_be_deferred_only_from_close_requested() {
+    struct Eager(Option<bool>);
+    impl Protocol for Eager {
+        type Message = ();
+        fn connection_made(&mut self, tx: &mut Transport<'_>) {
+            self.0 = Some(tx.defer_close());
+        }
+        fn data_received(&mut self, _: &mut BytesMut, _: &mut Transport<'_>) {}
+    }
+    let mut c = Connection::new(Eager(None), Config::default());
+    c.handle_connected(t(0), addr(), addr());
+    assert_eq!(c.protocol().0, Some(false));
+    assert_eq!(c.next_timeout(), None, "no deadline came of it");
 }

@@ -240,6 +240,27 @@ impl<M> Transport<'_, M> {
         self.state.queue.footprint()
     }
 
+    /// Puts off a close asked from outside, when called from
+    /// [`Protocol::close_requested`](crate::stream::Protocol::close_requested): the connection
+    /// stays open, reading and writing, while the protocol finishes what has to happen before
+    /// it can close cleanly (a TLS handshake the peer already counts as done, an answer in
+    /// flight). The protocol then closes itself (`lose_connection`); the whole close, the
+    /// wait included, must fit in the close deadline ([`Config::close_timeout`]), after which
+    /// the connection is aborted with [`Reason::TimedOut`]`(`[`Timeout::Close`]`)`.
+    ///
+    /// Returns false, and changes nothing, anywhere but inside `close_requested`. Most
+    /// protocols never need this: by default a close asked from outside happens at once.
+    ///
+    /// [`Timeout::Close`]: crate::Timeout::Close
+    pub fn defer_close(&mut self) -> bool {
+        if self.state.close_deferral != CloseDeferral::Offered {
+            return false;
+        }
+        let deadline = self.state.config.close_timeout.map(|t| self.state.now + t);
+        self.state.close_deferral = CloseDeferral::Deferred { deadline };
+        true
+    }
+
     /// True once a graceful close or an abort has been requested (Twisted `disconnecting`,
     /// TR-7). Framers stop delivering frames when they see it.
     pub fn is_closing(&self) -> bool {
@@ -291,7 +312,22 @@ pub(crate) struct TransportState {
     pub(crate) redeliver: bool,
     /// When the protocol was told to pause producing; `None` while it produces.
     pub(crate) producer_paused_since: Option<Instant>,
+    /// Whether a close asked from outside may be, or has been, put off by the protocol.
+    pub(crate) close_deferral: CloseDeferral,
     pub(crate) stats: Stats,
+}
+
+/// A close asked from outside ([`Connection::close`](crate::stream::Connection::close)) and
+/// the protocol's answer to it ([`Transport::defer_close`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseDeferral {
+    /// No close is being asked for.
+    NotAsked,
+    /// `close_requested` is running: the protocol may put the close off.
+    Offered,
+    /// The protocol put the close off: it closes itself by `deadline` (`None`: no close
+    /// deadline is configured), or the connection is aborted then.
+    Deferred { deadline: Option<Instant> },
 }
 
 impl TransportState {
@@ -310,6 +346,7 @@ impl TransportState {
             read_holds: 0,
             redeliver: false,
             producer_paused_since: None,
+            close_deferral: CloseDeferral::NotAsked,
             stats: Stats::default(),
         }
     }
@@ -330,6 +367,21 @@ impl TransportState {
         let (next, effects) = core::mem::replace(&mut self.life, State::Closed).on(event, cx);
         self.life = next;
         self.effects.merge(effects);
+        if let CloseDeferral::Deferred { deadline: Some(by) } = self.close_deferral {
+            // A deferred close keeps the one deadline it was given when it was asked for: the
+            // protocol's own close, when it comes, does not start a fresh one.
+            if let State::Closing { deadline, .. } = &mut self.life {
+                *deadline = Some(deadline.map_or(by, |own| own.min(by)));
+            }
+        }
+    }
+
+    /// When a deferred close runs out, while the connection is still open.
+    pub(crate) fn deferred_close_deadline(&self) -> Option<Instant> {
+        match (self.close_deferral, &self.life) {
+            (CloseDeferral::Deferred { deadline }, State::Open(_)) => deadline,
+            _ => None,
+        }
     }
 
     /// True once the peer has shut down its side (or the connection is no longer open).
