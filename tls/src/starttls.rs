@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use loomwork::framing::{FrameHandler, Framed};
+#[cfg(feature = "log")]
+use loomwork::policy::TrafficLog;
+use loomwork::policy::{Budget, IdleTimeout, Limited, OnIdle, Throttled};
 use loomwork::stream::{Connection, Protocol, Transport};
 use loomwork::{Reason, TimerId};
 use rustls::pki_types::ServerName;
@@ -75,6 +78,58 @@ impl<H: FrameHandler + StartTlsProtocol> StartTlsProtocol for Framed<H> {
 
     fn tls_started(&mut self, info: &TlsInfo) {
         self.handler_mut().tls_started(info);
+    }
+}
+
+// The policy wrappers pass the request through, so a STARTTLS protocol keeps its idle
+// timeout, throttle, traffic log or connection limit across the switch
+// (`StartTls<IdleTimeout<Framed<H>>>`): the wrapper's state (timers, budgets) lives on the
+// connection that moves under TLS, and goes on there.
+
+impl<P: Protocol + StartTlsProtocol, H: OnIdle<P>> StartTlsProtocol for IdleTimeout<P, H> {
+    fn take_upgrade(&mut self) -> Option<UpgradeRequest> {
+        self.inner_mut().take_upgrade()
+    }
+
+    fn tls_started(&mut self, info: &TlsInfo) {
+        self.inner_mut().tls_started(info);
+    }
+}
+
+impl<P: Protocol + StartTlsProtocol, B: Budget> StartTlsProtocol for Throttled<P, B> {
+    fn take_upgrade(&mut self) -> Option<UpgradeRequest> {
+        self.inner_mut().take_upgrade()
+    }
+
+    fn tls_started(&mut self, info: &TlsInfo) {
+        self.inner_mut().tls_started(info);
+    }
+}
+
+#[cfg(feature = "log")]
+impl<P: Protocol + StartTlsProtocol, L: core::fmt::Display> StartTlsProtocol for TrafficLog<P, L> {
+    fn take_upgrade(&mut self) -> Option<UpgradeRequest> {
+        self.inner_mut().take_upgrade()
+    }
+
+    fn tls_started(&mut self, info: &TlsInfo) {
+        self.inner_mut().tls_started(info);
+    }
+}
+
+impl<P: StartTlsProtocol> StartTlsProtocol for Limited<P> {
+    fn take_upgrade(&mut self) -> Option<UpgradeRequest> {
+        match self {
+            Limited::Admitted(protocol) => protocol.take_upgrade(),
+            // A refused connection is closing: it switches to nothing.
+            Limited::Refused(_) => None,
+        }
+    }
+
+    fn tls_started(&mut self, info: &TlsInfo) {
+        if let Limited::Admitted(protocol) = self {
+            protocol.tls_started(info);
+        }
     }
 }
 

@@ -56,6 +56,8 @@ impl StartTlsProtocol for LineServer {
 /// `secure text`, closes once it is echoed.
 #[derive(Default)]
 struct LineClient {
+    /// Stays connected after the last echo (the server's idle timeout ends it).
+    stays: bool,
     echoes: Vec<String>,
     upgrade: Option<UpgradeRequest>,
     tls_started: bool,
@@ -78,7 +80,7 @@ impl FrameHandler for LineClient {
         }
         self.echoes
             .push(String::from_utf8_lossy(&line).into_owned());
-        if line == "secure text" {
+        if line == "secure text" && !self.stays {
             tx.lose_connection();
         }
     }
@@ -421,4 +423,66 @@ proptest::proptest! {
     fn any_chunking_switches_the_same_way(max_read in 1usize..600) {
         exchange(max_read);
     }
+}
+
+/// The policy wrappers pass STARTTLS through: a line server inside an idle timeout, a traffic
+/// log and a connection limit switches the same way, one byte per read, and its idle timer,
+/// armed in plaintext, goes on over TLS and ends the connection with a clean `close_notify`.
+#[test]
+fn starttls_passes_through_the_policy_wrappers_and_their_timers_go_on_over_tls() {
+    use loomwork::policy::{IdleTimeout, Limited, TrafficLog};
+    use loomwork::Timeout;
+    let ca = Ca::new("CA");
+    let leaf = ca.server_leaf("localhost");
+    let idle = Duration::from_secs(10);
+    let server = StartTls::server(
+        server_config(&leaf, None, TLS13),
+        IdleTimeout::new(
+            TrafficLog::new(
+                Limited::Admitted(Framed::new(LineServer::default(), LineCodec::new())),
+                "starttls",
+            ),
+            idle,
+        ),
+    );
+    let client = StartTls::client(
+        client_config(&ca, None, TLS13),
+        localhost(),
+        Framed::new(
+            LineClient {
+                stays: true,
+                ..LineClient::default()
+            },
+            LineCodec::new(),
+        ),
+    );
+    let config = PairConfig {
+        max_read: 1,
+        ..PairConfig::default()
+    };
+    let mut pair = Pair::new(client, server, config);
+    assert!(pair.run(Duration::from_secs(60)), "both sides close");
+    let Some(Limited::Admitted(framed)) = pair
+        .server
+        .protocol()
+        .protocol()
+        .map(|idle| idle.inner().inner())
+    else {
+        panic!("admitted");
+    };
+    let server = framed.handler();
+    assert_eq!(server.lines, ["plain text", "STARTTLS", "secure text"]);
+    assert_eq!(
+        server.tls_started_at_line,
+        Some(2),
+        "tls_started reached it"
+    );
+    assert_eq!(server.lost, [Reason::TimedOut(Timeout::Idle)]);
+    assert!(
+        pair.now().since_epoch() >= idle,
+        "idle for the whole period"
+    );
+    let client = client_of(pair.client.protocol());
+    assert_eq!(client.echoes, ["plain text", "secure text"]);
+    assert_eq!(client.lost, [Reason::Done], "a clean end over TLS");
 }
