@@ -1,7 +1,8 @@
 //! The engine under [`Tls`](crate::Tls): rustls's states carried out against the outer
 //! transport and the plaintext connection of the wrapped protocol.
 
-use std::time::Duration;
+use alloc::{boxed::Box, string::String, vec::Vec};
+use core::time::Duration;
 
 use bytes::BytesMut;
 use loomwork::stream::{Action, Connection, Protocol, Transport, WriteError};

@@ -1,8 +1,8 @@
 //! `TlsFactory`: a server factory whose connections speak TLS.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use alloc::sync::Arc;
+use core::net::SocketAddr;
+use core::time::Duration;
 
 use loomwork::connector::{ClientFactory, Retry};
 use loomwork::stream::ServerFactory;

@@ -1,5 +1,6 @@
 //! `TlsInfo`: what the handshake established, handed to the wrapped protocol's builder.
 
+use alloc::{borrow::ToOwned, string::String, vec::Vec};
 use rustls::pki_types::CertificateDer;
 use rustls::{CipherSuite, CommonState, ProtocolVersion};
 

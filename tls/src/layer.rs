@@ -1,8 +1,9 @@
 //! `Tls`: TLS over the outer connection, the user's protocol over the plaintext.
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use alloc::sync::Arc;
+use alloc::{borrow::ToOwned, boxed::Box, string::String, string::ToString};
+use core::net::{Ipv4Addr, SocketAddr};
+use core::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use loomwork::stream::{Config, Connection, Protocol, Transport};
@@ -210,7 +211,7 @@ impl<P: Protocol> Tls<P> {
         name: ServerName<'static>,
         builder: Builder<P>,
     ) -> Self {
-        let asked = Some(name.to_str().into_owned());
+        let asked = Some(server_name_text(&name));
         let (session, error) = match UnbufferedClientConnection::new(config, name) {
             Ok(conn) => (Session::Client(Box::new(conn)), None),
             Err(err) => (Session::Unusable, Some(err)),
@@ -495,6 +496,20 @@ impl<P: Protocol> Tls<P> {
 }
 
 /// The plaintext connection `P` runs on, inside a connection configured as `tx`'s is.
+/// The name a client asked for, as text (rustls's `ServerName::to_str` needs std).
+fn server_name_text(name: &ServerName<'_>) -> String {
+    match name {
+        ServerName::DnsName(dns) => dns.as_ref().to_owned(),
+        ServerName::IpAddress(rustls::pki_types::IpAddr::V4(ip)) => {
+            core::net::Ipv4Addr::from(*ip.as_ref()).to_string()
+        }
+        ServerName::IpAddress(rustls::pki_types::IpAddr::V6(ip)) => {
+            core::net::Ipv6Addr::from(*ip.as_ref()).to_string()
+        }
+        _ => String::new(),
+    }
+}
+
 pub(crate) fn plaintext_connection<P: Protocol>(
     protocol: P,
     tx: &Transport<'_, P::Message>,

@@ -131,14 +131,16 @@
 //! `ServerConfig::builder()` picks the provider alone only when exactly one is compiled in.
 //!
 //! # `no_std`
-//! Not yet: this crate enables rustls's `std` feature and names `std` paths. rustls's
-//! unbuffered API itself works with `core` + `alloc`, and this crate needs from `std` only
-//! what `core` and `alloc` also have (`Arc`, `Duration`, socket addresses), so the crate's own
-//! code is not the obstacle (not yet checked by a `no_std` build). What is: rustls without
-//! `std` has no default `TimeProvider` (certificate validity checks need the wall-clock time,
-//! which the runtime would have to supply through `ServerConfig::builder_with_details`), and
-//! `ring` draws its randomness from `getrandom`, which needs an operating system or a custom
-//! backend on bare metal.
+//! With `default-features = false, features = ["ring"]` the crate is `#![no_std]` + `alloc`
+//! (CI builds it so and checks that no dependency's `std` feature is enabled): the layer,
+//! STARTTLS, the factories and [`TlsInfo`] need only `core` and `alloc`, and so does rustls's
+//! unbuffered API with `ring`. What needs `std` (feature `std`, on by default): loading PEM
+//! files and the configuration helpers ([`server_config`], [`client_config`],
+//! [`ConfigError`]), because rustls without `std` has no default `TimeProvider`: a `no_std`
+//! user builds the configurations with `ServerConfig::builder_with_details` and a time
+//! source of their own (certificate validity needs the wall-clock time). `ring` draws its
+//! randomness from `getrandom`, which needs an operating system or, on bare metal, a custom
+//! backend. `aws-lc-rs` has not been tried without `std`.
 //!
 //! # Closing from outside
 //! A graceful close asked from outside (a connection [`Handle`](loomwork::stream::Handle), a
@@ -146,8 +148,12 @@
 //! the wrapped protocol's own connection (which hears `close_requested` too, for its last
 //! words), encrypts everything that protocol queued, sends `close_notify`, then closes.
 
+#![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+#[cfg(feature = "std")]
 mod config;
 mod engine;
 mod error;
@@ -161,6 +167,7 @@ mod subject;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+#[cfg(feature = "std")]
 pub use config::{
     certificates_from_pem, client_config, load_certificates, load_private_key, load_roots,
     private_key_from_pem, provider, roots_from_pem, server_config, ConfigError, Identity,

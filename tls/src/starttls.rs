@@ -1,9 +1,10 @@
 //! `StartTls`: a connection that begins in plaintext and switches to TLS when its protocol
 //! asks (Twisted's `ITLSTransport.startTLS`).
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::net::{Ipv4Addr, SocketAddr};
+use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use loomwork::framing::{FrameHandler, Framed};
@@ -327,7 +328,7 @@ impl<P: Protocol + StartTlsProtocol> StartTls<P> {
     /// Flushes the plaintext written before the request, moves `P`'s connection into a TLS
     /// session and starts the handshake.
     fn switch(&mut self, request: UpgradeRequest, tx: &mut Transport<'_, P::Message>) -> BytesMut {
-        let Phase::Plain(mut layer) = std::mem::replace(&mut self.phase, Phase::Switching) else {
+        let Phase::Plain(mut layer) = core::mem::replace(&mut self.phase, Phase::Switching) else {
             unreachable!("switch is only called in the plaintext phase");
         };
         layer.write_plain(Some(request.plaintext), tx);

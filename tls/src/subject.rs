@@ -1,5 +1,7 @@
 //! The subject's common name of an X.509 certificate: the few DER steps to reach it.
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
 use rustls::pki_types::CertificateDer;
 
 /// The first common name (CN) in the subject of `cert`, if it has one and it is text.
