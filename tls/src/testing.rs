@@ -32,7 +32,9 @@ pub const SERVER_CERT_PEM: &[u8] = include_bytes!("../tests/fixtures/fuzz-server
 /// The fixture server's private key (PKCS#8, ECDSA P-256), PEM.
 pub const SERVER_KEY_PEM: &[u8] = include_bytes!("../tests/fixtures/fuzz-server.key");
 
-/// A server presenting the fixture certificate, TLS 1.3 and 1.2, no client certificates.
+/// A server presenting the fixture certificate, TLS 1.3 and 1.2, no client certificates, with
+/// the crate's [`provider`](crate::provider) (what [`server_config`](crate::server_config)
+/// builds with).
 pub fn fixture_server_config() -> Arc<ServerConfig> {
     static CONFIG: OnceLock<Arc<ServerConfig>> = OnceLock::new();
     Arc::clone(CONFIG.get_or_init(|| {
@@ -40,7 +42,9 @@ pub fn fixture_server_config() -> Arc<ServerConfig> {
             .collect::<Result<Vec<_>, _>>()
             .expect("fixture certificate");
         let key = PrivateKeyDer::from_pem_slice(SERVER_KEY_PEM).expect("fixture key");
-        let config = ServerConfig::builder()
+        let config = ServerConfig::builder_with_provider(crate::provider())
+            .with_safe_default_protocol_versions()
+            .expect("fixture protocol versions")
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .expect("fixture server config");
@@ -56,7 +60,9 @@ pub fn fixture_client_config() -> Arc<ClientConfig> {
         for cert in CertificateDer::pem_slice_iter(CA_PEM) {
             roots.add(cert.expect("fixture CA")).expect("fixture CA");
         }
-        let config = ClientConfig::builder()
+        let config = ClientConfig::builder_with_provider(crate::provider())
+            .with_safe_default_protocol_versions()
+            .expect("fixture protocol versions")
             .with_root_certificates(roots)
             .with_no_client_auth();
         Arc::new(config)
