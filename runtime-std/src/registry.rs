@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use loomwork::stream::Handle;
 
+use crate::pool::Pool;
+
 /// Live connections (by id) and every connection thread not yet joined.
 ///
 /// Connection threads remove themselves when they end and wake anyone waiting for the server to
@@ -15,6 +17,8 @@ use loomwork::stream::Handle;
 pub(crate) struct Registry<M> {
     state: Mutex<State<M>>,
     departed: Condvar,
+    /// Connection threads waiting for the next connection.
+    pub(crate) pool: Pool,
 }
 
 struct State<M> {
@@ -30,6 +34,7 @@ impl<M> Registry<M> {
                 threads: Vec::new(),
             }),
             departed: Condvar::new(),
+            pool: Pool::new(),
         }
     }
 

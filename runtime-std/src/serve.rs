@@ -1,5 +1,6 @@
-//! What happens to one accepted socket: ask the factory, then run the connection on its own
-//! thread and report its end back to the factory.
+//! What happens to one accepted socket: ask the factory, then run the connection on a thread
+//! of its own (a new one, or one whose connection has ended and that waits in the pool) and
+//! report its end back to the factory.
 
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -12,6 +13,7 @@ use loomwork_net::listen::Accepted;
 use loomwork_net::reason_from_io;
 
 use crate::mailbox::ThreadMailbox;
+use crate::pool::Job;
 use crate::registry::Registry;
 use crate::wait::Wakeup;
 use crate::{driver, next_connection_id};
@@ -73,17 +75,23 @@ where
         // `spawn` drops its closure when it fails: the connection waits in a slot the closure
         // only shares, so that it can be taken back.
         let slot = Arc::new(Mutex::new(Some(arrival)));
-        let (shared, thread_slot) = (Arc::clone(self), Arc::clone(&slot));
+        let (shared, job_slot) = (Arc::clone(self), Arc::clone(&slot));
         let thread_mailbox = Arc::clone(&mailbox);
+        let job: Job = Box::new(move || {
+            let taken = take(&job_slot);
+            drop(job_slot);
+            if let Some(arrival) = taken {
+                shared.serve(arrival, handle, &thread_mailbox);
+            }
+        });
+        // A thread whose connection has ended may be waiting for this one (see `pool`).
+        let Err(job) = self.registry.pool.hand_over(job) else {
+            return Ok(());
+        };
+        let registry = Arc::clone(&self.registry);
         let spawned = thread::Builder::new()
-            .name(format!("loomwork-conn-{id}"))
-            .spawn(move || {
-                let taken = take(&thread_slot);
-                drop(thread_slot);
-                if let Some(arrival) = taken {
-                    shared.serve(arrival, handle, &thread_mailbox);
-                }
-            });
+            .name("loomwork-conn".into())
+            .spawn(move || registry.pool.serve(job));
         match spawned {
             Ok(thread) => {
                 self.registry.keep_thread(thread);

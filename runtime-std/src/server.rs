@@ -110,6 +110,8 @@ impl<M> Server<M> {
         for handle in &stragglers {
             handle.abort();
         }
+        // Threads waiting for a next connection exit now, the others once theirs has ended.
+        self.registry.pool.stop();
         for thread in self.registry.take_threads() {
             let _ = thread.join();
         }
@@ -123,6 +125,8 @@ impl<M> Server<M> {
 impl<M> Drop for Server<M> {
     fn drop(&mut self) {
         self.stop_listening();
+        // No connection comes any more: no thread waits for one.
+        self.registry.pool.stop();
     }
 }
 
