@@ -146,7 +146,8 @@ pub struct Responders<H: AmpHandler> {
     by_name: BTreeMap<Bytes, Responder<H>>,
 }
 
-type Responder<H> = Box<dyn Fn(&mut H, &AmpBox, &mut AmpTransport<'_, '_, H>) -> Result<AmpBox, Refusal>>;
+type Responder<H> =
+    Box<dyn Fn(&mut H, &AmpBox, &mut AmpTransport<'_, '_, H>) -> Result<AmpBox, Refusal>>;
 
 /// Why a responder produced no answer box.
 enum Refusal {
@@ -175,23 +176,22 @@ impl<H: AmpHandler> Responders<H> {
         responder: impl Fn(&mut H, C::Arguments, &mut AmpTransport<'_, '_, H>) -> Result<C::Response, C::Error>
             + 'static,
     ) -> &mut Self {
-        let wrapped = move |handler: &mut H, amp_box: &AmpBox, amp: &mut AmpTransport<'_, '_, H>| {
-            let arguments = C::Arguments::from_box(amp_box).map_err(|_| Refusal::Unknown)?;
-            match responder(handler, arguments, amp) {
-                Ok(response) => {
-                    let mut answer = AmpBox::new();
-                    response
-                        .to_box(&mut answer)
-                        .map_err(|_| Refusal::Unknown)?;
-                    Ok(answer)
+        let wrapped =
+            move |handler: &mut H, amp_box: &AmpBox, amp: &mut AmpTransport<'_, '_, H>| {
+                let arguments = C::Arguments::from_box(amp_box).map_err(|_| Refusal::Unknown)?;
+                match responder(handler, arguments, amp) {
+                    Ok(response) => {
+                        let mut answer = AmpBox::new();
+                        response.to_box(&mut answer).map_err(|_| Refusal::Unknown)?;
+                        Ok(answer)
+                    }
+                    Err(error) => Err(Refusal::Declared {
+                        code: error.code(),
+                        description: error.description(),
+                        fatal: error.is_fatal(),
+                    }),
                 }
-                Err(error) => Err(Refusal::Declared {
-                    code: error.code(),
-                    description: error.description(),
-                    fatal: error.is_fatal(),
-                }),
-            }
-        };
+            };
         self.by_name
             .insert(Bytes::from_static(C::NAME.as_bytes()), Box::new(wrapped));
         self
@@ -476,9 +476,9 @@ impl<'a, H: AmpHandler> AmpTransport<'_, 'a, H> {
         if let Some(tx) = self.tx.as_deref_mut() {
             match tx.write(wire) {
                 Ok(()) => tx.stats_mut().frames_sent += 1,
-                Err(WriteError::QueueFull { .. }) => tx.lose_connection_with(
-                    Reason::protocol("amp: answer refused by a full write queue"),
-                ),
+                Err(WriteError::QueueFull { .. }) => tx.lose_connection_with(Reason::protocol(
+                    "amp: answer refused by a full write queue",
+                )),
                 Err(_) => {}
             }
         }
@@ -594,7 +594,11 @@ impl<H: AmpHandler> Amp<H> {
         self.calls.pending.len()
     }
 
-    fn with_amp(&mut self, tx: &mut Transport<'_, H::Message>, f: impl FnOnce(&mut H, &mut AmpTransport<'_, '_, H>)) {
+    fn with_amp(
+        &mut self,
+        tx: &mut Transport<'_, H::Message>,
+        f: impl FnOnce(&mut H, &mut AmpTransport<'_, '_, H>),
+    ) {
         let mut amp = AmpTransport {
             tx: Some(tx),
             calls: &mut self.calls,
@@ -614,18 +618,29 @@ impl<H: AmpHandler> Amp<H> {
             let code = amp_box.get(ERROR_CODE.as_bytes()).cloned();
             let description = amp_box.get(ERROR_DESCRIPTION.as_bytes());
             let (Some(code), Some(description)) = (code, description) else {
-                return self.fail(tx, Reason::protocol("amp: error box without code or description"));
+                return self.fail(
+                    tx,
+                    Reason::protocol("amp: error box without code or description"),
+                );
             };
             let description = String::from_utf8_lossy(description).into_owned();
             self.answer_received(&tag, Outcome::Error { code, description }, tx);
         } else if let Some(name) = amp_box.get(COMMAND.as_bytes()).cloned() {
             self.command_received(&name, &amp_box, tx);
         } else {
-            self.fail(tx, Reason::protocol("amp: box is neither a command nor an answer"));
+            self.fail(
+                tx,
+                Reason::protocol("amp: box is neither a command nor an answer"),
+            );
         }
     }
 
-    fn answer_received(&mut self, tag: &[u8], outcome: Outcome, tx: &mut Transport<'_, H::Message>) {
+    fn answer_received(
+        &mut self,
+        tag: &[u8],
+        outcome: Outcome,
+        tx: &mut Transport<'_, H::Message>,
+    ) {
         let entry = parse_tag(tag).and_then(|tag| self.calls.pending.remove(&tag));
         match entry {
             Some(Pending::Waiting { on_answer, timer }) => {
@@ -636,11 +651,19 @@ impl<H: AmpHandler> Amp<H> {
                 self.with_amp(tx, |handler, amp| on_answer(handler, outcome, amp));
             }
             Some(Pending::Abandoned) => {}
-            None => self.fail(tx, Reason::protocol("amp: answer to a call that was never made")),
+            None => self.fail(
+                tx,
+                Reason::protocol("amp: answer to a call that was never made"),
+            ),
         }
     }
 
-    fn command_received(&mut self, name: &Bytes, amp_box: &AmpBox, tx: &mut Transport<'_, H::Message>) {
+    fn command_received(
+        &mut self,
+        name: &Bytes,
+        amp_box: &AmpBox,
+        tx: &mut Transport<'_, H::Message>,
+    ) {
         let ask = amp_box.get(ASK.as_bytes()).cloned();
         let result = match self.responders.by_name.get(name) {
             Some(responder) => {
@@ -659,7 +682,10 @@ impl<H: AmpHandler> Amp<H> {
         let Some(ask) = ask else {
             // Twisted drops the connection when a command sent without `_ask` fails.
             if result.is_err() {
-                self.fail(tx, Reason::protocol("amp: a command sent without _ask failed"));
+                self.fail(
+                    tx,
+                    Reason::protocol("amp: a command sent without _ask failed"),
+                );
             }
             return;
         };
@@ -752,7 +778,9 @@ impl<H: AmpHandler> Protocol for Amp<H> {
             if let Pending::Waiting { on_answer, .. } =
                 core::mem::replace(pending, Pending::Abandoned)
             {
-                self.with_amp(tx, |handler, amp| on_answer(handler, Outcome::TimedOut, amp));
+                self.with_amp(tx, |handler, amp| {
+                    on_answer(handler, Outcome::TimedOut, amp)
+                });
             }
         }
     }

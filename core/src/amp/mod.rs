@@ -76,13 +76,11 @@
 //! let mut server = Connection::new(Amp::new(Math), Config::default());
 //! server.handle_connected(t, addr, addr);
 //! client.handle_connected(t, addr, addr);
-//! for _ in 0..2 {
-//!     for (from, to) in [(&mut client, &mut server), (&mut server, &mut client)] {
-//!         let bytes: Vec<u8> = from.poll_write().flatten().copied().collect();
-//!         from.handle_written(t, bytes.len());
-//!         to.handle_data(t, &bytes);
-//!     }
-//! }
+//! let call: Vec<u8> = client.poll_write().flatten().copied().collect();
+//! client.handle_written(t, call.len());
+//! server.handle_data(t, &call);
+//! let answer: Vec<u8> = server.poll_write().flatten().copied().collect();
+//! client.handle_data(t, &answer);
 //! let outcome = client.protocol().handler().0.clone().unwrap();
 //! assert!(matches!(outcome, Err(CallError::Declared(DivideError::ZeroDivision))));
 //! ```

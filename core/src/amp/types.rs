@@ -164,10 +164,7 @@ fn parse_integer<T: core::str::FromStr>(value: &[u8]) -> Result<T, ArgumentError
     if !well_formed {
         return Err(invalid("Integer"));
     }
-    let plain: String = text
-        .chars()
-        .filter(|&c| c != '_' && c != '+')
-        .collect();
+    let plain: String = text.chars().filter(|&c| c != '_' && c != '+').collect();
     plain.parse().map_err(|_| invalid("Integer"))
 }
 
@@ -413,6 +410,8 @@ impl<T: Fields> Argument for AmpList<T> {
 
 #[cfg(test)]
 mod tests {
+    use alloc::vec;
+
     use super::*;
 
     fn float(value: f64) -> String {
@@ -482,10 +481,7 @@ mod tests {
         let mut out = BytesMut::new();
         vec![3i64, 7, 9].to_wire(&mut out).unwrap();
         assert_eq!(out, &b"\x00\x013\x00\x017\x00\x019"[..]);
-        assert_eq!(
-            Vec::<i64>::from_wire(out.freeze()).unwrap(),
-            vec![3, 7, 9]
-        );
+        assert_eq!(Vec::<i64>::from_wire(out.freeze()).unwrap(), vec![3, 7, 9]);
         assert!(Vec::<i64>::from_wire(Bytes::from_static(b"\x00\x05ab")).is_err());
     }
 

@@ -78,7 +78,10 @@ impl Decimal {
         };
         let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
         if whole.is_empty() && fraction.is_empty()
-            || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+            || !whole
+                .bytes()
+                .chain(fraction.bytes())
+                .all(|b| b.is_ascii_digit())
         {
             return Err(NOT_DECIMAL);
         }
@@ -86,9 +89,7 @@ impl Decimal {
         let stripped = coefficient.trim_start_matches('0').len();
         coefficient.drain(..coefficient.len() - stripped.max(1));
         let fraction_digits = i64::try_from(fraction.len()).map_err(|_| NOT_DECIMAL)?;
-        let exponent = exponent
-            .checked_sub(fraction_digits)
-            .ok_or(NOT_DECIMAL)?;
+        let exponent = exponent.checked_sub(fraction_digits).ok_or(NOT_DECIMAL)?;
         Ok(Decimal(to_scientific_string(sign, &coefficient, exponent)))
     }
 
@@ -123,7 +124,12 @@ fn to_scientific_string(sign: &str, coefficient: &str, exponent: i64) -> String 
     if !rest.is_empty() {
         let _ = write!(out, ".{rest}");
     }
-    let _ = write!(out, "E{}{}", if adjusted < 0 { '-' } else { '+' }, adjusted.unsigned_abs());
+    let _ = write!(
+        out,
+        "E{}{}",
+        if adjusted < 0 { '-' } else { '+' },
+        adjusted.unsigned_abs()
+    );
     out
 }
 
@@ -182,9 +188,8 @@ impl DateTime {
             return Err(NOT_DATETIME);
         }
         let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
-        let separators_ok = separators.iter().all(|&(at, c)| text[at] == c)
-            && text[19] == b'.'
-            && text[29] == b':';
+        let separators_ok =
+            separators.iter().all(|&(at, c)| text[at] == c) && text[19] == b'.' && text[29] == b':';
         let number = |range: core::ops::Range<usize>| -> Result<u32, ValueError> {
             let digits = &text[range];
             if !digits.iter().all(u8::is_ascii_digit) {
@@ -322,7 +327,11 @@ mod tests {
             b"2000-01-01 00:00:00.000000+00:00",
             b"2000-01-01T00:00:00.00000+00:00",
         ] {
-            assert!(DateTime::parse(bad).is_err(), "{:?}", core::str::from_utf8(bad));
+            assert!(
+                DateTime::parse(bad).is_err(),
+                "{:?}",
+                core::str::from_utf8(bad)
+            );
         }
     }
 }
