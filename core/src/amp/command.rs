@@ -146,7 +146,11 @@ macro_rules! amp_fields {
         $(#[$meta])*
         #[derive(Clone, Debug)]
         $vis struct $name {
-            $( $(#[$field_meta])* $field_vis $field: $ty, )*
+            $(
+                $(#[$field_meta])*
+                #[doc = concat!("Key on the wire: `", stringify!($field), "`.")]
+                $field_vis $field: $ty,
+            )*
         }
 
         impl $crate::amp::Fields for $name {

@@ -147,7 +147,7 @@ pub struct Responders<H: AmpHandler> {
 }
 
 type Responder<H> =
-    Box<dyn Fn(&mut H, &AmpBox, &mut AmpTransport<'_, '_, H>) -> Result<AmpBox, Refusal>>;
+    Box<dyn Fn(&mut H, &AmpBox, &mut AmpTransport<'_, '_, H>) -> Result<AmpBox, Refusal> + Send>;
 
 /// Why a responder produced no answer box.
 enum Refusal {
@@ -174,6 +174,7 @@ impl<H: AmpHandler> Responders<H> {
     pub fn add<C: Command>(
         &mut self,
         responder: impl Fn(&mut H, C::Arguments, &mut AmpTransport<'_, '_, H>) -> Result<C::Response, C::Error>
+            + Send
             + 'static,
     ) -> &mut Self {
         let wrapped =
@@ -331,7 +332,7 @@ impl Outcome {
     }
 }
 
-type OnAnswer<H> = Box<dyn FnOnce(&mut H, Outcome, &mut AmpTransport<'_, '_, H>)>;
+type OnAnswer<H> = Box<dyn FnOnce(&mut H, Outcome, &mut AmpTransport<'_, '_, H>) + Send>;
 
 enum Pending<H: AmpHandler> {
     /// Awaiting its answer; the callback runs exactly once.
@@ -372,6 +373,7 @@ impl<'a, H: AmpHandler> AmpTransport<'_, 'a, H> {
         &mut self,
         arguments: C::Arguments,
         on_answer: impl FnOnce(&mut H, Result<C::Response, CallError<C::Error>>, &mut AmpTransport<'_, '_, H>)
+            + Send
             + 'static,
     ) -> Result<CallId, CallRefused> {
         if self.calls.pending.len() >= self.calls.config.max_outstanding {
