@@ -32,8 +32,9 @@ fields! {
     pub struct Quotient { pub result: f64 }
 }
 errors! {
-    /// `Divide`'s declared error: Python's `ZeroDivisionError`.
-    pub enum DivideError { ZeroDivision = "ZERO_DIVISION" => "division by zero" }
+    /// `Divide`'s declared error: Python's `ZeroDivisionError`, described as `ampserver.py`'s
+    /// `float(numerator) / denominator` describes it.
+    pub enum DivideError { ZeroDivision = "ZERO_DIVISION" => "float division by zero" }
 }
 /// `Divide(numerator: Integer, denominator: Integer) -> result: Float`, declaring
 /// `ZERO_DIVISION`.
