@@ -87,6 +87,8 @@
 
 mod box_codec;
 mod command;
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzzing;
 mod machine;
 mod types;
 mod values;
