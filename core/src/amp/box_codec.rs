@@ -95,10 +95,7 @@ impl Decoder for BoxCodec {
             return Err(error);
         }
         let mut at = self.scanned;
-        loop {
-            let Some(&[hi, lo]) = buf.get(at..at + 2) else {
-                break;
-            };
+        while let Some(&[hi, lo]) = buf.get(at..at + 2) {
             let key_len = usize::from(u16::from_be_bytes([hi, lo]));
             if key_len == 0 {
                 // The terminator: the box is the pairs before it.

@@ -227,7 +227,7 @@ fn check_machine(script: &[u8]) -> Result<(), String> {
                 conn.handle_data(now, &b.to_wire());
             }
             3 => {
-                now = now + Duration::from_millis(100 * u64::from(arg));
+                now += Duration::from_millis(100 * u64::from(arg));
                 conn.handle_timeout(now);
             }
             4 => {

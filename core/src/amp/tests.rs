@@ -214,7 +214,7 @@ impl Peer {
     }
 
     fn advance(&mut self, by: Duration) {
-        self.now = self.now + by;
+        self.now += by;
         self.conn.handle_timeout(self.now);
     }
 
