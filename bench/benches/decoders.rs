@@ -132,8 +132,14 @@ fn amp_boxes() -> (Vec<u8>, u64) {
         let mut call = AmpBox::new();
         let tag = format!("{boxes:x}");
         let a = format!("{}", boxes % 1000);
-        for (key, value) in [("_ask", tag.as_str()), ("_command", "Sum"), ("a", &a), ("b", "81")] {
-            call.insert(key.to_owned(), value.to_owned()).expect("small pairs");
+        for (key, value) in [
+            ("_ask", tag.as_str()),
+            ("_command", "Sum"),
+            ("a", &a),
+            ("b", "81"),
+        ] {
+            call.insert(key.to_owned(), value.to_owned())
+                .expect("small pairs");
         }
         out.extend_from_slice(&call.to_wire());
     }
@@ -279,7 +285,10 @@ fn main() {
         };
         let int16 = "LengthCodec::int16 strings";
         for name in ["loomwork BoxCodec", "BoxCodec + AmpBox::parse"] {
-            let (r, b) = (speedup(&samples, name, int16), speedup_of_best(&samples, name, int16));
+            let (r, b) = (
+                speedup(&samples, name, int16),
+                speedup_of_best(&samples, name, int16),
+            );
             summary.push(format!(
                 "AMP {name}: {:.2} M boxes/s (target >= 1 M/s on one core); / int16 on the same \
                  bytes = {r:.2}x (best runs {b:.2}x)",

@@ -28,8 +28,8 @@ use core::time::Duration;
 
 use alloc::rc::Rc;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicU64, Ordering};
 use bytes::{Bytes, BytesMut};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::amp::{Amp, AmpBox, AmpHandler, AmpTransport, BoxCodec, Command, Config};
 use crate::amp::{NoError, Responders};

@@ -826,3 +826,41 @@ fn the_test_hook_runs_queued_work() {
     });
     assert!(*ran.borrow());
 }
+
+proptest! {
+    #[test]
+    fn the_server_answers_the_same_bytes_however_calls_are_split(
+        cuts in proptest::collection::vec(1usize..40, 1..12),
+        extra in 0i64..50,
+    ) {
+        // Twisted's two calls, an unknown command and a Sum with a chosen argument.
+        let mut input = TWISTED_CALLS.to_vec();
+        let mut unknown = AmpBox::new();
+        unknown.insert("_command", "Nope").unwrap();
+        unknown.insert("_ask", "3").unwrap();
+        input.extend_from_slice(&unknown.to_wire());
+        let mut sum = AmpBox::new();
+        for (k, v) in [("_command", "Sum"), ("_ask", "4"), ("b", "1")] {
+            sum.insert(k, v).unwrap();
+        }
+        sum.insert("a", alloc::format!("{extra}")).unwrap();
+        input.extend_from_slice(&sum.to_wire());
+
+        let mut whole = Peer::new();
+        whole.receive(&input);
+        let expected = whole.take_written();
+
+        let mut split = Peer::new();
+        let mut rest = &input[..];
+        for &cut in cuts.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let n = cut.min(rest.len());
+            split.receive(&rest[..n]);
+            rest = &rest[n..];
+        }
+        prop_assert_eq!(split.take_written(), expected);
+        prop_assert!(!split.conn.is_closing());
+    }
+}
