@@ -228,14 +228,12 @@ impl AmpBox {
 
     /// Parses the pairs of one box (what [`BoxCodec`] decodes), slicing without copying.
     pub fn parse(pairs: Bytes) -> Result<Self, BoxError> {
-        let mut ranges = Vec::new();
-        parse_pairs(&pairs, |key, value| ranges.push((key, value)))?;
-        Ok(AmpBox {
-            pairs: ranges
-                .into_iter()
-                .map(|(key, value)| (pairs.slice(key), pairs.slice(value)))
-                .collect(),
-        })
+        // Most boxes carry a handful of pairs: one allocation, no intermediate list.
+        let mut out = Vec::with_capacity(8);
+        parse_pairs(&pairs, |key, value| {
+            out.push((pairs.slice(key), pairs.slice(value)));
+        })?;
+        Ok(AmpBox { pairs: out })
     }
 
     /// Sets `key` to `value`, replacing an earlier value; refuses a key that is empty or over
