@@ -171,10 +171,7 @@ fn calls(first: u64, count: u64) -> Vec<u8> {
 /// Counts whole boxes at the front of `buf` (pairs ended by an empty key) and drops them.
 fn take_boxes(buf: &mut Vec<u8>) -> u64 {
     let (mut at, mut boxes, mut consumed) = (0usize, 0u64, 0usize);
-    loop {
-        let Some(len) = buf.get(at..at + 2) else {
-            break;
-        };
+    while let Some(len) = buf.get(at..at + 2) {
         let key = usize::from(u16::from_be_bytes([len[0], len[1]]));
         if key == 0 {
             at += 2;
