@@ -5,6 +5,7 @@ use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use core::fmt::{self, Write as _};
+use core::marker::PhantomData;
 use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -19,6 +20,8 @@ use crate::reason::Reason;
 use crate::stream::{Handle, Protocol, Transport, WriteError};
 use crate::time::Instant;
 use crate::timer::TimerId;
+
+const NO_ASK_FAILED: &str = "amp: a command sent without _ask failed";
 
 /// The default bound on calls awaiting an answer on one connection.
 pub const DEFAULT_MAX_OUTSTANDING: usize = 4096;
@@ -146,8 +149,11 @@ pub struct Responders<H: AmpHandler> {
     by_name: BTreeMap<Bytes, Responder<H>>,
 }
 
-type Responder<H> =
-    Box<dyn Fn(&mut H, &AmpBox, &mut AmpTransport<'_, '_, H>) -> Result<AmpBox, Refusal> + Send>;
+/// A registered responder: the answer box now, `None` for an answer promised for later
+/// ([`Deferred`]), or why there is none.
+type Responder<H> = Box<
+    dyn Fn(&mut H, &AmpBox, &mut AmpTransport<'_, '_, H>) -> Result<Option<AmpBox>, Refusal> + Send,
+>;
 
 /// Why a responder produced no answer box.
 enum Refusal {
@@ -180,18 +186,33 @@ impl<H: AmpHandler> Responders<H> {
         let wrapped =
             move |handler: &mut H, amp_box: &AmpBox, amp: &mut AmpTransport<'_, '_, H>| {
                 let arguments = C::Arguments::from_box(amp_box).map_err(|_| Refusal::Unknown)?;
-                match responder(handler, arguments, amp) {
-                    Ok(response) => {
-                        let mut answer = AmpBox::new();
-                        response.to_box(&mut answer).map_err(|_| Refusal::Unknown)?;
-                        Ok(answer)
-                    }
-                    Err(error) => Err(Refusal::Declared {
-                        code: error.code(),
-                        description: error.description(),
-                        fatal: error.is_fatal(),
-                    }),
-                }
+                refusal_or_box::<C>(responder(handler, arguments, amp)).map(Some)
+            };
+        self.by_name
+            .insert(Bytes::from_static(C::NAME.as_bytes()), Box::new(wrapped));
+        self
+    }
+
+    /// Answers command `C` later: `responder` gets a [`Deferred`] to hand to
+    /// [`AmpTransport::answer`] once the response is known (Twisted's responder returning a
+    /// `Deferred`): after a timer, or after a call to another connection whose answer comes
+    /// back through this connection's handle. Arguments that cannot be read are still
+    /// answered `UNKNOWN` at once.
+    pub fn add_deferred<C: Command>(
+        &mut self,
+        responder: impl Fn(&mut H, C::Arguments, Deferred<C>, &mut AmpTransport<'_, '_, H>)
+            + Send
+            + 'static,
+    ) -> &mut Self {
+        let wrapped =
+            move |handler: &mut H, amp_box: &AmpBox, amp: &mut AmpTransport<'_, '_, H>| {
+                let arguments = C::Arguments::from_box(amp_box).map_err(|_| Refusal::Unknown)?;
+                let deferred = Deferred {
+                    ask: amp_box.get(ASK.as_bytes()).cloned(),
+                    command: PhantomData,
+                };
+                responder(handler, arguments, deferred, amp);
+                Ok(None)
             };
         self.by_name
             .insert(Bytes::from_static(C::NAME.as_bytes()), Box::new(wrapped));
@@ -201,6 +222,82 @@ impl<H: AmpHandler> Responders<H> {
     /// True when a responder for `name` is registered.
     pub fn contains(&self, name: &[u8]) -> bool {
         self.by_name.contains_key(name)
+    }
+}
+
+/// The response or declared error of command `C`, as an answer box or a refusal.
+fn refusal_or_box<C: Command>(result: Result<C::Response, C::Error>) -> Result<AmpBox, Refusal> {
+    match result {
+        Ok(response) => {
+            let mut answer = AmpBox::new();
+            response.to_box(&mut answer).map_err(|_| Refusal::Unknown)?;
+            Ok(answer)
+        }
+        Err(error) => Err(Refusal::Declared {
+            code: error.code(),
+            description: error.description(),
+            fatal: error.is_fatal(),
+        }),
+    }
+}
+
+/// The box that answers call `ask`, and whether the connection closes after it (a fatal
+/// declared error, or Twisted's `UNKNOWN`).
+fn reply_box(ask: Bytes, result: Result<AmpBox, Refusal>) -> (AmpBox, bool) {
+    let mut reply = AmpBox::new();
+    let close = match result {
+        Ok(answer) => {
+            reply = answer;
+            let _ = reply.insert(ANSWER, ask);
+            false
+        }
+        Err(Refusal::Declared {
+            code,
+            description,
+            fatal,
+        }) => {
+            let _ = reply.insert(ERROR, ask);
+            let _ = reply.insert(ERROR_CODE, code);
+            // Descriptions are ours; one too long for a value is cut, not refused.
+            let mut description = Bytes::from(description);
+            description.truncate(crate::amp::MAX_VALUE_LENGTH);
+            let _ = reply.insert(ERROR_DESCRIPTION, description);
+            fatal
+        }
+        Err(Refusal::Unknown) => {
+            let _ = reply.insert(ERROR, ask);
+            let _ = reply.insert(ERROR_CODE, UNKNOWN_ERROR_CODE);
+            let _ = reply.insert(ERROR_DESCRIPTION, "Unknown Error");
+            true
+        }
+    };
+    (reply, close)
+}
+
+/// A promise to answer one call of command `C` later (Twisted's responder returning a
+/// `Deferred`), from [`Responders::add_deferred`]; keep it, then hand it to
+/// [`AmpTransport::answer`] on the same connection. It can travel (it is `Send`): to another
+/// connection inside a message, and back. Answering consumes it, so a call is answered at
+/// most once; a call sent without `_ask` takes no answer, and answering it does nothing.
+#[must_use = "the peer waits for this answer"]
+pub struct Deferred<C: Command> {
+    ask: Option<Bytes>,
+    command: PhantomData<fn() -> C>,
+}
+
+impl<C: Command> Deferred<C> {
+    /// The call's tag (`_ask`); `None` for a command sent without one.
+    pub fn tag(&self) -> Option<&Bytes> {
+        self.ask.as_ref()
+    }
+}
+
+impl<C: Command> fmt::Debug for Deferred<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deferred")
+            .field("command", &C::NAME)
+            .field("tag", &self.ask)
+            .finish()
     }
 }
 
@@ -261,7 +358,7 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
 
 impl<E: fmt::Debug + fmt::Display> core::error::Error for CallError<E> {}
 
-/// Why a call or command was not sent; nothing went on the wire.
+/// Why a call, command or answer was not sent; nothing went on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CallRefused {
@@ -402,6 +499,36 @@ impl<'a, H: AmpHandler> AmpTransport<'_, 'a, H> {
     /// `requiresAnswer = False`).
     pub fn send<C: Command>(&mut self, arguments: C::Arguments) -> Result<(), CallRefused> {
         self.send_command::<C>(&arguments, false).map(|_| ())
+    }
+
+    /// Answers a call promised for later ([`Responders::add_deferred`]) with the response or
+    /// a declared error, as a plain responder would have: a fatal declared error, or a
+    /// response that cannot be written (Twisted's `UNKNOWN`), closes the connection after it.
+    /// Refused with [`CallRefused::Closed`] once the connection is closing.
+    pub fn answer<C: Command>(
+        &mut self,
+        deferred: Deferred<C>,
+        result: Result<C::Response, C::Error>,
+    ) -> Result<(), CallRefused> {
+        if !self.is_open() {
+            return Err(CallRefused::Closed);
+        }
+        let result = refusal_or_box::<C>(result);
+        let Some(ask) = deferred.ask else {
+            // Twisted drops the connection when a command sent without `_ask` fails.
+            if result.is_err() {
+                if let Some(tx) = self.tx.as_deref_mut() {
+                    tx.lose_connection_with(Reason::protocol(NO_ASK_FAILED));
+                }
+            }
+            return Ok(());
+        };
+        let (reply, close) = reply_box(ask, result);
+        self.send_box(&reply);
+        if close {
+            self.lose_connection();
+        }
+        Ok(())
     }
 
     /// Calls awaiting an answer (timed-out ones whose late answer has not come included).
@@ -684,39 +811,14 @@ impl<H: AmpHandler> Amp<H> {
         let Some(ask) = ask else {
             // Twisted drops the connection when a command sent without `_ask` fails.
             if result.is_err() {
-                self.fail(
-                    tx,
-                    Reason::protocol("amp: a command sent without _ask failed"),
-                );
+                self.fail(tx, Reason::protocol(NO_ASK_FAILED));
             }
             return;
         };
-        let mut reply = AmpBox::new();
-        let close = match result {
-            Ok(answer) => {
-                reply = answer;
-                let _ = reply.insert(ANSWER, ask);
-                false
-            }
-            Err(Refusal::Declared {
-                code,
-                description,
-                fatal,
-            }) => {
-                let _ = reply.insert(ERROR, ask);
-                let _ = reply.insert(ERROR_CODE, code);
-                // Descriptions are ours; one too long for a value is cut, not refused.
-                let mut description = Bytes::from(description);
-                description.truncate(crate::amp::MAX_VALUE_LENGTH);
-                let _ = reply.insert(ERROR_DESCRIPTION, description);
-                fatal
-            }
-            Err(Refusal::Unknown) => {
-                let _ = reply.insert(ERROR, ask);
-                let _ = reply.insert(ERROR_CODE, UNKNOWN_ERROR_CODE);
-                let _ = reply.insert(ERROR_DESCRIPTION, "Unknown Error");
-                true
-            }
+        let (reply, close) = match result {
+            Ok(None) => return, // answered later, through `AmpTransport::answer`
+            Ok(Some(answer)) => reply_box(ask, Ok(answer)),
+            Err(refusal) => reply_box(ask, Err(refusal)),
         };
         let mut amp = AmpTransport {
             tx: Some(&mut *tx),

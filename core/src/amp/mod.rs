@@ -96,6 +96,7 @@ mod values;
 pub use box_codec::{AmpBox, BoxCodec, BoxError};
 pub use box_codec::{DEFAULT_MAX_BOX_LENGTH, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};
 pub use command::{Command, DeclaredError, Fields, NoError};
+pub use machine::Deferred;
 pub use machine::{Amp, AmpHandler, AmpTransport, CallError, CallId, CallRefused, Config};
 pub use machine::{Responders, DEFAULT_MAX_OUTSTANDING};
 pub use types::{AmpList, Argument, ArgumentError};

@@ -96,12 +96,27 @@ impl Command for Note {
     type Error = NoError;
 }
 
+/// `Sum`, answered later ([`Responders::add_deferred`]).
+struct Later;
+impl Command for Later {
+    const NAME: &'static str = "Later";
+    type Arguments = SumArgs;
+    type Response = Total;
+    type Error = DivideError;
+}
+
+/// The message that answers every deferred `Later` call, last received first.
+const ANSWER_LATER: u32 = u32::MAX - 1;
+/// The same, after closing the connection first.
+const CLOSE_THEN_ANSWER: u32 = u32::MAX - 2;
+
 type Log = Rc<RefCell<Vec<String>>>;
 
 /// Twisted's `ampserver.py` Math, plus Echo and Note; also a caller whose outcomes are logged.
 struct Math {
     log: Log,
     notes: usize,
+    later: Vec<(SumArgs, Deferred<Later>)>,
 }
 
 impl Math {
@@ -132,6 +147,14 @@ impl Math {
         }
         Ok(args)
     }
+    fn later(
+        &mut self,
+        args: SumArgs,
+        deferred: Deferred<Later>,
+        _: &mut AmpTransport<'_, '_, Self>,
+    ) {
+        self.later.push((args, deferred));
+    }
     fn note(&mut self, _: Blob, _: &mut AmpTransport<'_, '_, Self>) -> Result<(), NoError> {
         self.notes += 1;
         Ok(())
@@ -155,12 +178,30 @@ impl AmpHandler for Math {
         r.add::<Sum>(Self::sum)
             .add::<Divide>(Self::divide)
             .add::<Echo>(Self::echo)
-            .add::<Note>(Self::note);
+            .add::<Note>(Self::note)
+            .add_deferred::<Later>(Self::later);
     }
     /// A message from elsewhere in the program: call Sum(n, n) on this connection's peer.
     fn message(&mut self, n: u32, amp: &mut AmpTransport<'_, '_, Self>) {
         if n == u32::MAX {
             return run_queued(amp);
+        }
+        if n == ANSWER_LATER || n == CLOSE_THEN_ANSWER {
+            if n == CLOSE_THEN_ANSWER {
+                amp.lose_connection();
+            }
+            while let Some((args, deferred)) = self.later.pop() {
+                let result = match args.b {
+                    0 => Err(DivideError::ZeroDivision),
+                    b => Ok(Total { total: args.a + b }),
+                };
+                let tag = deferred.tag().cloned();
+                let sent = amp.answer(deferred, result);
+                self.log
+                    .borrow_mut()
+                    .push(alloc::format!("answered {tag:?}: {sent:?}"));
+            }
+            return;
         }
         let args = SumArgs {
             a: i64::from(n),
@@ -193,6 +234,7 @@ impl Peer {
         let math = Math {
             log: log.clone(),
             notes: 0,
+            later: Vec::new(),
         };
         let mut conn = Connection::new(Amp::with_config(math, config), StreamConfig::default());
         conn.handle_connected(Instant::ZERO, addr(), addr());
@@ -233,16 +275,16 @@ impl Peer {
     }
 }
 
-type Deferred = alloc::boxed::Box<dyn FnOnce(&mut AmpTransport<'_, '_, Math>)>;
+type Queued = alloc::boxed::Box<dyn FnOnce(&mut AmpTransport<'_, '_, Math>)>;
 
 std::thread_local! {
     /// Work for `Peer::call`, picked up by the message `u32::MAX`.
-    static CALLS: RefCell<Vec<Deferred>> = const { RefCell::new(Vec::new()) };
+    static CALLS: RefCell<Vec<Queued>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Math with a hook: the message `u32::MAX` runs the queued closures (tests' calls).
 fn run_queued(amp: &mut AmpTransport<'_, '_, Math>) {
-    let queued: Vec<Deferred> = CALLS.with(|calls| core::mem::take(&mut *calls.borrow_mut()));
+    let queued: Vec<Queued> = CALLS.with(|calls| core::mem::take(&mut *calls.borrow_mut()));
     for f in queued {
         f(amp);
     }
@@ -863,4 +905,46 @@ proptest! {
         prop_assert_eq!(split.take_written(), expected);
         prop_assert!(!split.conn.is_closing());
     }
+}
+
+#[test]
+fn deferred_answers_go_out_when_given_in_any_order_each_once() {
+    let mut server = Peer::new();
+    let mut calls = Vec::new();
+    for (tag, b) in [("1", "1"), ("2", "0"), ("3", "2")] {
+        let mut call = AmpBox::new();
+        for (k, v) in [("_command", "Later"), ("_ask", tag), ("a", "10"), ("b", b)] {
+            call.insert(k, v).unwrap();
+        }
+        calls.extend_from_slice(&call.to_wire());
+    }
+    server.receive(&calls);
+    assert!(server.take_written().is_empty(), "nothing answered yet");
+    assert_eq!(server.handler().later.len(), 3);
+    server.conn.handle_message(server.now, ANSWER_LATER);
+    let written = server.take_written();
+    let mut buf = BytesMut::from(&written[..]);
+    let answers = decode_all(&mut BoxCodec::new(), &mut buf).unwrap();
+    // Last received first: 3, then 2 (the declared error), then 1.
+    assert_eq!(answers.len(), 3);
+    assert_eq!(answers[0].get(b"_answer").unwrap(), "3");
+    assert_eq!(answers[0].get(b"total").unwrap(), "12");
+    assert_eq!(answers[1].get(b"_error").unwrap(), "2");
+    assert_eq!(answers[1].get(b"_error_code").unwrap(), "ZERO_DIVISION");
+    assert_eq!(answers[2].get(b"_answer").unwrap(), "1");
+    assert!(!server.conn.is_closing());
+}
+
+#[test]
+fn a_deferred_answer_after_the_connection_closed_is_refused() {
+    let mut server = Peer::new();
+    let mut call = AmpBox::new();
+    for (k, v) in [("_command", "Later"), ("_ask", "1"), ("a", "1"), ("b", "1")] {
+        call.insert(k, v).unwrap();
+    }
+    server.receive(&call.to_wire());
+    server.conn.handle_message(server.now, CLOSE_THEN_ANSWER);
+    assert!(server.take_written().is_empty());
+    assert_eq!(server.log(), ["answered Some(b\"1\"): Err(Closed)"]);
+    assert!(server.conn.is_ended());
 }
