@@ -14,6 +14,7 @@
           byte for byte;
         - a value of exactly 65,535 bytes echoed;
         - 1,000 calls pipelined in one write, every answer matched to its call;
+        - 1,000 Delayed calls answered out of order, each to its own caller once;
         - a malformed box (a key over 255 bytes) after a call: the call's answer, then the
           server closes that connection while another connection keeps answering.
       Exit 0 on success, 1 on any mismatch, 2 on bad arguments.
@@ -291,14 +292,37 @@ async def check_limits(host, port):
     bystander.transport.loseConnection()
 
 
+async def check_out_of_order(host, port):
+    """1,000 Delayed calls, later ones with shorter delays: answered out of order, each to
+    its own caller exactly once."""
+    proto = await connect(host, port, amp.AMP)
+    order = []
+
+    def answered(result, i):
+        if result["a"] != i:
+            raise AssertionError(f"Delayed {i} got the answer of {result['a']}")
+        order.append(i)
+
+    calls = [proto.callRemote(Delayed, a=i, delay_ms=(1000 - i) % 97).addCallback(answered, i)
+             for i in range(1000)]
+    await within(defer.gatherResults(calls), "1,000 delayed answers")
+    if sorted(order) != list(range(1000)):
+        raise AssertionError("some delayed calls were answered twice or never")
+    if order == sorted(order):
+        raise AssertionError("the delayed answers came back in order")
+    proto.transport.loseConnection()
+
+
 async def run_client(host, port):
     await check_math(host, port)
     await check_types(host, port)
     await check_errors(host, port)
     await check_limits(host, port)
+    await check_out_of_order(host, port)
     print("ok: Sum/Divide (declared error), every argument type byte for byte "
           f"({len(VECTORS)} vectors), UNHANDLED and UNKNOWN byte for byte, 65,535-byte value, "
-          "1,000 pipelined calls, malformed box closes only its connection")
+          "1,000 pipelined calls, 1,000 answered out of order, malformed box closes only its "
+          "connection")
 
 
 def split_addr(addr):

@@ -3,8 +3,9 @@
 //!
 //! `cargo run --release --example amp_server -- --listen 127.0.0.1:1234`
 //!
-//! Besides `Sum` and `Divide` it answers `RoundTrip` (every argument type, sent back as it came)
-//! and `Echo` (one string), which the interop checks use. An unknown command is answered
+//! Besides `Sum` and `Divide` it answers `RoundTrip` (every argument type, sent back as it came),
+//! `Echo` (one string) and `Delayed` (answered after a delay, so out of order), which the
+//! interop checks use. An unknown command is answered
 //! `UNHANDLED`; a malformed box closes only its own connection.
 
 use std::net::SocketAddr;
@@ -44,5 +45,5 @@ fn main() {
         listeners: 1,
         drain: Duration::from_millis(args.drain_ms),
     };
-    serve_tcp(options, move |_peer| Amp::new(Math { verbose }));
+    serve_tcp(options, move |_peer| Amp::new(Math::new(verbose)));
 }

@@ -2,9 +2,13 @@
 //! two the interop checks use (`RoundTrip`: every argument type; `Echo`: one string of any
 //! length), and the server's responders (`Math`).
 
-use loomwork::amp::{errors, fields, AmpHandler, AmpList, AmpTransport, Command};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use loomwork::amp::{errors, fields, AmpHandler, AmpList, AmpTransport, Command, Deferred};
 use loomwork::amp::{DateTime, Decimal, NoError, Responders};
 use loomwork::bytes::Bytes;
+use loomwork::TimerId;
 
 fields! {
     /// `Sum`'s arguments.
@@ -101,11 +105,41 @@ impl Command for Echo {
     type Error = NoError;
 }
 
-/// The server of `ampserver.py`: `Sum` and `Divide` (and `RoundTrip`, `Echo`).
+fields! {
+    /// `Delayed`'s arguments: the value to answer and how long to wait first.
+    pub struct DelayedArgs { pub a: i64, pub delay_ms: i64 }
+}
+fields! {
+    /// `Delayed`'s response.
+    pub struct DelayedAnswer { pub a: i64 }
+}
+/// `Delayed(a: Integer, delay_ms: Integer) -> a: Integer`, answered after the delay (at most
+/// 10 s): calls with shorter delays overtake earlier ones, so answers come out of order.
+pub struct Delayed;
+impl Command for Delayed {
+    const NAME: &'static str = "Delayed";
+    type Arguments = DelayedArgs;
+    type Response = DelayedAnswer;
+    type Error = NoError;
+}
+
+/// The server of `ampserver.py`: `Sum` and `Divide` (and `RoundTrip`, `Echo`, `Delayed`).
 #[derive(Debug, Default)]
 pub struct Math {
     /// Log each call to stderr, as `ampserver.py` prints it.
     pub verbose: bool,
+    /// `Delayed` calls waiting for their timer.
+    delayed: HashMap<TimerId, (i64, Deferred<Delayed>)>,
+}
+
+impl Math {
+    /// `ampserver.py`'s Math; with `verbose`, each sum and division is printed to stderr.
+    pub fn new(verbose: bool) -> Self {
+        Math {
+            verbose,
+            delayed: HashMap::new(),
+        }
+    }
 }
 
 impl Math {
@@ -147,6 +181,19 @@ impl Math {
     fn echo(&mut self, args: Blob, _: &mut AmpTransport<'_, '_, Self>) -> Result<Blob, NoError> {
         Ok(args)
     }
+
+    fn delayed(
+        &mut self,
+        args: DelayedArgs,
+        deferred: Deferred<Delayed>,
+        amp: &mut AmpTransport<'_, '_, Self>,
+    ) {
+        let delay = Duration::from_millis(args.delay_ms.clamp(0, 10_000) as u64);
+        if let Some(tx) = amp.transport() {
+            let timer = tx.call_later(delay);
+            self.delayed.insert(timer, (args.a, deferred));
+        }
+    }
 }
 
 impl AmpHandler for Math {
@@ -155,6 +202,14 @@ impl AmpHandler for Math {
         r.add::<Sum>(Self::sum)
             .add::<Divide>(Self::divide)
             .add::<RoundTrip>(Self::round_trip)
-            .add::<Echo>(Self::echo);
+            .add::<Echo>(Self::echo)
+            .add_deferred::<Delayed>(Self::delayed);
+    }
+
+    fn timer_fired(&mut self, timer: TimerId, amp: &mut AmpTransport<'_, '_, Self>) {
+        if let Some((a, deferred)) = self.delayed.remove(&timer) {
+            // Refused only when the connection is closing: nobody is left to answer.
+            let _ = amp.answer(deferred, Ok(DelayedAnswer { a }));
+        }
     }
 }

@@ -92,7 +92,7 @@ fn amp_runs_inside_tls_unchanged() {
             })
         },
     );
-    let server = Tls::server(server_tls, |_| Amp::new(Math::default()));
+    let server = Tls::server(server_tls, |_| Amp::new(Math::new(false)));
     let mut pair = Pair::new(client, server, PairConfig::default());
     assert!(pair.run(Duration::from_secs(30)), "both sides close");
     let log = log.lock().unwrap().clone();
@@ -108,7 +108,7 @@ fn an_idle_timeout_ends_a_quiet_amp_connection_after_its_answers() {
         log: log.clone(),
         close_when_done: false,
     });
-    let server = IdleTimeout::new(Amp::new(Math::default()), Duration::from_secs(5));
+    let server = IdleTimeout::new(Amp::new(Math::new(false)), Duration::from_secs(5));
     let mut pair = Pair::new(client, server, PairConfig::default());
     pair.pump();
     assert_eq!(

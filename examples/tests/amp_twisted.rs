@@ -15,14 +15,14 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use loomwork::amp::{fields, Amp, AmpBox, AmpHandler, AmpList, AmpTransport, ArgumentError};
+use loomwork::amp::{Amp, AmpBox, AmpHandler, AmpList, AmpTransport, ArgumentError};
 use loomwork::amp::{CallError, Command, DateTime, Decimal, Fields, NoError, Responders};
 use loomwork::bytes::Bytes;
 use loomwork::connector::{self, ClientFactory, Retry};
 use loomwork::stream::Config;
 use loomwork::Reason;
 use loomwork_examples::amp::{Blob, Divide, DivideArgs, DivideError, Echo, Everything, Row};
-use loomwork_examples::amp::{RoundTrip, Sum, SumArgs};
+use loomwork_examples::amp::{Delayed, DelayedAnswer, DelayedArgs, RoundTrip, Sum, SumArgs};
 use loomwork_examples::Runtime;
 
 /// The vectors of interop/twisted_amp.py, in the same order.
@@ -125,23 +125,6 @@ impl Command for Fail {
     const NAME: &'static str = "Fail";
     type Arguments = ();
     type Response = ();
-    type Error = NoError;
-}
-
-fields! {
-    /// `Delayed`'s arguments: Twisted answers after `delay_ms`.
-    struct DelayedArgs { a: i64, delay_ms: i64 }
-}
-fields! {
-    /// `Delayed`'s response.
-    struct DelayedAnswer { a: i64 }
-}
-/// `Delayed(a, delay_ms) -> a`, answered late.
-struct Delayed;
-impl Command for Delayed {
-    const NAME: &'static str = "Delayed";
-    type Arguments = DelayedArgs;
-    type Response = DelayedAnswer;
     type Error = NoError;
 }
 
