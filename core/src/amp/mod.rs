@@ -89,16 +89,20 @@ mod box_codec;
 mod command;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzzing;
+mod handler;
 mod machine;
+mod responders;
+mod transport;
 mod types;
 mod values;
 
 pub use box_codec::{AmpBox, BoxCodec, BoxError};
 pub use box_codec::{DEFAULT_MAX_BOX_LENGTH, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};
 pub use command::{Command, DeclaredError, Fields, NoError};
-pub use machine::Deferred;
-pub use machine::{Amp, AmpHandler, AmpTransport, CallError, CallId, CallRefused, Config};
-pub use machine::{Responders, DEFAULT_MAX_OUTSTANDING};
+pub use handler::{AmpHandler, Config, DEFAULT_MAX_OUTSTANDING};
+pub use machine::Amp;
+pub use responders::{Deferred, Responders};
+pub use transport::{AmpTransport, CallError, CallId, CallRefused};
 pub use types::{AmpList, Argument, ArgumentError};
 pub use values::{DateTime, Decimal, ValueError};
 
