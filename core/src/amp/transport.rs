@@ -5,6 +5,7 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use core::fmt::{self, Write as _};
+use core::time::Duration;
 
 use bytes::Bytes;
 
@@ -194,13 +195,28 @@ impl<'a, H: AmpHandler> AmpTransport<'_, 'a, H> {
             + Send
             + 'static,
     ) -> Result<CallId, CallRefused> {
+        let timeout = self.calls.config.call_timeout;
+        self.call_with_timeout::<C>(arguments, timeout, on_answer)
+    }
+
+    /// [`call`](Self::call) with this call's own deadline instead of
+    /// [`Config::call_timeout`]: `on_answer` gets [`CallError::TimedOut`] once `timeout` has
+    /// passed without an answer (`None`: no deadline).
+    pub fn call_with_timeout<C: Command>(
+        &mut self,
+        arguments: C::Arguments,
+        timeout: Option<Duration>,
+        on_answer: impl FnOnce(&mut H, Result<C::Response, CallError<C::Error>>, &mut AmpTransport<'_, '_, H>)
+            + Send
+            + 'static,
+    ) -> Result<CallId, CallRefused> {
         if self.calls.pending.len() >= self.calls.config.max_outstanding {
             return Err(CallRefused::TooManyCalls {
                 max: self.calls.config.max_outstanding,
             });
         }
         let tag = self.send_command::<C>(&arguments, true)?;
-        let timer = match (self.calls.config.call_timeout, self.tx.as_deref_mut()) {
+        let timer = match (timeout, self.tx.as_deref_mut()) {
             (Some(timeout), Some(tx)) => Some(tx.call_later(timeout)),
             _ => None,
         };

@@ -468,3 +468,29 @@ fn a_deferred_answer_after_the_connection_closed_is_refused() {
     assert_eq!(server.log(), ["answered Some(b\"1\"): Err(Closed)"]);
     assert!(server.conn.is_ended());
 }
+
+#[test]
+fn a_call_with_its_own_timeout_fails_at_its_own_deadline() {
+    let mut client =
+        Peer::with_config(Config::default().with_call_timeout(Duration::from_secs(60)));
+    CALLS.with(|c| {
+        c.borrow_mut().push(Box::new(|amp| {
+            let args = SumArgs { a: 1, b: 2 };
+            amp.call_with_timeout::<Sum>(args, Some(Duration::from_secs(2)), log_into("short"))
+                .unwrap();
+            amp.call::<Sum>(SumArgs { a: 3, b: 4 }, log_into("default"))
+                .unwrap();
+        }))
+    });
+    client.conn.handle_message(client.now, u32::MAX);
+    client.advance(Duration::from_secs(2));
+    assert_eq!(client.log(), ["short: error call timed out"]);
+    client.advance(Duration::from_secs(58));
+    assert_eq!(
+        client.log(),
+        [
+            "short: error call timed out",
+            "default: error call timed out"
+        ]
+    );
+}
