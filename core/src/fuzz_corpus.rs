@@ -76,3 +76,9 @@ fn endpoint_corpus_replays_clean() {
 fn amp_corpus_replays_clean() {
     replay("amp", crate::amp::fuzzing::check_amp);
 }
+
+#[cfg(feature = "fuzz")]
+#[test]
+fn amp_server_corpus_replays_clean() {
+    replay("amp_server", crate::amp::fuzzing::check_amp_server);
+}

@@ -157,6 +157,44 @@ impl AmpHandler for Client {
     fn message(&mut self, a: i64, amp: &mut AmpTransport<'_, '_, Self>) {
         call_counted(self, a, amp);
     }
+    /// Every call accepted has had its callback by now (they ran just before this).
+    fn connection_lost(&mut self, _reason: &Reason) {
+        let mut ledger = self.ledger.borrow_mut();
+        let unanswered = ledger
+            .accepted
+            .iter()
+            .find(|tag| ledger.answered.get(tag) != Some(&1))
+            .copied();
+        if let (Some(tag), None) = (unanswered, &ledger.violation) {
+            ledger.violation = Some(format!("call {tag} not answered exactly once at the end"));
+        }
+    }
+}
+
+/// The AMP machine as a server under the test kit's fuzz driver (feature `fuzz`): peers
+/// connect, send arbitrary bytes in any chunking, stall, half-close and reset; messages posted
+/// through handles make calls to the peer. Every invariant of
+/// [`StreamCheck`](crate::testing::StreamCheck) must hold, and no call may be answered twice
+/// (nor, once its connection ends, fewer than once).
+#[cfg(feature = "fuzz")]
+pub fn check_amp_server(data: &[u8]) -> Result<(), String> {
+    use crate::testing::StreamCheck;
+    StreamCheck::protocol(|| {
+        let config = Config::default()
+            .with_call_timeout(Duration::from_secs(1))
+            .with_max_outstanding(16);
+        let client = Client {
+            ledger: Rc::default(),
+        };
+        Amp::with_config(client, config)
+    })
+    .messages(|u| u.arbitrary::<i64>())
+    .invariant(|amp: &Amp<Client>| match &amp.handler().ledger.borrow().violation {
+        Some(violation) => Err(violation.clone()),
+        None => Ok(()),
+    })
+    .fuzz_checked(data)
+    .map_err(|violation| format!("{violation}"))
 }
 
 /// Makes a call whose callback counts itself in the ledger under its call's tag.
