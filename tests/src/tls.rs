@@ -190,6 +190,7 @@ macro_rules! tls_conformance_suite {
             per_peer_cap_refuses_the_extra_connection_and_accepts_again_after_one_closes,
             chat_fan_out_evicts_idle_members_while_readers_get_every_line,
             small_writes_to_a_peer_that_never_reads_stop_at_the_cap,
+            amp_pipelined_calls_answered_out_of_order_reach_their_callers_once,
         );
     };
 }
