@@ -25,7 +25,7 @@ const KEY_TOO_LONG: FrameError = FrameError::malformed("amp: key longer than 255
 /// `BinaryBoxProtocol`).
 ///
 /// A box is any number of pairs, each a 2-byte big-endian key length (1 to 255), the key, a
-/// 2-byte big-endian value length and the value, ended by an empty key (`\0\0`).
+/// 2-byte big-endian value length and the value, ended by an empty key (`\0\0`) (AM-1).
 ///
 /// [`decode`](Decoder::decode) yields the pairs of one box, without the terminator, split off
 /// the buffer without copying; [`AmpBox::parse`] turns them into keys and values that are

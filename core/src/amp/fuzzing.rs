@@ -189,10 +189,12 @@ pub fn check_amp_server(data: &[u8]) -> Result<(), String> {
         Amp::with_config(client, config)
     })
     .messages(|u| u.arbitrary::<i64>())
-    .invariant(|amp: &Amp<Client>| match &amp.handler().ledger.borrow().violation {
-        Some(violation) => Err(violation.clone()),
-        None => Ok(()),
-    })
+    .invariant(
+        |amp: &Amp<Client>| match &amp.handler().ledger.borrow().violation {
+            Some(violation) => Err(violation.clone()),
+            None => Ok(()),
+        },
+    )
     .fuzz_checked(data)
     .map_err(|violation| format!("{violation}"))
 }

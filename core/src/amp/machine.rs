@@ -21,13 +21,13 @@ use crate::timer::TimerId;
 /// answers routed to their callers by tag (in any order), commands to their responders by
 /// name. It runs on every runtime, under the policies and inside `Tls<P>` unchanged.
 ///
-/// Semantics follow Twisted's `amp.py`: an unknown command is answered `UNHANDLED`
-/// (`Unhandled Command: b'Name'`); a declared error is answered with its code (a fatal one
+/// Semantics follow Twisted's `amp.py` (docs/twisted-behaviour.md §14): an unknown command is answered `UNHANDLED`
+/// (`Unhandled Command: b'Name'`, AM-5); a declared error is answered with its code (a fatal one
 /// then closes); a responder that cannot run (bad arguments) or whose response cannot be
-/// written is answered `UNKNOWN` / `Unknown Error` and the connection closes. A box that
+/// written is answered `UNKNOWN` / `Unknown Error` and the connection closes (AM-6). A box that
 /// is malformed, answers a call never made, or is neither a command nor an answer ends only
 /// this connection, with [`Reason::Protocol`] (or `LimitExceeded { limit: FrameLength }`).
-/// When the connection ends, every pending call fails exactly once with its reason.
+/// When the connection ends, every pending call fails exactly once with its reason (AM-9).
 pub struct Amp<H: AmpHandler> {
     handler: H,
     codec: BoxCodec,

@@ -1,4 +1,5 @@
-//! Argument types: Rust values to and from AMP values, byte for byte as Twisted writes them.
+//! Argument types: Rust values to and from AMP values, byte for byte as Twisted writes them
+//! (AM-10).
 //!
 //! | Twisted | Rust |
 //! |---|---|
