@@ -11,15 +11,15 @@ use crate::timer::TimerId;
 /// The default bound on calls awaiting an answer on one connection.
 pub const DEFAULT_MAX_OUTSTANDING: usize = 4096;
 
-/// How an [`Amp`] connection is set up.
+/// How an [`Amp`](crate::amp::Amp) connection is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
     /// Calls awaiting an answer at most; another call is refused with
-    /// [`CallRefused::TooManyCalls`]. A call that timed out keeps its place until its late
+    /// [`CallRefused::TooManyCalls`](crate::amp::CallRefused::TooManyCalls). A call that timed out keeps its place until its late
     /// answer arrives, so a peer that never answers cannot make us remember without bound.
     pub max_outstanding: usize,
-    /// How long a call waits for its answer before it fails with [`CallError::TimedOut`]
+    /// How long a call waits for its answer before it fails with [`CallError::TimedOut`](crate::amp::CallError::TimedOut)
     /// (`None`: as long as the connection lasts, as in Twisted).
     pub call_timeout: Option<Duration>,
     /// The bound on one box on the wire, either way ([`DEFAULT_MAX_BOX_LENGTH`]).

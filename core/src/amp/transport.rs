@@ -238,7 +238,7 @@ impl<'a, H: AmpHandler> AmpTransport<'_, 'a, H> {
         self.send_command::<C>(&arguments, false).map(|_| ())
     }
 
-    /// Answers a call promised for later ([`Responders::add_deferred`]) with the response or
+    /// Answers a call promised for later ([`Responders::add_deferred`](crate::amp::Responders::add_deferred)) with the response or
     /// a declared error, as a plain responder would have: a fatal declared error, or a
     /// response that cannot be written (Twisted's `UNKNOWN`), closes the connection after it.
     /// Refused with [`CallRefused::Closed`] once the connection is closing.
