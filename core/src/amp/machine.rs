@@ -21,13 +21,14 @@ use crate::timer::TimerId;
 /// answers routed to their callers by tag (in any order), commands to their responders by
 /// name. It runs on every runtime, under the policies and inside `Tls<P>` unchanged.
 ///
-/// Semantics follow Twisted's `amp.py` (docs/twisted-behaviour.md §14): an unknown command is answered `UNHANDLED`
-/// (`Unhandled Command: b'Name'`, AM-5); a declared error is answered with its code (a fatal one
-/// then closes); a responder that cannot run (bad arguments) or whose response cannot be
-/// written is answered `UNKNOWN` / `Unknown Error` and the connection closes (AM-6). A box that
-/// is malformed, answers a call never made, or is neither a command nor an answer ends only
-/// this connection, with [`Reason::Protocol`] (or `LimitExceeded { limit: FrameLength }`).
-/// When the connection ends, every pending call fails exactly once with its reason (AM-9).
+/// Semantics follow Twisted's `amp.py` (docs/twisted-behaviour.md §14): an unknown command
+/// is answered `UNHANDLED` (`Unhandled Command: b'Name'`, AM-5); a declared error is answered
+/// with its code (a fatal one then closes); a responder that cannot run (bad arguments) or
+/// whose response cannot be written is answered `UNKNOWN` / `Unknown Error` and the
+/// connection closes (AM-6). A box that is malformed, answers a call never made, or is
+/// neither a command nor an answer ends only this connection, with [`Reason::Protocol`] (or
+/// `LimitExceeded { limit: FrameLength }`). When the connection ends, every pending call
+/// fails exactly once with its reason (AM-9).
 pub struct Amp<H: AmpHandler> {
     handler: H,
     codec: BoxCodec,
@@ -239,17 +240,17 @@ impl<H: AmpHandler> Protocol for Amp<H> {
             self.with_amp(tx, |handler, amp| handler.timer_fired(timer, amp));
             return;
         };
-        let Some(pending) = self.calls.pending.get_mut(&tag) else {
+        // An answer cancels its call's timer, so the call still waits; checked, not trusted.
+        let Some(Pending::Waiting { .. }) = self.calls.pending.get(&tag) else {
             return;
         };
-        if let Pending::Waiting { .. } = pending {
-            if let Pending::Waiting { on_answer, .. } =
-                core::mem::replace(pending, Pending::Abandoned)
-            {
-                self.with_amp(tx, |handler, amp| {
-                    on_answer(handler, Outcome::TimedOut, amp)
-                });
-            }
+        // The call keeps its place, abandoned, until its late answer arrives.
+        if let Some(Pending::Waiting { on_answer, .. }) =
+            self.calls.pending.insert(tag, Pending::Abandoned)
+        {
+            self.with_amp(tx, |handler, amp| {
+                on_answer(handler, Outcome::TimedOut, amp)
+            });
         }
     }
 
