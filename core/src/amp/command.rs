@@ -122,6 +122,9 @@ pub fn describe(error: &impl fmt::Display) -> String {
 
 /// Defines a [`Fields`] record: a struct whose field names are the keys on the wire.
 ///
+/// A key that is not a Rust identifier (Twisted maps `b"user-name"` to the Python argument
+/// `user_name`) follows the type: `pub user_name: String => "user-name"`.
+///
 /// ```
 /// use loomwork::amp::{fields, AmpBox, Fields};
 ///
@@ -134,13 +137,24 @@ pub fn describe(error: &impl fmt::Display) -> String {
 /// SumArgs { a: 13, b: 81 }.to_box(&mut amp_box).unwrap();
 /// assert_eq!(amp_box.get(b"b").unwrap(), "81");
 /// assert!(SumArgs::from_box(&amp_box).unwrap() == SumArgs { a: 13, b: 81 });
+///
+/// fields! {
+///     /// A login.
+///     pub struct Login { pub user_name: String => "user-name", pub remember: bool }
+/// }
+/// let mut amp_box = AmpBox::new();
+/// Login { user_name: "ada".into(), remember: true }.to_box(&mut amp_box).unwrap();
+/// assert_eq!(amp_box.get(b"user-name").unwrap(), "ada");
 /// ```
 #[macro_export]
 macro_rules! amp_fields {
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident {
-            $( $(#[$field_meta:meta])* $field_vis:vis $field:ident : $ty:ty ),* $(,)?
+            $(
+                $(#[$field_meta:meta])*
+                $field_vis:vis $field:ident : $ty:ty $(=> $key:literal)?
+            ),* $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -148,7 +162,7 @@ macro_rules! amp_fields {
         $vis struct $name {
             $(
                 $(#[$field_meta])*
-                #[doc = concat!("Key on the wire: `", stringify!($field), "`.")]
+                #[doc = concat!("Key on the wire: `", $crate::amp_fields!(@key $field $($key)?), "`.")]
                 $field_vis $field: $ty,
             )*
         }
@@ -159,7 +173,13 @@ macro_rules! amp_fields {
                 amp_box: &mut $crate::amp::AmpBox,
             ) -> ::core::result::Result<(), $crate::amp::ArgumentError> {
                 let _ = &amp_box;
-                $( $crate::amp::Argument::to_box(&self.$field, stringify!($field), amp_box)?; )*
+                $(
+                    $crate::amp::Argument::to_box(
+                        &self.$field,
+                        $crate::amp_fields!(@key $field $($key)?),
+                        amp_box,
+                    )?;
+                )*
                 Ok(())
             }
             fn from_box(
@@ -167,11 +187,18 @@ macro_rules! amp_fields {
             ) -> ::core::result::Result<Self, $crate::amp::ArgumentError> {
                 let _ = &amp_box;
                 Ok($name {
-                    $( $field: <$ty as $crate::amp::Argument>::from_box(stringify!($field), amp_box)?, )*
+                    $(
+                        $field: <$ty as $crate::amp::Argument>::from_box(
+                            $crate::amp_fields!(@key $field $($key)?),
+                            amp_box,
+                        )?,
+                    )*
                 })
             }
         }
     };
+    (@key $field:ident $key:literal) => { $key };
+    (@key $field:ident) => { stringify!($field) };
 }
 
 /// Defines a [`DeclaredError`] enum: each unit variant with its code on the wire and its
