@@ -64,3 +64,31 @@ policy("throttled-reads", [4, 16, 4, 0], bytes([0, 40]) + b"x" * 40 + bytes([3, 
 policy("write-then-drain", [1, 8, 1, 0], bytes([4, 60, 2, 30, 3, 100, 2, 30, 3, 250]))
 policy("idle-close", [8, 32, 8, 5], bytes([0, 3]) + b"abc" + bytes([3, 5, 3, 20, 3, 60]))
 policy("abort-mid-throttle", [0, 4, 0, 0], bytes([0, 20]) + b"y" * 20 + bytes([3, 1, 7, 0, 3, 50]))
+
+
+# AMP (see loomwork::amp::fuzzing): the decoder's bound (8 + 4 * b), four chunk sizes, then
+# the stream, which is also the machine's script (op, argument, ...): op % 8 = 0/6 call,
+# 1 answer tag arg % 20, 2 error, 3 advance 100 ms * arg, 4 raw bytes, 5 inbound command,
+# 7 end.
+def amp_seed(name, max_, chunks, data):
+    os.makedirs("corpus/amp", exist_ok=True)
+    with open(f"corpus/amp/seed-{name}", "wb") as f:
+        f.write(bytes([max_] + chunks) + data)
+
+
+TWISTED_CALLS = (b"\x00\x04_ask\x00\x011\x00\x08_command\x00\x03Sum\x00\x01a\x00\x0213\x00\x01b"
+                 b"\x00\x0281\x00\x00\x00\x04_ask\x00\x012\x00\x08_command\x00\x06Divide\x00\x0b"
+                 b"denominator\x00\x010\x00\tnumerator\x00\x041234\x00\x00")
+amp_seed("twisted-calls", 40, C, TWISTED_CALLS)
+amp_seed("key-too-long", 40, C, b"\x00\x01a\x00\x011\x00\x00\x01\x00" + b"k" * 40)
+amp_seed("box-too-long", 2, C, b"\x00\x01a\x00\xff" + b"v" * 40)
+amp_seed("empty-boxes", 10, [0, 0, 0, 0], b"\x00\x00\x00\x00\x00\x00")
+amp_seed("calls-answered-backwards", 60, C,
+         bytes([0, 1, 0, 2, 0, 3, 1, 3, 1, 2, 1, 1, 1, 1, 7, 0]))
+amp_seed("timeouts-then-late-answers", 60, C,
+         bytes([0, 1, 0, 2, 3, 5, 3, 6, 1, 1, 1, 2, 2, 0x40, 7, 1]))
+amp_seed("errors-and-commands", 60, C,
+         bytes([0, 1, 2, 1, 0, 2, 2, 2, 5, 0, 5, 1, 5, 2, 5, 4, 6, 9, 1, 3]))
+amp_seed("raw-partial-box", 60, C,
+         bytes([0, 1, 4, 6]) + b"\x00\x07_an" + bytes([4, 10]) + b"swer\x00\x011\x00\x00" +
+         bytes([7, 2]))

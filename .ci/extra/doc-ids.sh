@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 defs=docs/twisted-behaviour.md
 # The id prefixes docs/twisted-behaviour.md defines. Listing them (rather than matching any
 # `AB-1`) keeps `UTF-8`, `SHA-256`, `RFC-...` and the like out of the check.
-prefixes='DF|PR|TR|PP|FA|RC|LR|LO|NS|IN|SS|FR|PO|TM|UD|CU|MC|RS|ER|LB|WI|TH|KW'
+prefixes='DF|PR|TR|PP|FA|RC|LR|LO|NS|IN|SS|FR|PO|TM|UD|CU|MC|RS|ER|LB|WI|TH|KW|AM'
 id_re="\\b($prefixes)-[0-9]+\\b"
 
 # Text files anywhere but build output and git's own directory.

@@ -3,6 +3,10 @@
 //! delimiter search) and a `memcpy` of the same bytes, over a large in-memory stream of 64-byte
 //! and 1 KiB frames. Contenders run interleaved; the table shows medians, min-max and ratios.
 //!
+//! AMP boxes (4 small keys, Twisted's `Sum` call) are decoded by `BoxCodec`, alone and with
+//! each box parsed into its pairs, against the int16-prefixed decoder on the same bytes (an
+//! AMP box is int16-prefixed strings ended by an empty one).
+//!
 //! `cargo bench -p loomwork-bench --bench decoders` (about a minute). Never a timed assertion:
 //! the targets are printed next to the measured ratios.
 
@@ -10,6 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use loomwork::amp::{AmpBox, BoxCodec};
 use loomwork::framing::{LengthCodec, LineCodec, NetstringCodec};
 use loomwork_bench::{interleave, print_table, speedup, speedup_of_best, Contender};
 use tokio_util::codec::{LengthDelimitedCodec, LinesCodec};
@@ -118,6 +123,51 @@ fn tokio_length_delimited(buf: &mut BytesMut) -> u64 {
     tokio_all(LengthDelimitedCodec::new(), buf)
 }
 
+/// A stream of AMP boxes of 4 small keys: `Sum` calls as Twisted writes them, tags counting up.
+fn amp_boxes() -> (Vec<u8>, u64) {
+    let mut out = Vec::with_capacity(STREAM + 64);
+    let mut boxes = 0u64;
+    while out.len() < STREAM {
+        boxes += 1;
+        let mut call = AmpBox::new();
+        let tag = format!("{boxes:x}");
+        let a = format!("{}", boxes % 1000);
+        for (key, value) in [
+            ("_ask", tag.as_str()),
+            ("_command", "Sum"),
+            ("a", &a),
+            ("b", "81"),
+        ] {
+            call.insert(key.to_owned(), value.to_owned())
+                .expect("small pairs");
+        }
+        out.extend_from_slice(&call.to_wire());
+    }
+    (out, boxes)
+}
+
+fn loomwork_amp_boxes(buf: &mut BytesMut) -> u64 {
+    loomwork_all(BoxCodec::new(), buf)
+}
+
+/// Boxes split off and parsed into their pairs: what the AMP machine does per box.
+fn loomwork_amp_parsed(buf: &mut BytesMut) -> u64 {
+    let mut codec = BoxCodec::new();
+    let (mut boxes, mut pairs) = (0u64, 0usize);
+    while let Ok(Some(frame)) = loomwork::framing::Decoder::decode(&mut codec, buf) {
+        let parsed = AmpBox::parse(frame).expect("well-formed box");
+        boxes += 1;
+        pairs += black_box(&parsed).len();
+    }
+    black_box(pairs);
+    boxes
+}
+
+/// The same bytes as int16-prefixed strings (keys, values and each box's empty terminator).
+fn loomwork_int16_strings(buf: &mut BytesMut) -> u64 {
+    loomwork_all(LengthCodec::int16(), buf)
+}
+
 /// The practical limit of a line decoder: find every `\n`, nothing else.
 fn memchr_scan(data: &[u8]) -> Contender<'_> {
     Contender {
@@ -208,6 +258,41 @@ fn main() {
             summary.push(format!(
                 "int32 {label}: loomwork / LengthDelimitedCodec = {r:.2}x (best runs {b:.2}x{})",
                 if frame == 64 { "; target >= 2x" } else { "" }
+            ));
+        }
+    }
+
+    if wanted("amp boxes") {
+        let (data, boxes) = amp_boxes();
+        let mut contenders = vec![
+            decoding("loomwork BoxCodec", &data, loomwork_amp_boxes),
+            decoding("BoxCodec + AmpBox::parse", &data, loomwork_amp_parsed),
+            decoding("LengthCodec::int16 strings", &data, loomwork_int16_strings),
+            memcpy(&data),
+        ];
+        let samples = interleave(&mut contenders, ROUNDS, BUDGET);
+        print_table(
+            "amp boxes (4 small keys; int16 row: 9 strings per box)",
+            data.len(),
+            &samples,
+            "LengthCodec::int16 strings",
+        );
+        let rate = |name: &str| {
+            samples
+                .iter()
+                .find(|s| s.name == name)
+                .map_or(f64::NAN, |s| boxes as f64 / s.median().as_secs_f64())
+        };
+        let int16 = "LengthCodec::int16 strings";
+        for name in ["loomwork BoxCodec", "BoxCodec + AmpBox::parse"] {
+            let (r, b) = (
+                speedup(&samples, name, int16),
+                speedup_of_best(&samples, name, int16),
+            );
+            summary.push(format!(
+                "AMP {name}: {:.2} M boxes/s (target >= 1 M/s on one core); / int16 on the same \
+                 bytes = {r:.2}x (best runs {b:.2}x)",
+                rate(name) / 1e6
             ));
         }
     }

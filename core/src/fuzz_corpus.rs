@@ -71,3 +71,14 @@ fn policy_corpus_replays_clean() {
 fn endpoint_corpus_replays_clean() {
     replay("endpoint", crate::datagram::fuzzing::check_endpoint);
 }
+
+#[test]
+fn amp_corpus_replays_clean() {
+    replay("amp", crate::amp::fuzzing::check_amp);
+}
+
+#[cfg(feature = "fuzz")]
+#[test]
+fn amp_server_corpus_replays_clean() {
+    replay("amp_server", crate::amp::fuzzing::check_amp_server);
+}

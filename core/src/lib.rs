@@ -210,6 +210,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod amp;
 #[cfg(feature = "std")]
 mod clock;
 pub mod connector;

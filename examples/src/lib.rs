@@ -5,6 +5,7 @@
 //! Ids such as `LR-5` cite Twisted behaviours listed in `docs/twisted-behaviour.md` in the
 //! repository; references such as "docs/architecture.md §7" point into the same `docs/` folder.
 
+pub mod amp;
 pub mod chat;
 mod serve;
 pub mod tls;

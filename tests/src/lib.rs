@@ -117,6 +117,7 @@ macro_rules! conformance_suite {
             drain_finishes_in_flight_exchanges_and_aborts_stragglers,
             chat_fan_out_evicts_idle_members_while_readers_get_every_line,
             small_writes_to_a_peer_that_never_reads_stop_at_the_cap,
+            amp_pipelined_calls_answered_out_of_order_reach_their_callers_once,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {

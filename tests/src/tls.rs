@@ -175,6 +175,7 @@ macro_rules! tls_conformance_suite {
             slow_reader_keeps_the_server_queue_bounded_and_producer_paused,
             peer_reset_mid_stream_gives_exactly_one_connection_lost,
             framed_echo_every_framing_max_empty_and_thousands,
+            amp_pipelined_calls_answered_out_of_order_reach_their_callers_once,
             over_limit_frame_closes_only_its_own_connection,
             peer_vanishing_while_the_server_queue_is_full_is_noticed_once,
             reader_that_never_reads_is_bounded_then_aborted_at_the_drain_deadline,

@@ -14,6 +14,7 @@
 //! measurement, which starts each server alone in a child process. The load generator is plain
 //! blocking std sockets on its own threads. Every load loop is bounded in count and time.
 
+mod amp;
 mod load;
 mod report;
 mod rss;
@@ -94,6 +95,9 @@ fn main() {
     }
     if wanted("idle memory") {
         idle_memory(&plan, &mut table);
+    }
+    if wanted("amp") {
+        amp_rows(&plan, &mut table);
     }
     if wanted("tls") || only.starts_with("tls ") {
         tls_rows(&plan, &mut table, &only);
@@ -290,6 +294,34 @@ fn idle_memory(plan: &Plan, table: &mut Table) {
         "server RSS per idle connection, {n} conns ({threaded} for std kinds; lower is better)"
     );
     record(table, &title, "bytes", &names, runs);
+}
+
+/// The AMP rows of issue 16: `Sum` calls per second, 32 connections each pipelining a window
+/// of 16 calls (and 1 connection, one call at a time), loomwork on every adapter beside
+/// Twisted's AMP; compare with the TCP request/response rows for the cost of AMP itself.
+fn amp_rows(plan: &Plan, table: &mut Table) {
+    let mut names = Vec::new();
+    let mut addrs = Vec::new();
+    let mut children = Vec::new();
+    for server in amp::AmpServer::ALL {
+        if let Some((addr, child)) = server.start() {
+            names.push(server.name());
+            addrs.push(addr);
+            children.extend(child);
+        }
+    }
+    for (connections, window) in [(1, 1), (32, 16)] {
+        let title = format!("AMP Sum calls, {connections} conn, {window} in flight each");
+        compare(
+            plan,
+            table,
+            &title,
+            "calls/s",
+            (&names, &addrs),
+            |addr, d| amp::calls_per_second(addr, connections, window, d),
+        );
+    }
+    drop(children);
 }
 
 /// The TLS rows of issue 14: echo throughput, full handshakes per second, RSS per idle TLS

@@ -3,6 +3,7 @@
 //! Every scenario bounds itself in time (virtual time on the memory network) and checks
 //! content, not just counts.
 
+mod amp;
 mod closing;
 mod connecting;
 mod drain;
@@ -14,6 +15,7 @@ mod framed;
 mod lifecycle;
 mod policies;
 
+pub use amp::*;
 pub use closing::*;
 pub use connecting::*;
 pub use drain::*;
