@@ -71,3 +71,8 @@ fn policy_corpus_replays_clean() {
 fn endpoint_corpus_replays_clean() {
     replay("endpoint", crate::datagram::fuzzing::check_endpoint);
 }
+
+#[test]
+fn proxy_corpus_replays_clean() {
+    replay("proxy", crate::proxy::fuzzing::check_proxy);
+}

@@ -198,6 +198,8 @@
 //!   [`DatagramProtocol`](datagram::DatagramProtocol), its
 //!   [`DatagramTransport`](datagram::DatagramTransport) and the [`Endpoint`](datagram::Endpoint)
 //!   driver.
+//! - [`proxy`]: the PROXY protocol (v1, v2): [`AcceptProxy`](proxy::AcceptProxy) shows a
+//!   protocol behind a load balancer its real client; [`encode_v2`](proxy::encode_v2) sends one.
 //! - [`resolve`] for IP literals and the typed [`DnsError`](resolve::DnsError).
 //! - [`Reason`]: why a connection ended or failed, one taxonomy for every runtime.
 //! - [`Instant`] and [`TimerTable`]: time as an input.
@@ -218,6 +220,7 @@ pub mod framing;
 #[cfg(test)]
 mod fuzz_corpus;
 pub mod policy;
+pub mod proxy;
 pub mod rand;
 mod reason;
 pub mod resolve;
