@@ -9,7 +9,7 @@ pub mod chat;
 mod serve;
 pub mod tls;
 
-pub use serve::{serve_tcp, serve_tcp_as, ServeOptions};
+pub use serve::{serve_tcp, serve_tcp_as, serve_tcp_proxied, ServeOptions};
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -122,6 +122,22 @@ pub struct Echo;
 
 impl Protocol for Echo {
     type Message = ();
+    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+        let _ = tx.write(data.split().freeze());
+    }
+}
+
+/// `echo_server --announce-peer`: first writes `you are IP:PORT\r\n` with the peer as the
+/// protocol sees it (the real client behind a PROXY header, with `--accept-proxy`), then echoes.
+pub struct AnnouncingEcho;
+
+impl Protocol for AnnouncingEcho {
+    type Message = ();
+    fn connection_made(&mut self, tx: &mut Transport<'_>) {
+        if let Some(peer) = tx.peer() {
+            let _ = tx.write(format!("you are {peer}\r\n"));
+        }
+    }
     fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
         let _ = tx.write(data.split().freeze());
     }
