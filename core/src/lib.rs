@@ -200,6 +200,8 @@
 //!   driver.
 //! - [`proxy`]: the PROXY protocol (v1, v2): [`AcceptProxy`](proxy::AcceptProxy) shows a
 //!   protocol behind a load balancer its real client; [`encode_v2`](proxy::encode_v2) sends one.
+//! - [`relay`]: Twisted's `portforward` as two [`RelayLeg`](relay::RelayLeg)s with backpressure
+//!   across them.
 //! - [`resolve`] for IP literals and the typed [`DnsError`](resolve::DnsError).
 //! - [`Reason`]: why a connection ended or failed, one taxonomy for every runtime.
 //! - [`Instant`] and [`TimerTable`]: time as an input.
@@ -221,6 +223,7 @@ pub mod framing;
 mod fuzz_corpus;
 pub mod policy;
 pub mod proxy;
+pub mod relay;
 pub mod rand;
 mod reason;
 pub mod resolve;
