@@ -8,6 +8,8 @@
         when the server closes without echoing anything.
   proxy_client.py stalled HOST:PORT SECONDS      sends half a header and stops; exit 0 when the
         server closes the connection within SECONDS (the header timeout evicts it).
+  proxy_client.py bulk HOST:PORT MIB              sends MIB MiB to an echo server (through a
+        relay), half-closes, and checks the echo byte for byte (SHA-256) and the EOF after it.
   proxy_client.py send HOST:PORT HEADER_HEX      sends a header (hex), then `ping`, and prints
         what comes back until the server closes.
 """
@@ -39,20 +41,16 @@ def read_until_closed(sock, limit=1 << 16):
 def announce(target, source):
     sock = connect(target, source)
     local = "%s:%d" % sock.getsockname()[:2]
-    line = b""
-    while not line.endswith(b"\r\n") and len(line) < 200:
-        chunk = sock.recv(1)
-        if not chunk:
-            break
-        line += chunk
+    # Sent first: Twisted's receiver announces only once data arrives.
     sock.sendall(b"ping")
-    echo = b""
-    while len(echo) < 4:
-        chunk = sock.recv(4 - len(echo))
+    got = b""
+    while (b"\r\n" not in got or len(got.split(b"\r\n", 1)[1]) < 4) and len(got) < 300:
+        chunk = sock.recv(300)
         if not chunk:
             break
-        echo += chunk
+        got += chunk
     sock.close()
+    line, _, echo = got.partition(b"\r\n")
     seen = line.decode(errors="replace").strip().removeprefix("you are ")
     print("client %s server-saw %s echo %r" % (local, seen, echo))
     return 0 if seen == local and echo == b"ping" else 1
@@ -83,6 +81,33 @@ def stalled(target, seconds):
     return 0 if got == b"" and took <= seconds else 1
 
 
+def bulk(target, mib):
+    import hashlib
+    import threading
+
+    payload = bytes(range(256)) * (4096 * mib)
+    sock = connect(target)
+    sock.settimeout(60)
+
+    def writer():
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    digest, count = hashlib.sha256(), 0
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            break
+        digest.update(chunk)
+        count += len(chunk)
+    thread.join()
+    ok = count == len(payload) and digest.digest() == hashlib.sha256(payload).digest()
+    print("bulk: sent %d bytes, got %d back then EOF, checksum %s" % (len(payload), count, "ok" if ok else "MISMATCH"))
+    return 0 if ok else 1
+
+
 def send(target, header_hex):
     sock = connect(target)
     sock.sendall(bytes.fromhex(header_hex) + b"ping")
@@ -99,6 +124,8 @@ def main(argv):
         return refused(target)
     if mode == "stalled":
         return stalled(target, float(argv[3]))
+    if mode == "bulk":
+        return bulk(target, int(argv[3]))
     if mode == "send":
         return send(target, argv[3])
     print(__doc__, file=sys.stderr)

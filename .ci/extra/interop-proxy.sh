@@ -66,3 +66,63 @@ CFG
     echo "echo_server --accept-proxy ($rt): ok, clean exit on SIGINT"
 done
 rm -rf "$dir"
+
+# The relay (portforward) on every runtime: bytes both ways with the half-close passed on, a
+# refused upstream, and PROXY headers it sends read by loomwork, by HAProxy (`accept-proxy`,
+# re-sent to loomwork with `send-proxy-v2`) and by Twisted's `haproxy` endpoint.
+dir=$(mktemp -d)
+"$bin/echo_server" --listen 127.0.0.1:0 --accept-proxy --announce-peer >"$dir/announce" &
+announce=$(wait_listening "$dir/announce")
+"$bin/echo_server" --listen 127.0.0.1:0 >"$dir/echo" &
+echo_addr=$(wait_listening "$dir/echo")
+python3 interop/twisted_haproxy.py server >"$dir/twisted" &
+twisted=$(wait_listening "$dir/twisted")
+hap_port=$(free_port)
+cat >"$dir/haproxy.cfg" <<CFG
+global
+    maxconn 64
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend accept_proxy
+    bind 127.0.0.1:$hap_port accept-proxy
+    default_backend loomwork
+backend loomwork
+    server echo $announce send-proxy-v2
+CFG
+haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
+hap=$!
+wait_port "$hap_port"
+closed=$(free_port)
+
+relay() { # runtime upstream [--send-proxy vN] -> address
+    local out="$dir/relay-$RANDOM"
+    "$bin/portforward" --runtime "$1" --listen 127.0.0.1:0 --upstream "$2" "${@:3}" >"$out" 2>"$out.err" &
+    relays+=("$!")
+    wait_listening "$out"
+}
+for rt in std smol tokio; do
+    relays=()
+    plain=$(relay "$rt" "$echo_addr")
+    python3 interop/proxy_client.py bulk "$plain" 16
+    refused=$(relay "$rt" "127.0.0.1:$closed")
+    python3 interop/proxy_client.py refused "$refused"
+    for version in v1 v2; do
+        for target in loomwork:"$announce" haproxy:"127.0.0.1:$hap_port" twisted:"$twisted"; do
+            name=${target%%:*}; upstream=${target#*:}
+            via=$(relay "$rt" "$upstream" --send-proxy "$version")
+            result=$(python3 interop/proxy_client.py announce "$via" 127.0.0.2) \
+                || { echo "FAIL (portforward $rt --send-proxy $version -> $name): $result"; exit 1; }
+            echo "portforward ($rt) --send-proxy $version -> $name: $result"
+        done
+    done
+    for pid in "${relays[@]}"; do kill -INT "$pid"; wait "$pid"; done
+    grep -h "connection was refused" "$dir"/relay-*.err | head -1
+    grep -h "bytes to upstream" "$dir"/relay-*.err | grep -v "refused" | head -1
+    rm -f "$dir"/relay-*
+    echo "portforward ($rt): ok, clean exit on SIGINT"
+done
+kill "$hap"; wait "$hap" || true
+rm -rf "$dir"
