@@ -223,9 +223,9 @@ pub mod framing;
 mod fuzz_corpus;
 pub mod policy;
 pub mod proxy;
-pub mod relay;
 pub mod rand;
 mod reason;
+pub mod relay;
 pub mod resolve;
 pub mod stream;
 #[cfg(feature = "testing")]

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use loomwork::stream::Config;
-use loomwork_examples::{parse_args, serve_tcp_proxied, AnnouncingEcho, Echo, Runtime, ServeOptions};
+use loomwork_examples::{
+    parse_args, serve_tcp_proxied, AnnouncingEcho, Echo, Runtime, ServeOptions,
+};
 
 /// TCP echo server (Twisted's Echo protocol).
 #[derive(Parser, Debug)]

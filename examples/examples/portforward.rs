@@ -65,7 +65,11 @@ fn main() {
                 report.reason,
                 report.to_upstream,
                 report.to_client,
-                if report.connected { "" } else { " (upstream never connected)" }
+                if report.connected {
+                    ""
+                } else {
+                    " (upstream never connected)"
+                }
             );
         })),
     };
@@ -76,7 +80,10 @@ fn main() {
         listeners: 1,
         drain: Duration::from_millis(args.drain_ms),
     };
-    serve_tcp(options, RelayFactory::new(dialer(args.runtime, upstream), config));
+    serve_tcp(
+        options,
+        RelayFactory::new(dialer(args.runtime, upstream), config),
+    );
 }
 
 /// Dials the upstream on the chosen runtime: a one-attempt client whose protocol is the
@@ -87,15 +94,30 @@ fn dialer(runtime: Runtime, upstream: SocketAddr) -> Dialer {
     match runtime {
         Runtime::Std => Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
             let factory = UpstreamFactory::new(dial);
-            Box::new(loomwork_std::connect_tcp_with(upstream, factory, attempt.clone(), Config::default()))
+            Box::new(loomwork_std::connect_tcp_with(
+                upstream,
+                factory,
+                attempt.clone(),
+                Config::default(),
+            ))
         }),
         Runtime::Smol => Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
             let factory = UpstreamFactory::new(dial);
-            Box::new(loomwork_smol::connect_tcp_with(upstream, factory, attempt.clone(), Config::default()))
+            Box::new(loomwork_smol::connect_tcp_with(
+                upstream,
+                factory,
+                attempt.clone(),
+                Config::default(),
+            ))
         }),
         Runtime::Tokio => Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
             let factory = UpstreamFactory::new(dial);
-            Box::new(loomwork_tokio::connect_tcp_with(upstream, factory, attempt.clone(), Config::default()))
+            Box::new(loomwork_tokio::connect_tcp_with(
+                upstream,
+                factory,
+                attempt.clone(),
+                Config::default(),
+            ))
         }),
     }
 }

@@ -31,7 +31,10 @@ pub fn check_proxy(data: &[u8]) -> Result<(), String> {
     let Some((config, input)) = data.split_at_checked(3) else {
         return Ok(());
     };
-    let chunks = [1 + usize::from(config[0] % 16), 1 + usize::from(config[1] % 16)];
+    let chunks = [
+        1 + usize::from(config[0] % 16),
+        1 + usize::from(config[1] % 16),
+    ];
     let max = match config[2] {
         0 => MAX_V2_LEN,
         b => usize::from(b) * 4,
@@ -70,7 +73,9 @@ fn feed(input: &[u8], sizes: &[usize], max: usize) -> Result<Outcome, String> {
                     Version::V2 => max,
                 };
                 if taken > limit || before[taken..] != buf[..] {
-                    return Err(format!("took {taken} bytes (limit {limit}) or not a prefix"));
+                    return Err(format!(
+                        "took {taken} bytes (limit {limit}) or not a prefix"
+                    ));
                 }
                 buf.extend_from_slice(&input[at..]);
                 return Ok(Outcome::Header(header, buf.to_vec()));

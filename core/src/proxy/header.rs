@@ -197,7 +197,9 @@ impl Header {
 
     /// The value of the first TLV of type `kind`, without copying.
     pub fn tlv(&self, kind: u8) -> Option<Bytes> {
-        self.tlvs().find(|tlv| tlv.kind == kind).map(|tlv| tlv.value)
+        self.tlvs()
+            .find(|tlv| tlv.kind == kind)
+            .map(|tlv| tlv.value)
     }
 
     /// The ALPN TLV: the application protocol the client negotiated.

@@ -40,7 +40,8 @@ fn v2_inet(tlvs: &[u8]) -> Vec<u8> {
 
 #[test]
 fn v1_tcp4_from_the_specification_parses_and_leaves_the_payload() {
-    let (header, rest) = decode_all(b"PROXY TCP4 255.255.255.255 255.255.255.255 65535 65535\r\nGET");
+    let (header, rest) =
+        decode_all(b"PROXY TCP4 255.255.255.255 255.255.255.255 65535 65535\r\nGET");
     let header = header.unwrap().unwrap();
     assert_eq!(header.version(), Version::V1);
     assert_eq!(header.source(), Some(addr("255.255.255.255:65535")));
@@ -65,7 +66,10 @@ fn v1_at_the_107_byte_maximum_parses() {
 
 #[test]
 fn v1_unknown_ignores_the_rest_of_its_line_and_keeps_real_addresses() {
-    for line in [&b"PROXY UNKNOWN\r\n"[..], b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n"] {
+    for line in [
+        &b"PROXY UNKNOWN\r\n"[..],
+        b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n",
+    ] {
         let header = decode_all(line).0.unwrap().unwrap();
         assert_eq!(header.addresses(), &Addresses::Unknown);
         assert_eq!(header.source(), None);
@@ -83,17 +87,17 @@ fn v1_without_crlf_in_107_bytes_is_too_long() {
 #[test]
 fn v1_malformed_lines_are_refused() {
     for bad in [
-        &b"PROXY TCP4 192.0.2.1 10.0.0.1 1 2\n"[..],        // LF without CR
-        b"PROXY TCP4 192.0.2.1  10.0.0.1 1 2\r\n",          // double space
-        b"PROXY TCP4 192.0.2.1 10.0.0.1 1\r\n",             // missing port
-        b"PROXY TCP4 192.0.2.1 10.0.0.1 1 2 3\r\n",         // extra field
-        b"PROXY TCP4 ::1 ::1 1 2\r\n",                      // wrong family
-        b"PROXY TCP6 192.0.2.1 10.0.0.1 1 2\r\n",           // wrong family
-        b"PROXY TCP4 192.0.2.1 10.0.0.1 65536 2\r\n",       // port out of range
-        b"PROXY TCP4 192.0.2.1 10.0.0.1 01 2\r\n",          // leading zero
-        b"PROXY TCP4 192.0.2.1 10.0.0.1 +1 2\r\n",          // sign
-        b"PROXY UDP4 192.0.2.1 10.0.0.1 1 2\r\n",           // no such protocol
-        b"PROXY TCP4 192.0.2.1 10.0.0.1 1 2\x00\r\n",       // binary byte
+        &b"PROXY TCP4 192.0.2.1 10.0.0.1 1 2\n"[..], // LF without CR
+        b"PROXY TCP4 192.0.2.1  10.0.0.1 1 2\r\n",   // double space
+        b"PROXY TCP4 192.0.2.1 10.0.0.1 1\r\n",      // missing port
+        b"PROXY TCP4 192.0.2.1 10.0.0.1 1 2 3\r\n",  // extra field
+        b"PROXY TCP4 ::1 ::1 1 2\r\n",               // wrong family
+        b"PROXY TCP6 192.0.2.1 10.0.0.1 1 2\r\n",    // wrong family
+        b"PROXY TCP4 192.0.2.1 10.0.0.1 65536 2\r\n", // port out of range
+        b"PROXY TCP4 192.0.2.1 10.0.0.1 01 2\r\n",   // leading zero
+        b"PROXY TCP4 192.0.2.1 10.0.0.1 +1 2\r\n",   // sign
+        b"PROXY UDP4 192.0.2.1 10.0.0.1 1 2\r\n",    // no such protocol
+        b"PROXY TCP4 192.0.2.1 10.0.0.1 1 2\x00\r\n", // binary byte
     ] {
         assert_eq!(
             decode_all(bad).0,
@@ -108,7 +112,10 @@ fn v1_malformed_lines_are_refused() {
 fn other_protocols_are_refused_from_their_first_byte() {
     assert_eq!(decode_all(b"G").0, Err(ParseError::NotProxy));
     assert_eq!(decode_all(b"PROXX").0, Err(ParseError::NotProxy));
-    assert_eq!(decode_all(b"\r\n\r\n\0\r\nQUIX").0, Err(ParseError::NotProxy));
+    assert_eq!(
+        decode_all(b"\r\n\r\n\0\r\nQUIX").0,
+        Err(ParseError::NotProxy)
+    );
     assert_eq!(detect(b"PRO"), Detected::NeedMore);
     assert_eq!(detect(b"\r\n"), Detected::NeedMore);
     assert_eq!(detect(b"SSH-2.0"), Detected::NotProxy);
@@ -199,15 +206,36 @@ fn v2_invalid_fields_are_refused_as_soon_as_seen() {
         bytes
     };
     // Refused with only the bytes up to the bad field: no waiting for the rest.
-    assert_eq!(decode_all(&with(12, 0x11)[..13]).0, Err(ParseError::V2Version));
-    assert_eq!(decode_all(&with(12, 0x22)[..13]).0, Err(ParseError::V2Command));
-    assert_eq!(decode_all(&with(13, 0x41)[..14]).0, Err(ParseError::V2Family));
-    assert_eq!(decode_all(&with(13, 0x13)[..14]).0, Err(ParseError::V2Family));
+    assert_eq!(
+        decode_all(&with(12, 0x11)[..13]).0,
+        Err(ParseError::V2Version)
+    );
+    assert_eq!(
+        decode_all(&with(12, 0x22)[..13]).0,
+        Err(ParseError::V2Command)
+    );
+    assert_eq!(
+        decode_all(&with(13, 0x41)[..14]).0,
+        Err(ParseError::V2Family)
+    );
+    assert_eq!(
+        decode_all(&with(13, 0x13)[..14]).0,
+        Err(ParseError::V2Family)
+    );
     // An INET header of 11 address bytes.
-    assert_eq!(decode_all(&with(15, 11)[..16]).0, Err(ParseError::V2AddressLength));
+    assert_eq!(
+        decode_all(&with(15, 11)[..16]).0,
+        Err(ParseError::V2AddressLength)
+    );
     // A TLV running past the end.
-    assert_eq!(decode_all(&v2_inet(&[kind::NOOP, 0, 5, 0])).0, Err(ParseError::V2Tlv));
-    assert_eq!(decode_all(&v2_inet(&[kind::NOOP])).0, Err(ParseError::V2Tlv));
+    assert_eq!(
+        decode_all(&v2_inet(&[kind::NOOP, 0, 5, 0])).0,
+        Err(ParseError::V2Tlv)
+    );
+    assert_eq!(
+        decode_all(&v2_inet(&[kind::NOOP])).0,
+        Err(ParseError::V2Tlv)
+    );
     // A unique id over 128 bytes.
     let mut long = vec![kind::UNIQUE_ID, 0, 129];
     long.resize(3 + 129, 7);
@@ -376,7 +404,9 @@ fn a_header_one_byte_per_read_starts_the_protocol_once() {
     let events = events(&conn);
     assert_eq!(events[0], "made [2001:db8::7]:50000 [2001:db8::1]:443 None");
     assert_eq!(events[1..].len(), 3, "{events:?}");
-    assert!(events[1..].iter().all(|e| e.ends_with("from [2001:db8::7]:50000")));
+    assert!(events[1..]
+        .iter()
+        .all(|e| e.ends_with("from [2001:db8::7]:50000")));
 }
 
 #[test]
@@ -394,7 +424,10 @@ fn a_malformed_header_ends_only_that_connection_with_a_typed_reason() {
     conn.handle_data(Instant::ZERO, b"GET / HTTP/1.1\r\n");
     assert_eq!(conn.reason(), Some(&ParseError::NotProxy.reason()));
     assert_eq!(conn.protocol().error(), Some(ParseError::NotProxy));
-    assert!(events(&conn).is_empty(), "the wrapped protocol never started");
+    assert!(
+        events(&conn).is_empty(),
+        "the wrapped protocol never started"
+    );
     assert!(written(&conn).is_empty());
 }
 
@@ -402,7 +435,10 @@ fn a_malformed_header_ends_only_that_connection_with_a_typed_reason() {
 fn a_header_that_never_finishes_is_evicted_by_the_default_timeout() {
     let mut conn = connection(Expect::Required);
     conn.handle_data(Instant::ZERO, b"PROXY TCP4 1.2.3.4");
-    assert_eq!(conn.next_timeout(), Some(Instant::ZERO + DEFAULT_HEADER_TIMEOUT));
+    assert_eq!(
+        conn.next_timeout(),
+        Some(Instant::ZERO + DEFAULT_HEADER_TIMEOUT)
+    );
     conn.handle_timeout(Instant::from_secs(4));
     assert!(!conn.is_closed());
     conn.handle_timeout(Instant::from_secs(5));
@@ -492,13 +528,20 @@ fn the_factory_applies_required_and_trusted_ranges() {
     );
     conn.handle_connected(Instant::ZERO, addr(LISTENER), addr("192.0.2.1:1"));
     conn.handle_data(Instant::ZERO, b"PROXY TCP4 6.6.6.6 10.0.0.1 1 2\r\n");
-    assert_eq!(conn.peer(), Some(addr("192.0.2.1:1")), "an untrusted header is not believed");
+    assert_eq!(
+        conn.peer(),
+        Some(addr("192.0.2.1:1")),
+        "an untrusted header is not believed"
+    );
     let slow = AcceptConfig {
         header_timeout: Some(Duration::from_secs(1)),
         ..AcceptConfig::required()
     };
     let mut factory = AcceptProxyFactory::new(|_peer| Witness::default(), slow);
-    let mut conn = Connection::new(factory.build_protocol(addr(BALANCER)).unwrap(), Config::default());
+    let mut conn = Connection::new(
+        factory.build_protocol(addr(BALANCER)).unwrap(),
+        Config::default(),
+    );
     conn.handle_connected(Instant::ZERO, addr(LISTENER), addr(BALANCER));
     conn.handle_timeout(Instant::from_secs(1));
     assert_eq!(conn.reason(), Some(&Reason::TimedOut(Timeout::ProxyHeader)));

@@ -171,6 +171,8 @@ impl Ssl {
     }
 
     fn sub_value(&self, kind: u8) -> Option<Bytes> {
-        self.tlvs().find(|tlv| tlv.kind == kind).map(|tlv| tlv.value)
+        self.tlvs()
+            .find(|tlv| tlv.kind == kind)
+            .map(|tlv| tlv.value)
     }
 }

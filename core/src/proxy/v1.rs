@@ -110,8 +110,7 @@ fn ip<T: FromStr>(text: &str) -> Result<T, ParseError> {
 /// A decimal port, 0 to 65535, digits only (no sign, no leading zero but for `0` itself).
 fn port(text: &str) -> Result<u16, ParseError> {
     let digits = text.bytes().all(|b| b.is_ascii_digit());
-    if !digits || text.is_empty() || text.len() > 5 || (text.len() > 1 && text.starts_with('0'))
-    {
+    if !digits || text.is_empty() || text.len() > 5 || (text.len() > 1 && text.starts_with('0')) {
         return Err(ParseError::V1Malformed);
     }
     text.parse().map_err(|_| ParseError::V1Malformed)

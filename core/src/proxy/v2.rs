@@ -132,7 +132,8 @@ pub(crate) fn build(raw: Bytes, layout: Layout) -> Header {
         // "the receiver must ignore the address information" for LOCAL.
         (Command::Local, _) | (_, Family::Unspecified) => Addresses::Unknown,
         (_, Family::Inet) => {
-            let ip = |at: usize| Ipv4Addr::new(block[at], block[at + 1], block[at + 2], block[at + 3]);
+            let ip =
+                |at: usize| Ipv4Addr::new(block[at], block[at + 1], block[at + 2], block[at + 3]);
             Addresses::Inet {
                 source: SocketAddr::V4(SocketAddrV4::new(ip(0), port(block, 8))),
                 destination: SocketAddr::V4(SocketAddrV4::new(ip(4), port(block, 10))),
@@ -181,7 +182,11 @@ fn port(block: &[u8], at: usize) -> u16 {
 pub(crate) fn crc32c_zeroed(header: &[u8], zeroed: usize) -> u32 {
     let mut crc = !0u32;
     for (at, &byte) in header.iter().enumerate() {
-        let byte = if (zeroed..zeroed + 4).contains(&at) { 0 } else { byte };
+        let byte = if (zeroed..zeroed + 4).contains(&at) {
+            0
+        } else {
+            byte
+        };
         crc ^= u32::from(byte);
         for _ in 0..8 {
             crc = (crc >> 1) ^ (0x82f6_3b78 & (crc & 1).wrapping_neg());

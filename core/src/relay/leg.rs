@@ -14,6 +14,9 @@ use crate::reason::{Limit, Reason};
 use crate::relay::{Dial, Dialer, RelayMessage};
 use crate::stream::{Handle, Protocol, ServerFactory, Transport, WriteError};
 
+/// Called with a relay's [`RelayReport`] when its client leg ends (a log line, counters).
+pub type ReportHook = Arc<dyn Fn(&RelayReport) + Send + Sync>;
+
 /// How a relay behaves; shared by every relay a [`RelayFactory`] builds.
 #[derive(Clone)]
 pub struct RelayConfig {
@@ -24,7 +27,7 @@ pub struct RelayConfig {
     /// Send a PROXY protocol header of this version to the upstream first (`None`: don't).
     pub send_proxy: Option<Version>,
     /// Called once per relay when its client leg ends, with its counters.
-    pub report: Option<Arc<dyn Fn(&RelayReport) + Send + Sync>>,
+    pub report: Option<ReportHook>,
 }
 
 impl Default for RelayConfig {

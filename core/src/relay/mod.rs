@@ -28,7 +28,9 @@
 mod leg;
 mod message;
 
-pub use leg::{RelayConfig, RelayFactory, RelayLeg, RelayReport, Side, UpstreamFactory};
+pub use leg::{
+    RelayConfig, RelayFactory, RelayLeg, RelayReport, ReportHook, Side, UpstreamFactory,
+};
 pub use message::{Dial, Dialer, RelayMessage};
 
 #[cfg(all(test, feature = "testing"))]

@@ -93,10 +93,13 @@ impl Harness {
             queue.lock().push(dial);
             Box::new(())
         });
-        let relay = net.listen(addr(RELAY), RelayFactory::new(dialer, config), Config::default());
-        let upstream = upstream.map(|end| {
-            net.listen(addr(UPSTREAM), move |_peer| end.clone(), Config::default())
-        });
+        let relay = net.listen(
+            addr(RELAY),
+            RelayFactory::new(dialer, config),
+            Config::default(),
+        );
+        let upstream = upstream
+            .map(|end| net.listen(addr(UPSTREAM), move |_peer| end.clone(), Config::default()));
         Harness {
             net,
             dials,
@@ -127,7 +130,8 @@ impl Harness {
             }
             for dial in pending {
                 let config = connector::Config::default();
-                self.net.connect(addr(UPSTREAM), UpstreamFactory::new(dial), config);
+                self.net
+                    .connect(addr(UPSTREAM), UpstreamFactory::new(dial), config);
             }
         }
         false
@@ -152,10 +156,26 @@ fn the_four_half_close_orders_pass_every_byte_and_end_cleanly() {
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     // (client end, upstream end): who shuts down first, and what the other sends after.
     let cases = [
-        ("client first", End::new(b"hello", true, b""), End::new(b"", false, b"bye")),
-        ("upstream first", End::new(b"", false, b"late"), End::new(b"banner", true, b"")),
-        ("both at once", End::new(b"c", true, b""), End::new(b"s", true, b"")),
-        ("client first, big answer", End::new(&big[..1000], true, b""), End::new(b"", false, &big)),
+        (
+            "client first",
+            End::new(b"hello", true, b""),
+            End::new(b"", false, b"bye"),
+        ),
+        (
+            "upstream first",
+            End::new(b"", false, b"late"),
+            End::new(b"banner", true, b""),
+        ),
+        (
+            "both at once",
+            End::new(b"c", true, b""),
+            End::new(b"s", true, b""),
+        ),
+        (
+            "client first, big answer",
+            End::new(&big[..1000], true, b""),
+            End::new(b"", false, &big),
+        ),
     ];
     for (name, client, upstream) in cases {
         let mut h = Harness::new(Some(upstream.clone()), RelayConfig::default());
@@ -166,9 +186,19 @@ fn the_four_half_close_orders_pass_every_byte_and_end_cleanly() {
         let expect_at_server = [client.send.clone(), client.reply.clone()].concat();
         let expect_at_client = [upstream.send.clone(), upstream.reply.clone()].concat();
         assert_eq!(s.got, expect_at_server, "{name}: bytes at the upstream");
-        assert_eq!(c.got.len(), expect_at_client.len(), "{name}: bytes at the client");
-        assert!(c.got == expect_at_client, "{name}: bytes at the client differ");
-        assert!(c.eof && s.eof, "{name}: each side saw the other's half-close");
+        assert_eq!(
+            c.got.len(),
+            expect_at_client.len(),
+            "{name}: bytes at the client"
+        );
+        assert!(
+            c.got == expect_at_client,
+            "{name}: bytes at the client differ"
+        );
+        assert!(
+            c.eof && s.eof,
+            "{name}: each side saw the other's half-close"
+        );
         assert_eq!(c.lost, Some(Reason::Done), "{name}");
         assert_eq!(s.lost, Some(Reason::Done), "{name}");
         for leg in h.relay_legs() {
@@ -195,10 +225,18 @@ fn a_reset_on_either_leg_aborts_the_other() {
         let client = h.dial_client(End::new(b"x", false, b""));
         assert!(h.run(Duration::from_secs(5), |net| net.open_connections() == 4));
         let upstream_server = h.net.server_connections(h.upstream.unwrap())[0];
-        let victim = if reset_client { client } else { upstream_server };
+        let victim = if reset_client {
+            client
+        } else {
+            upstream_server
+        };
         assert!(h.net.reset(victim));
         assert!(h.run(Duration::from_secs(60), |net| net.open_connections() == 0));
-        let survivor = if reset_client { upstream_server } else { client };
+        let survivor = if reset_client {
+            upstream_server
+        } else {
+            client
+        };
         let reason = h.net.reason(survivor).unwrap();
         assert!(!reason.is_clean(), "the far end saw {reason:?}");
         let leg = h.relay_legs()[0];
@@ -230,7 +268,10 @@ fn a_stalled_reader_bounds_the_relay_by_water_marks_and_window() {
     assert!(!settled);
     let high = Config::default().high_water;
     let read = NetworkConfig::default().max_read;
-    assert!(peak > high, "the reader stalled long enough to fill the queue: {peak}");
+    assert!(
+        peak > high,
+        "the reader stalled long enough to fill the queue: {peak}"
+    );
     assert!(
         peak <= high + config.window + read,
         "client leg held {peak} bytes: more than the high-water mark {high} + window {} + one read",
@@ -253,7 +294,11 @@ fn the_client_leg_reads_nothing_before_the_upstream_and_sends_a_proxy_header() {
     let mut client_leg = Recorder::new(RelayLeg::client(dialer, Arc::new(config)));
     client_leg.receive(b"early bytes");
     client_leg.run_until_idle();
-    assert_eq!(client_leg.unread_bytes(), 11, "held until the upstream is connected");
+    assert_eq!(
+        client_leg.unread_bytes(),
+        11,
+        "held until the upstream is connected"
+    );
     let dial = dials.lock().pop().unwrap();
     let mut preamble = BytesMut::from(&dial.preamble[..]);
     let header = decode(&mut preamble, MAX_V2_LEN).unwrap().unwrap();
