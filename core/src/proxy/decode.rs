@@ -1,6 +1,6 @@
 //! `decode`: takes a PROXY header, v1 or v2, off the front of a receive buffer.
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
 use crate::proxy::{v1, v2, Header, ParseError};
 
@@ -77,15 +77,14 @@ pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<Header>, ParseErr
             if len > max {
                 return Err(ParseError::TooLong);
             }
-            let _ = buf.split_to(len);
+            buf.advance(len);
             Ok(Some(header))
         }
         Detected::V2 => {
             let Some(layout) = v2::check(buf, max)? else {
                 return Ok(None);
             };
-            let raw = buf.split_to(layout.len).freeze();
-            Ok(Some(v2::build(raw, layout)))
+            Ok(Some(v2::take(buf, layout)))
         }
     }
 }

@@ -22,24 +22,20 @@ pub(crate) const PREFIX: &[u8] = b"PROXY ";
 /// prove it (a binary byte, 107 bytes without a line end).
 pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Header, usize)>, ParseError> {
     let window = &buf[..buf.len().min(MAX_V1_LEN)];
-    let mut end = None;
-    for (at, &byte) in window.iter().enumerate() {
-        match byte {
-            b'\n' => {
-                end = Some(at);
-                break;
-            }
-            b'\r' | 0x20..=0x7e => {}
-            _ => return Err(ParseError::V1Malformed),
+    let Some(end) = memchr::memchr(b'\n', window) else {
+        // No line end yet: refuse now if what is here can never become a header.
+        if !window.iter().all(|&b| printable(b)) {
+            return Err(ParseError::V1Malformed);
         }
-    }
-    let Some(end) = end else {
         return if window.len() == MAX_V1_LEN {
             Err(ParseError::V1TooLong)
         } else {
             Ok(None)
         };
     };
+    if !window[..end].iter().all(|&b| printable(b)) {
+        return Err(ParseError::V1Malformed);
+    }
     let line = buf
         .get(PREFIX.len()..end)
         .and_then(|line| line.strip_suffix(b"\r"))
@@ -47,6 +43,11 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Header, usize)>, ParseError> {
     // Printable ASCII only (checked above), so this cannot fail.
     let line = core::str::from_utf8(line).map_err(|_| ParseError::V1Malformed)?;
     Ok(Some((parse_line(line)?, end + 1)))
+}
+
+/// What a v1 line may hold before its `\n`: printable ASCII, spaces and `\r`.
+fn printable(byte: u8) -> bool {
+    matches!(byte, b'\r' | 0x20..=0x7e)
 }
 
 /// The part after `PROXY ` and before `\r\n`.

@@ -2,7 +2,7 @@
 
 use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::proxy::header::{Addresses, Command, Header, SocketKind, Version};
 use crate::proxy::tlv;
@@ -125,9 +125,13 @@ pub(crate) fn check(buf: &[u8], max: usize) -> Result<Option<Layout>, ParseError
     }))
 }
 
-/// Builds the header from its bytes (exactly `layout.len` of them, checked by [`check`]).
-pub(crate) fn build(raw: Bytes, layout: Layout) -> Header {
-    let block = &raw[FIXED..layout.tlvs];
+/// Takes the header (exactly `layout.len` bytes, checked by [`check`]) off `buf`.
+///
+/// Only a header with TLVs or Unix paths keeps a reference to the buffer (one reference
+/// count, shared by its TLVs and paths); any other is read in place and the bytes dropped.
+pub(crate) fn take(buf: &mut BytesMut, layout: Layout) -> Header {
+    let keeps_bytes = layout.tlvs < layout.len || matches!(layout.family, Family::Unix);
+    let block = &buf[FIXED..layout.tlvs];
     let addresses = match (layout.command, layout.family) {
         // "the receiver must ignore the address information" for LOCAL.
         (Command::Local, _) | (_, Family::Unspecified) => Addresses::Unknown,
@@ -152,23 +156,43 @@ pub(crate) fn build(raw: Bytes, layout: Layout) -> Header {
                 kind: layout.kind,
             }
         }
-        (_, Family::Unix) => {
-            let path = |at: usize| {
-                let field = &block[at..at + UNIX_PATH];
-                let len = field.iter().position(|&b| b == 0).unwrap_or(UNIX_PATH);
-                raw.slice(FIXED + at..FIXED + at + len)
-            };
-            Addresses::Unix {
-                source: path(0),
-                destination: path(UNIX_PATH),
-                kind: layout.kind,
-            }
-        }
+        // Filled in below, from the bytes kept.
+        (_, Family::Unix) => Addresses::Unknown,
+    };
+    if !keeps_bytes {
+        buf.advance(layout.len);
+        return Header {
+            version: Version::V2,
+            command: layout.command,
+            addresses,
+            tlvs: Bytes::new(),
+        };
+    }
+    if !matches!(layout.family, Family::Unix) || layout.command == Command::Local {
+        // The TLVs alone: one reference, no slicing.
+        let mut tlvs = buf.split_to(layout.len);
+        tlvs.advance(layout.tlvs);
+        return Header {
+            version: Version::V2,
+            command: layout.command,
+            addresses,
+            tlvs: tlvs.freeze(),
+        };
+    }
+    let raw = buf.split_to(layout.len).freeze();
+    let path = |at: usize| {
+        let field = &raw[FIXED + at..FIXED + at + UNIX_PATH];
+        let len = field.iter().position(|&b| b == 0).unwrap_or(UNIX_PATH);
+        raw.slice(FIXED + at..FIXED + at + len)
     };
     Header {
         version: Version::V2,
         command: layout.command,
-        addresses,
+        addresses: Addresses::Unix {
+            source: path(0),
+            destination: path(UNIX_PATH),
+            kind: layout.kind,
+        },
         tlvs: raw.slice(layout.tlvs..layout.len),
     }
 }
