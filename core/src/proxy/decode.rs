@@ -19,7 +19,15 @@ pub enum Detected {
 
 /// Tells from the first bytes of a connection whether a header starts there, as soon as the
 /// bytes allow (one byte suffices for most other protocols).
+#[inline]
 pub fn detect(buf: &[u8]) -> Detected {
+    // The common case first: a whole signature or prefix.
+    if buf.starts_with(&v2::SIGNATURE) {
+        return Detected::V2;
+    }
+    if buf.starts_with(v1::PREFIX) {
+        return Detected::V1;
+    }
     let matches = |magic: &[u8]| {
         let n = buf.len().min(magic.len());
         buf[..n] == magic[..n]
@@ -66,6 +74,7 @@ pub fn detect(buf: &[u8]) -> Detected {
 /// assert_eq!(decode(&mut partial, MAX_V2_LEN), Ok(None));
 /// assert_eq!(partial.len(), 20);
 /// ```
+#[inline]
 pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<Header>, ParseError> {
     match detect(buf) {
         Detected::NeedMore => Ok(None),

@@ -640,3 +640,14 @@ proptest! {
         prop_assert_eq!(data_whole, data_split);
     }
 }
+
+proptest! {
+    #[test]
+    fn the_fast_ipv4_reader_agrees_with_the_standard_parser(
+        text in proptest::collection::vec(prop::sample::select(b"0123456789.".to_vec()), 0..20)
+            .prop_map(|b| String::from_utf8(b).unwrap()),
+    ) {
+        let ours = v1::ipv4(text.as_bytes()).ok();
+        prop_assert_eq!(ours, text.parse::<core::net::Ipv4Addr>().ok());
+    }
+}

@@ -78,6 +78,7 @@ pub(crate) enum AreaError {
 
 /// Checks that `area` is a whole number of well-formed TLVs (and that the ones with a
 /// structure the specification fixes have it). Returns where the CRC-32C value lies, if any.
+#[inline]
 pub(crate) fn validate(area: &[u8]) -> Result<Option<usize>, AreaError> {
     let mut crc = None;
     let mut at = 0;

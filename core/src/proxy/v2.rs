@@ -47,6 +47,7 @@ pub(crate) struct Layout {
 /// once it is complete and valid, `None` while bytes are missing. Each check needs only the
 /// bytes up to the field it looks at, so an error shows as soon as those bytes are in, and the
 /// outcome is the same however the header arrives.
+#[inline]
 pub(crate) fn check(buf: &[u8], max: usize) -> Result<Option<Layout>, ParseError> {
     let Some(&version_command) = buf.get(12) else {
         return Ok(None);
@@ -129,6 +130,7 @@ pub(crate) fn check(buf: &[u8], max: usize) -> Result<Option<Layout>, ParseError
 ///
 /// Only a header with TLVs or Unix paths keeps a reference to the buffer (one reference
 /// count, shared by its TLVs and paths); any other is read in place and the bytes dropped.
+#[inline]
 pub(crate) fn take(buf: &mut BytesMut, layout: Layout) -> Header {
     let keeps_bytes = layout.tlvs < layout.len || matches!(layout.family, Family::Unix);
     let block = &buf[FIXED..layout.tlvs];
@@ -197,6 +199,7 @@ pub(crate) fn take(buf: &mut BytesMut, layout: Layout) -> Header {
     }
 }
 
+#[inline]
 fn port(block: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([block[at], block[at + 1]])
 }
