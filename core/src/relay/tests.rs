@@ -314,3 +314,71 @@ fn the_client_leg_reads_nothing_before_the_upstream_and_sends_a_proxy_header() {
     assert!(written.ends_with(b"early bytes"), "relayed once connected");
     assert_eq!(client_leg.unread_bytes(), 0);
 }
+
+#[test]
+fn a_graceful_close_of_the_client_leg_closes_both_legs_cleanly() {
+    let mut h = Harness::new(Some(End::new(b"", false, b"")), RelayConfig::default());
+    h.dial_client(End::new(b"some bytes", false, b""));
+    assert!(h.run(Duration::from_secs(5), |net| net.open_connections() == 4));
+    let leg = h.relay_legs()[0];
+    assert!(h.net.close(leg), "as a server shutdown closes it");
+    assert!(h.run(Duration::from_secs(60), |net| net.open_connections() == 0));
+    assert_eq!(h.net.reason(leg), Some(Reason::Done));
+    assert_eq!(h.server_end().unwrap().got, b"some bytes");
+    assert_eq!(h.server_end().unwrap().lost, Some(Reason::Done));
+    assert_eq!(h.client_end().lost, Some(Reason::Done));
+}
+
+#[test]
+fn behind_accept_proxy_the_relay_forwards_the_real_client_upstream() {
+    use crate::proxy::{AcceptConfig, AcceptProxyFactory};
+    let mut net = StreamNetwork::new(NetworkConfig::default());
+    let dials: Arc<spin::Mutex<Vec<Dial>>> = Arc::default();
+    let queue = Arc::clone(&dials);
+    let dialer: Dialer = Arc::new(move |dial| {
+        queue.lock().push(dial);
+        Box::new(())
+    });
+    let config = RelayConfig {
+        send_proxy: Some(Version::V1),
+        ..RelayConfig::default()
+    };
+    let factory =
+        AcceptProxyFactory::new(RelayFactory::new(dialer, config), AcceptConfig::required());
+    net.listen(addr(RELAY), factory, Config::default());
+    let upstream = net.listen(
+        addr(UPSTREAM),
+        |_peer| End::new(b"", false, b""),
+        Config::default(),
+    );
+    let header = b"PROXY TCP4 192.0.2.7 10.0.0.1 50000 1235\r\n";
+    net.dial(
+        addr(RELAY),
+        End::new(&[&header[..], b"payload"].concat(), true, b""),
+        Config::default(),
+    )
+    .unwrap();
+    for _ in 0..100 {
+        net.run_until_condition(net.now() + Duration::from_secs(5), |_| {
+            !dials.lock().is_empty()
+        });
+        let pending: Vec<Dial> = core::mem::take(&mut *dials.lock());
+        if pending.is_empty() {
+            break;
+        }
+        for dial in pending {
+            assert_eq!(dial.peer, addr("192.0.2.7:50000"));
+            net.connect(
+                addr(UPSTREAM),
+                UpstreamFactory::new(dial),
+                connector::Config::default(),
+            );
+        }
+    }
+    let server = net.server_connections(upstream)[0];
+    let got = &net.protocol::<End>(server).unwrap().got;
+    assert_eq!(
+        &got[..],
+        b"PROXY TCP4 192.0.2.7 10.0.0.1 50000 1235\r\npayload"
+    );
+}
