@@ -76,3 +76,9 @@ fn endpoint_corpus_replays_clean() {
 fn proxy_corpus_replays_clean() {
     replay("proxy", crate::proxy::fuzzing::check_proxy);
 }
+
+#[cfg(feature = "fuzz")]
+#[test]
+fn accept_proxy_corpus_replays_clean() {
+    replay("accept_proxy", crate::proxy::fuzzing::check_accept_proxy);
+}

@@ -104,3 +104,84 @@ fn round_trip(header: &Header) -> Result<(), String> {
         other => Err(format!("round trip of {header:?} gave {other:?}")),
     }
 }
+
+/// The `accept_proxy` fuzz target's check (feature `fuzz`): `data[0]` picks what the wrapper
+/// expects (`% 3`: required, if present, never) and the rest is a [`StreamCheck`] schedule
+/// (sends, EOFs, stalls, time) against [`AcceptProxy`] around an echo that watches its own
+/// lifecycle. Checked, besides the driver's invariants: the wrapped protocol's
+/// `connection_made` comes first and once, `connection_lost` at most once and only after it,
+/// nothing reaches it after; its peer never changes once it has started.
+///
+/// [`StreamCheck`]: crate::testing::StreamCheck
+/// [`AcceptProxy`]: crate::proxy::AcceptProxy
+#[cfg(feature = "fuzz")]
+pub fn check_accept_proxy(data: &[u8]) -> Result<(), String> {
+    use crate::proxy::{AcceptProxy, Expect};
+    use crate::testing::StreamCheck;
+    use alloc::string::ToString;
+    let Some((&mode, schedule)) = data.split_first() else {
+        return Ok(());
+    };
+    let expect = match mode % 3 {
+        0 => Expect::Required,
+        1 => Expect::IfPresent,
+        _ => Expect::Never,
+    };
+    StreamCheck::protocol(move || AcceptProxy::new(Watched::default(), expect))
+        .invariant(|p: &AcceptProxy<Watched>| p.inner().breach.clone().map_or(Ok(()), Err))
+        .fuzz_checked(schedule)
+        .map_err(|violation| violation.to_string())
+}
+
+/// An echo that checks the lifecycle the wrapper shows it.
+#[cfg(feature = "fuzz")]
+#[derive(Default)]
+struct Watched {
+    peer: Option<core::net::SocketAddr>,
+    made: bool,
+    lost: bool,
+    breach: Option<String>,
+}
+
+#[cfg(feature = "fuzz")]
+impl Watched {
+    fn called(&mut self, what: &str, tx: &crate::stream::Transport<'_>) {
+        if self.breach.is_some() {
+            return;
+        }
+        if !self.made || self.lost {
+            self.breach = Some(format!("{what} outside connection_made..connection_lost"));
+        } else if tx.peer() != self.peer {
+            self.breach = Some(format!("the peer changed in {what}"));
+        }
+    }
+}
+
+#[cfg(feature = "fuzz")]
+impl crate::stream::Protocol for Watched {
+    type Message = ();
+    fn connection_made(&mut self, tx: &mut crate::stream::Transport<'_>) {
+        if self.made {
+            self.breach = Some("connection_made twice".into());
+        }
+        self.made = true;
+        self.peer = tx.peer();
+    }
+    fn data_received(&mut self, data: &mut BytesMut, tx: &mut crate::stream::Transport<'_>) {
+        self.called("data_received", tx);
+        let _ = tx.write(data.split().freeze());
+    }
+    fn read_closed(&mut self, tx: &mut crate::stream::Transport<'_>) {
+        self.called("read_closed", tx);
+        tx.lose_connection();
+    }
+    fn timer_fired(&mut self, _: crate::timer::TimerId, tx: &mut crate::stream::Transport<'_>) {
+        self.called("timer_fired", tx);
+    }
+    fn connection_lost(&mut self, _: &crate::reason::Reason) {
+        if !self.made || self.lost {
+            self.breach = Some("connection_lost without connection_made, or twice".into());
+        }
+        self.lost = true;
+    }
+}

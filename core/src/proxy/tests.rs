@@ -651,3 +651,63 @@ proptest! {
         prop_assert_eq!(ours, text.parse::<core::net::Ipv4Addr>().ok());
     }
 }
+
+/// Writes the `accept_proxy` fuzz target's seed corpus (run once with `--ignored`).
+#[cfg(feature = "fuzz")]
+#[test]
+#[ignore]
+fn write_accept_proxy_seeds() {
+    extern crate std;
+    use crate::testing::{Op, StreamCheck};
+    let check = StreamCheck::protocol(|| AcceptProxy::new(Witness::default(), Expect::Required));
+    let mut v2 = BytesMut::new();
+    let header = Header::proxy(addr("192.0.2.7:50000"), addr("10.0.0.1:80"))
+        .with_tlv(kind::ALPN, b"h2")
+        .unwrap();
+    encode_v2(&header, &mut v2).unwrap();
+    let v1 = b"PROXY TCP4 192.0.2.7 10.0.0.1 50000 80\r\n".to_vec();
+    let send = |data: &[u8]| Op::Send {
+        conn: 0,
+        data: data.to_vec(),
+    };
+    let schedules: Vec<(u8, Vec<Op<()>>)> = vec![
+        (
+            0,
+            vec![
+                Op::Connect,
+                send(&v1),
+                send(b"hello"),
+                Op::SendEof { conn: 0 },
+            ],
+        ),
+        (
+            0,
+            vec![Op::Connect, send(&v2), send(b"hello"), Op::NextDeadline],
+        ),
+        (0, vec![Op::Connect, send(&v1[..10]), Op::NextDeadline]),
+        (
+            0,
+            vec![
+                Op::Connect,
+                send(&v2[..5]),
+                send(&v2[5..]),
+                Op::SendEof { conn: 0 },
+            ],
+        ),
+        (
+            1,
+            vec![Op::Connect, send(b"GET /"), Op::SendEof { conn: 0 }],
+        ),
+        (1, vec![Op::Connect, send(b"PRO"), Op::SendEof { conn: 0 }]),
+        (2, vec![Op::Connect, send(&v1), Op::SendEof { conn: 0 }]),
+        (0, vec![Op::Connect, send(b"garbage"), Op::NextDeadline]),
+    ];
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/accept_proxy");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, (mode, ops)) in schedules.iter().enumerate() {
+        let mut data = vec![*mode];
+        data.extend(check.encode_schedule(ops));
+        std::fs::write(dir.join(format!("seed_{i}")), data).unwrap();
+    }
+}
