@@ -4,17 +4,15 @@
 //!
 //! `cargo run --release --example portforward -- --listen 127.0.0.1:1235 --upstream 127.0.0.1:1234`
 
-use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use loomwork::connector;
 use loomwork::proxy::Version;
-use loomwork::relay::{Dial, Dialer, RelayConfig, RelayFactory, UpstreamFactory};
+use loomwork::relay::{RelayConfig, RelayFactory};
 use loomwork::stream::Config;
-use loomwork_examples::{parse_args, serve_tcp, Runtime, ServeOptions};
+use loomwork_examples::{parse_args, relay_dialer, serve_tcp, Runtime, ServeOptions};
 
 /// TCP relay (Twisted's portforward).
 #[derive(Parser, Debug)]
@@ -82,42 +80,6 @@ fn main() {
     };
     serve_tcp(
         options,
-        RelayFactory::new(dialer(args.runtime, upstream), config),
+        RelayFactory::new(relay_dialer(args.runtime, upstream), config),
     );
-}
-
-/// Dials the upstream on the chosen runtime: a one-attempt client whose protocol is the
-/// relay's upstream leg. The returned client keeps the attempt alive while the client leg
-/// lives.
-fn dialer(runtime: Runtime, upstream: SocketAddr) -> Dialer {
-    let attempt = connector::Config::default();
-    match runtime {
-        Runtime::Std => Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
-            let factory = UpstreamFactory::new(dial);
-            Box::new(loomwork_std::connect_tcp_with(
-                upstream,
-                factory,
-                attempt.clone(),
-                Config::default(),
-            ))
-        }),
-        Runtime::Smol => Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
-            let factory = UpstreamFactory::new(dial);
-            Box::new(loomwork_smol::connect_tcp_with(
-                upstream,
-                factory,
-                attempt.clone(),
-                Config::default(),
-            ))
-        }),
-        Runtime::Tokio => Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
-            let factory = UpstreamFactory::new(dial);
-            Box::new(loomwork_tokio::connect_tcp_with(
-                upstream,
-                factory,
-                attempt.clone(),
-                Config::default(),
-            ))
-        }),
-    }
 }

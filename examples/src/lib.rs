@@ -143,6 +143,50 @@ impl Protocol for AnnouncingEcho {
     }
 }
 
+/// Dials a relay's upstream on `runtime` (`portforward`): a one-attempt client whose protocol
+/// is the relay's upstream leg, with the default 30 s connect timeout. The client it returns
+/// keeps the attempt alive while the client leg lives. On tokio it must run inside the runtime
+/// (it does: client legs call it from their own tasks).
+pub fn relay_dialer(runtime: Runtime, upstream: SocketAddr) -> loomwork::relay::Dialer {
+    use loomwork::connector;
+    use loomwork::relay::{Dial, UpstreamFactory};
+    use loomwork::stream::Config;
+    use std::any::Any;
+    let attempt = connector::Config::default();
+    match runtime {
+        Runtime::Std => std::sync::Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
+            let factory = UpstreamFactory::new(dial);
+            let config = Config::default();
+            Box::new(loomwork_std::connect_tcp_with(
+                upstream,
+                factory,
+                attempt.clone(),
+                config,
+            ))
+        }),
+        Runtime::Smol => std::sync::Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
+            let factory = UpstreamFactory::new(dial);
+            let config = Config::default();
+            Box::new(loomwork_smol::connect_tcp_with(
+                upstream,
+                factory,
+                attempt.clone(),
+                config,
+            ))
+        }),
+        Runtime::Tokio => std::sync::Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
+            let factory = UpstreamFactory::new(dial);
+            let config = Config::default();
+            Box::new(loomwork_tokio::connect_tcp_with(
+                upstream,
+                factory,
+                attempt.clone(),
+                config,
+            ))
+        }),
+    }
+}
+
 /// The README's code blocks, compiled and run as doctests so the front page cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
