@@ -6,6 +6,7 @@
 #    64 KiB read);
 #  - hostile peers on both legs: a reset mid-write from either side ends the other side, a
 #    client that never reads stays within the same bound, descriptors back at baseline;
+#  - a graceful stop (SIGINT) with a relay in progress ends both sides cleanly, drained;
 #  - 10,000 concurrent relays on smol (and 1,000 on tokio and std) each echoing a checksummed
 #    payload through echo_server, descriptors back at baseline.
 # LOOMWORK_EXAMPLES=target/debug/examples runs it against a debug build (the load step still
@@ -22,6 +23,8 @@ for rt in smol tokio std; do
     done
     python3 interop/relay_hostile.py "$bin/portforward" "$rt" "$bound_kib"
 done
+
+python3 interop/relay_drain.py "$bin/portforward"
 
 cargo build --quiet --release --bin echo_load -p loomwork-conformance
 want=$((8 * 10000 + 4096))
