@@ -19,8 +19,10 @@ pub enum Expect {
     /// It must (HAProxy's `accept-proxy`): anything else ends the connection.
     Required,
     /// It may: a header is read if the first bytes are one, otherwise they are the wrapped
-    /// protocol's. The wrapped protocol starts once the first bytes tell (a protocol in which
-    /// the server speaks first waits for the client's first byte).
+    /// protocol's. The wrapped protocol starts once the first bytes tell, or when the header
+    /// timeout passes with nothing received (so a protocol in which the server speaks first
+    /// waits for the client's first byte or the timeout); the start of a header left
+    /// unfinished at the timeout is evicted as under `Required`.
     IfPresent,
     /// It must not: the connection is passed through untouched (a peer outside the trusted
     /// ranges, whose header would be a lie).
@@ -227,6 +229,13 @@ impl<P: Protocol> Protocol for AcceptProxy<P> {
         match self.stage {
             Stage::Passing => self.inner.timer_fired(timer, tx),
             Stage::Waiting { timer: Some(ours) } if ours == timer => {
+                let mut rest = tx.take_received();
+                if self.expect == Expect::IfPresent && rest.is_empty() {
+                    // Nothing arrived, so no header is coming: the protocol may speak first.
+                    self.stage = Stage::Waiting { timer: None };
+                    self.start(None, &mut rest, tx);
+                    return;
+                }
                 self.stage = Stage::Failed;
                 tx.abort_connection_with(Reason::TimedOut(Timeout::ProxyHeader));
             }

@@ -493,6 +493,22 @@ fn if_present_passes_other_protocols_through_untouched() {
 }
 
 #[test]
+fn if_present_starts_a_silent_connection_at_the_timeout_and_evicts_half_a_header() {
+    let mut conn = connection(Expect::IfPresent);
+    conn.handle_timeout(Instant::ZERO + DEFAULT_HEADER_TIMEOUT);
+    assert_eq!(events(&conn), [format!("made {BALANCER} {LISTENER} None")]);
+    assert_eq!(written(&conn), format!("you are {BALANCER}\r\n").as_bytes());
+    conn.handle_data(Instant::from_secs(6), b"late");
+    assert_eq!(events(&conn)[1], format!("data late from {BALANCER}"));
+
+    let mut conn = connection(Expect::IfPresent);
+    conn.handle_data(Instant::ZERO, b"PROXY TC");
+    conn.handle_timeout(Instant::ZERO + DEFAULT_HEADER_TIMEOUT);
+    assert_eq!(conn.reason(), Some(&Reason::TimedOut(Timeout::ProxyHeader)));
+    assert!(events(&conn).is_empty());
+}
+
+#[test]
 fn never_treats_a_header_as_data() {
     let mut conn = connection(Expect::Never);
     conn.handle_data(Instant::ZERO, b"PROXY UNKNOWN\r\n");
