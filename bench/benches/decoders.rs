@@ -7,6 +7,10 @@
 //! each box parsed into its pairs, against the int16-prefixed decoder on the same bytes (an
 //! AMP box is int16-prefixed strings ended by an empty one).
 //!
+//! PROXY protocol headers too: loomwork's `proxy::decode` against the `ppp` crate's
+//! `HeaderResult::parse` (both detect the version), over streams of v1 (TCP4, TCP6) and v2
+//! (TCP4 with ALPN, authority and unique-id TLVs) headers.
+//!
 //! `cargo bench -p loomwork-bench --bench decoders` (about a minute). Never a timed assertion:
 //! the targets are printed next to the measured ratios.
 
@@ -196,6 +200,77 @@ fn memcpy(data: &[u8]) -> Contender<'_> {
     }
 }
 
+/// A stream of PROXY headers: `count` copies of each of `headers`, interleaved.
+fn proxy_stream(headers: &[Vec<u8>], count: usize) -> (Vec<u8>, u64) {
+    let mut out = Vec::new();
+    for _ in 0..count {
+        for header in headers {
+            out.extend_from_slice(header);
+        }
+    }
+    (out, (count * headers.len()) as u64)
+}
+
+fn proxy_v1_headers() -> Vec<Vec<u8>> {
+    vec![
+        b"PROXY TCP4 192.0.2.7 198.51.100.1 50000 443\r\n".to_vec(),
+        b"PROXY TCP6 2001:db8::7 2001:db8:ffff::1 50000 443\r\n".to_vec(),
+    ]
+}
+
+fn proxy_v2_headers() -> Vec<Vec<u8>> {
+    use loomwork::proxy::{encode_v2, kind, Header};
+    let source = "192.0.2.7:50000".parse().unwrap();
+    let destination = "198.51.100.1:443".parse().unwrap();
+    let header = Header::proxy(source, destination)
+        .with_tlv(kind::ALPN, b"h2")
+        .and_then(|h| h.with_tlv(kind::AUTHORITY, b"example.com"))
+        .and_then(|h| h.with_tlv(kind::UNIQUE_ID, [7u8; 16]))
+        .expect("small TLVs");
+    let mut with_tlvs = BytesMut::new();
+    encode_v2(&header, &mut with_tlvs).expect("a TCP header encodes");
+    let mut plain = BytesMut::new();
+    encode_v2(&Header::proxy(source, destination), &mut plain).expect("a TCP header encodes");
+    vec![with_tlvs.to_vec(), plain.to_vec()]
+}
+
+/// Takes every header off `buf` with loomwork's decoder; returns the count.
+fn loomwork_proxy(buf: &mut BytesMut) -> u64 {
+    let mut headers = 0u64;
+    while let Ok(Some(header)) = loomwork::proxy::decode(buf, loomwork::proxy::MAX_V2_LEN) {
+        black_box(header.source());
+        headers += 1;
+    }
+    headers
+}
+
+/// Parses every header of `data` with the `ppp` crate, stepping over each one's length.
+fn ppp_proxy(data: &[u8]) -> Contender<'_> {
+    Contender {
+        name: "ppp HeaderResult::parse",
+        run: Box::new(move || {
+            let start = Instant::now();
+            let (mut at, mut headers) = (0usize, 0u64);
+            while at < data.len() {
+                let len = match ppp::HeaderResult::parse(black_box(&data[at..])) {
+                    ppp::HeaderResult::V1(Ok(header)) => {
+                        black_box(&header.addresses);
+                        header.header.len()
+                    }
+                    ppp::HeaderResult::V2(Ok(header)) => {
+                        black_box(&header.addresses);
+                        header.len()
+                    }
+                    other => panic!("ppp refused a header: {other:?}"),
+                };
+                at += len;
+                headers += 1;
+            }
+            (headers, start.elapsed())
+        }),
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter word picks tables by name.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
@@ -293,6 +368,30 @@ fn main() {
                 "AMP {name}: {:.2} M boxes/s (target >= 1 M/s on one core); / int16 on the same \
                  bytes = {r:.2}x (best runs {b:.2}x)",
                 rate(name) / 1e6
+            ));
+        }
+    }
+
+    for (label, headers) in [("v1", proxy_v1_headers()), ("v2", proxy_v2_headers())] {
+        let name = format!("PROXY {label} headers");
+        if wanted(&name) {
+            let (data, count) = proxy_stream(&headers, 100_000);
+            let mut contenders = vec![
+                decoding("loomwork proxy::decode", &data, loomwork_proxy),
+                ppp_proxy(&data),
+            ];
+            let samples = interleave(&mut contenders, ROUNDS, BUDGET);
+            print_table(&name, data.len(), &samples, "ppp HeaderResult::parse");
+            let (n, d) = ("loomwork proxy::decode", "ppp HeaderResult::parse");
+            let (r, b) = (speedup(&samples, n, d), speedup_of_best(&samples, n, d));
+            let median = samples
+                .iter()
+                .find(|s| s.name == n)
+                .map_or(Duration::ZERO, |s| s.median());
+            let per_second = count as f64 / median.as_secs_f64().max(1e-9);
+            summary.push(format!(
+                "PROXY {label}: loomwork / ppp = {r:.2}x (best runs {b:.2}x; target >= 1x); loomwork {:.1} M headers/s",
+                per_second / 1e6
             ));
         }
     }

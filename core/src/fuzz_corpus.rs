@@ -77,8 +77,19 @@ fn amp_corpus_replays_clean() {
     replay("amp", crate::amp::fuzzing::check_amp);
 }
 
+#[test]
+fn proxy_corpus_replays_clean() {
+    replay("proxy", crate::proxy::fuzzing::check_proxy);
+}
+
 #[cfg(feature = "fuzz")]
 #[test]
 fn amp_server_corpus_replays_clean() {
     replay("amp_server", crate::amp::fuzzing::check_amp_server);
+}
+
+#[cfg(feature = "fuzz")]
+#[test]
+fn accept_proxy_corpus_replays_clean() {
+    replay("accept_proxy", crate::proxy::fuzzing::check_accept_proxy);
 }

@@ -198,6 +198,10 @@
 //!   [`DatagramProtocol`](datagram::DatagramProtocol), its
 //!   [`DatagramTransport`](datagram::DatagramTransport) and the [`Endpoint`](datagram::Endpoint)
 //!   driver.
+//! - [`proxy`]: the PROXY protocol (v1, v2): [`AcceptProxy`](proxy::AcceptProxy) shows a
+//!   protocol behind a load balancer its real client; [`encode_v2`](proxy::encode_v2) sends one.
+//! - [`relay`]: Twisted's `portforward` as two [`RelayLeg`](relay::RelayLeg)s with backpressure
+//!   across them.
 //! - [`resolve`] for IP literals and the typed [`DnsError`](resolve::DnsError).
 //! - [`Reason`]: why a connection ended or failed, one taxonomy for every runtime.
 //! - [`Instant`] and [`TimerTable`]: time as an input.
@@ -219,8 +223,10 @@ pub mod framing;
 #[cfg(test)]
 mod fuzz_corpus;
 pub mod policy;
+pub mod proxy;
 pub mod rand;
 mod reason;
+pub mod relay;
 pub mod resolve;
 pub mod stream;
 #[cfg(feature = "testing")]

@@ -77,6 +77,9 @@ pub enum Timeout {
     /// A security handshake (TLS) did not complete in time: a peer that stalls mid-handshake
     /// is evicted rather than holding its connection forever.
     Handshake,
+    /// A PROXY protocol header did not arrive whole in time (see
+    /// [`AcceptProxy`](crate::proxy::AcceptProxy)): a slow or silent peer is evicted.
+    ProxyHeader,
 }
 
 /// Which configured limit was exceeded, inside [`Reason::LimitExceeded`].
@@ -247,6 +250,7 @@ impl fmt::Display for Timeout {
             Timeout::Idle => "connection timed out after being idle",
             Timeout::Os => "connection timed out",
             Timeout::Handshake => "TLS handshake timed out",
+            Timeout::ProxyHeader => "PROXY protocol header timed out",
         })
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::Parser;
 use loomwork_examples::chat::{connection_config, ChatConfig, ChatFactory};
 use loomwork_examples::tls::{LoggedTls, ServerCertArgs};
-use loomwork_examples::{parse_args, serve_tcp, serve_tcp_as, Runtime, ServeOptions};
+use loomwork_examples::{parse_args, serve_tcp_proxied, Runtime, ServeOptions};
 
 /// Line-based chat server (Twisted's classic chat example).
 #[derive(Parser, Debug)]
@@ -38,6 +38,10 @@ struct Args {
     /// How long a graceful stop may take before remaining connections are aborted (ms).
     #[arg(long, default_value_t = 5000)]
     drain_ms: u64,
+    /// Every connection must start with a PROXY protocol header (v1 or v2, before any TLS);
+    /// the protocol sees the client address it carries.
+    #[arg(long)]
+    accept_proxy: bool,
     /// TLS: any of these flags serves the chat over TLS (`listening on tls ...`).
     #[command(flatten)]
     tls: ServerCertArgs,
@@ -60,8 +64,9 @@ fn main() {
     };
     if args.tls.any() {
         let config = args.tls.server_config_or_exit();
-        serve_tcp_as("tls", options, LoggedTls::new(config, factory));
+        let factory = LoggedTls::new(config, factory);
+        serve_tcp_proxied("tls", options, args.accept_proxy, factory);
     } else {
-        serve_tcp(options, factory);
+        serve_tcp_proxied("tcp", options, args.accept_proxy, factory);
     }
 }

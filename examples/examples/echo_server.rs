@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use loomwork::stream::Config;
-use loomwork_examples::{parse_args, serve_tcp, Echo, Runtime, ServeOptions};
+use loomwork_examples::{
+    parse_args, serve_tcp_proxied, AnnouncingEcho, Echo, Runtime, ServeOptions,
+};
 
 /// TCP echo server (Twisted's Echo protocol).
 #[derive(Parser, Debug)]
@@ -25,6 +27,13 @@ struct Args {
     /// How long a graceful stop may take before remaining connections are aborted (ms).
     #[arg(long, default_value_t = 5000)]
     drain_ms: u64,
+    /// Every connection must start with a PROXY protocol header (v1 or v2); the protocol sees
+    /// the client address it carries.
+    #[arg(long)]
+    accept_proxy: bool,
+    /// On each connection first write `you are IP:PORT\r\n` (the peer as the protocol sees it).
+    #[arg(long)]
+    announce_peer: bool,
 }
 
 fn main() {
@@ -36,5 +45,9 @@ fn main() {
         listeners: args.listeners,
         drain: Duration::from_millis(args.drain_ms),
     };
-    serve_tcp(options, |_| Echo);
+    if args.announce_peer {
+        serve_tcp_proxied("tcp", options, args.accept_proxy, |_| AnnouncingEcho);
+    } else {
+        serve_tcp_proxied("tcp", options, args.accept_proxy, |_| Echo);
+    }
 }

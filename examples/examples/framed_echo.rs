@@ -16,7 +16,7 @@ use loomwork::bytes::Bytes;
 use loomwork::framing::{AnyCodec, FrameHandler, FrameTransport, Framed};
 use loomwork::framing::{LengthCodec, LineCodec, NetstringCodec};
 use loomwork::stream::Config;
-use loomwork_examples::{parse_args, serve_tcp, Runtime, ServeOptions};
+use loomwork_examples::{parse_args, serve_tcp_proxied, Runtime, ServeOptions};
 
 /// Framed echo server (Twisted's string receivers).
 #[derive(Parser, Debug)]
@@ -37,6 +37,10 @@ struct Args {
     /// How long a graceful stop may take before remaining connections are aborted (ms).
     #[arg(long, default_value_t = 5000)]
     drain_ms: u64,
+    /// Every connection must start with a PROXY protocol header (v1 or v2); the protocol sees
+    /// the client address it carries.
+    #[arg(long)]
+    accept_proxy: bool,
 }
 
 /// The framings of `framed_echo` (docs/examples.md).
@@ -112,5 +116,5 @@ fn main() {
         listeners: 1,
         drain: Duration::from_millis(args.drain_ms),
     };
-    serve_tcp(options, factory);
+    serve_tcp_proxied("tcp", options, args.accept_proxy, factory);
 }

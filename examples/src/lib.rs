@@ -10,7 +10,7 @@ pub mod chat;
 mod serve;
 pub mod tls;
 
-pub use serve::{serve_tcp, serve_tcp_as, ServeOptions};
+pub use serve::{serve_tcp, serve_tcp_as, serve_tcp_proxied, ServeOptions};
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -125,6 +125,66 @@ impl Protocol for Echo {
     type Message = ();
     fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
         let _ = tx.write(data.split().freeze());
+    }
+}
+
+/// `echo_server --announce-peer`: first writes `you are IP:PORT\r\n` with the peer as the
+/// protocol sees it (the real client behind a PROXY header, with `--accept-proxy`), then echoes.
+pub struct AnnouncingEcho;
+
+impl Protocol for AnnouncingEcho {
+    type Message = ();
+    fn connection_made(&mut self, tx: &mut Transport<'_>) {
+        if let Some(peer) = tx.peer() {
+            let _ = tx.write(format!("you are {peer}\r\n"));
+        }
+    }
+    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+        let _ = tx.write(data.split().freeze());
+    }
+}
+
+/// Dials a relay's upstream on `runtime` (`portforward`): a one-attempt client whose protocol
+/// is the relay's upstream leg, with the default 30 s connect timeout. The client it returns
+/// keeps the attempt alive while the client leg lives. On tokio it must run inside the runtime
+/// (it does: client legs call it from their own tasks).
+pub fn relay_dialer(runtime: Runtime, upstream: SocketAddr) -> loomwork::relay::Dialer {
+    use loomwork::connector;
+    use loomwork::relay::{Dial, UpstreamFactory};
+    use loomwork::stream::Config;
+    use std::any::Any;
+    let attempt = connector::Config::default();
+    match runtime {
+        Runtime::Std => std::sync::Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
+            let factory = UpstreamFactory::new(dial);
+            let config = Config::default();
+            Box::new(loomwork_std::connect_tcp_with(
+                upstream,
+                factory,
+                attempt.clone(),
+                config,
+            ))
+        }),
+        Runtime::Smol => std::sync::Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
+            let factory = UpstreamFactory::new(dial);
+            let config = Config::default();
+            Box::new(loomwork_smol::connect_tcp_with(
+                upstream,
+                factory,
+                attempt.clone(),
+                config,
+            ))
+        }),
+        Runtime::Tokio => std::sync::Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
+            let factory = UpstreamFactory::new(dial);
+            let config = Config::default();
+            Box::new(loomwork_tokio::connect_tcp_with(
+                upstream,
+                factory,
+                attempt.clone(),
+                config,
+            ))
+        }),
     }
 }
 

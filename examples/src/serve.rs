@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use loomwork::proxy::{AcceptConfig, AcceptProxyFactory};
 use loomwork::stream::{Config, Protocol, ServerFactory};
 
 use crate::{announce_listening, Runtime};
@@ -33,6 +34,23 @@ where
     <F::Protocol as Protocol>::Message: Send + 'static,
 {
     serve_tcp_as("tcp", options, factory);
+}
+
+/// [`serve_tcp_as`], and with `accept_proxy` (the `--accept-proxy` flag) every connection must
+/// start with a PROXY protocol header (v1 or v2) whose client address the protocols see as
+/// their peer (docs/examples.md).
+pub fn serve_tcp_proxied<F>(kind: &str, options: ServeOptions, accept_proxy: bool, factory: F)
+where
+    F: ServerFactory + Send + 'static,
+    F::Protocol: Send + 'static,
+    <F::Protocol as Protocol>::Message: Send + 'static,
+{
+    if accept_proxy {
+        let factory = AcceptProxyFactory::new(factory, AcceptConfig::required());
+        serve_tcp_as(kind, options, factory);
+    } else {
+        serve_tcp_as(kind, options, factory);
+    }
 }
 
 /// [`serve_tcp`], announcing `listening on <kind> ADDR` (`tls` for the TLS servers).

@@ -16,6 +16,7 @@
 
 mod amp;
 mod load;
+mod relay;
 mod report;
 mod rss;
 mod servers;
@@ -98,6 +99,9 @@ fn main() {
     }
     if wanted("amp") {
         amp_rows(&plan, &mut table);
+    }
+    if wanted("relay") {
+        relay_rows(&plan, &mut table);
     }
     if wanted("tls") || only.starts_with("tls ") {
         tls_rows(&plan, &mut table, &only);
@@ -322,6 +326,54 @@ fn amp_rows(plan: &Plan, table: &mut Table) {
         );
     }
     drop(children);
+}
+
+/// The relay rows of issue 15: throughput (32 relays, 16 KiB writes) and request/response
+/// latency through each relay, against tokio's `copy_bidirectional_with_sizes` and Twisted's
+/// `portforward`; the latency row also runs straight to the upstream (no relay), so the
+/// relays' added p99 is the difference.
+fn relay_rows(plan: &Plan, table: &mut Table) {
+    use relay::Relay;
+    let upstream = Tcp::Tokio.start();
+    let mut names = Vec::new();
+    let mut addrs = Vec::new();
+    let mut children = Vec::new();
+    for kind in Relay::ALL {
+        match kind.start(upstream) {
+            Some((addr, child)) => {
+                names.push(kind.name());
+                addrs.push(addr);
+                children.extend(child);
+            }
+            None => eprintln!(
+                "warning: {} could not start; its rows are left out",
+                kind.name()
+            ),
+        }
+    }
+    let pattern = vec![b'r'; 16 * 1024];
+    compare(
+        plan,
+        table,
+        "relay throughput (echo through the relay), 32 conn, 16 KiB writes",
+        "MiB/s",
+        (&names, &addrs),
+        |addr, d| load::stream_echo(addr, 32, &pattern, d).scaled(1.0 / (1 << 20) as f64),
+    );
+    names.push("no relay (upstream direct)");
+    addrs.push(upstream);
+    compare(
+        plan,
+        table,
+        "relay request/response, 32 conn, 32 B",
+        "req/s",
+        (&names, &addrs),
+        |addr, d| load::request_response(addr, 32, 32, d),
+    );
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 /// The TLS rows of issue 14: echo throughput, full handshakes per second, RSS per idle TLS

@@ -228,6 +228,13 @@ impl<M> Transport<'_, M> {
         self.state.local
     }
 
+    /// The PROXY protocol header this connection started with, when the protocol runs inside
+    /// [`AcceptProxy`](crate::proxy::AcceptProxy) and the peer sent one: its TLVs, and the
+    /// addresses that [`peer`](Self::peer) and [`local`](Self::local) already report.
+    pub fn proxy_header(&self) -> Option<&crate::proxy::Header> {
+        self.state.proxy_header.as_deref()
+    }
+
     /// Bytes queued and not yet taken by the operating system.
     pub fn queued_bytes(&self) -> usize {
         self.state.queue.len()
@@ -302,6 +309,8 @@ pub(crate) struct TransportState {
     pub(crate) effects: Effects,
     pub(crate) local: Option<SocketAddr>,
     pub(crate) peer: Option<SocketAddr>,
+    /// The PROXY header the connection started with (boxed: most connections have none).
+    pub(crate) proxy_header: Option<alloc::boxed::Box<crate::proxy::Header>>,
     pub(crate) queue: WriteQueue,
     pub(crate) recv: BytesMut,
     pub(crate) timers: TimerTable,
@@ -338,6 +347,7 @@ impl TransportState {
             effects: Effects::default(),
             local: None,
             peer: None,
+            proxy_header: None,
             queue: WriteQueue::default(),
             recv: BytesMut::new(),
             timers: TimerTable::default(),
@@ -349,6 +359,16 @@ impl TransportState {
             close_deferral: CloseDeferral::NotAsked,
             stats: Stats::default(),
         }
+    }
+
+    /// Takes on the addresses a PROXY header carries (when it carries any: a `LOCAL` or
+    /// `UNKNOWN` header leaves the connection's own) and keeps the header for the protocol.
+    pub(crate) fn adopt_proxy_header(&mut self, header: crate::proxy::Header) {
+        if let (Some(source), Some(destination)) = (header.source(), header.destination()) {
+            self.peer = Some(source);
+            self.local = Some(destination);
+        }
+        self.proxy_header = Some(alloc::boxed::Box::new(header));
     }
 
     /// True while the protocol has paused reading or a wrapper holds it.
