@@ -1,4 +1,4 @@
-//! The relay rows of issue 15: loomwork's relay (`loomwork::relay`) on smol and on tokio
+//! The relay rows of issue 15: loomwork's relay (`loomwork::relay`) on smol, std and tokio
 //! against tokio's `copy_bidirectional_with_sizes` (with loomwork's 64 KiB read size for both
 //! buffers) and Twisted's `portforward` (a child process), all relaying to one tokio echo
 //! server.
@@ -23,6 +23,8 @@ const BUFFER: usize = loomwork_net::tcp::READ_SIZE;
 pub(crate) enum Relay {
     /// `RelayFactory` on `loomwork-smol` (the shared multi-thread executor).
     LoomworkSmol,
+    /// `RelayFactory` on `loomwork-std` (a thread per leg).
+    LoomworkStd,
     /// `RelayFactory` on `loomwork-tokio`.
     LoomworkTokio,
     /// `tokio::io::copy_bidirectional_with_sizes` per connection.
@@ -33,8 +35,9 @@ pub(crate) enum Relay {
 
 impl Relay {
     /// Every relay, loomwork's first.
-    pub(crate) const ALL: [Relay; 4] = [
+    pub(crate) const ALL: [Relay; 5] = [
         Relay::LoomworkSmol,
+        Relay::LoomworkStd,
         Relay::LoomworkTokio,
         Relay::TokioCopy,
         Relay::Twisted,
@@ -44,6 +47,7 @@ impl Relay {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Relay::LoomworkSmol => "loomwork-smol relay",
+            Relay::LoomworkStd => "loomwork-std relay",
             Relay::LoomworkTokio => "loomwork-tokio relay",
             Relay::TokioCopy => "tokio copy_bidirectional",
             Relay::Twisted => "Twisted portforward",
@@ -72,6 +76,22 @@ impl Relay {
                     loomwork_smol::ListenConfig::default(),
                 )
                 .expect("listen");
+                let addr = server.local_addr();
+                std::mem::forget(server);
+                Some((addr, None))
+            }
+            Relay::LoomworkStd => {
+                let dialer: Dialer = Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
+                    Box::new(loomwork_std::connect_tcp_with(
+                        upstream,
+                        UpstreamFactory::new(dial),
+                        connector::Config::default(),
+                        Config::default(),
+                    ))
+                });
+                let server =
+                    loomwork_std::listen_tcp(loopback(), RelayFactory::new(dialer, config))
+                        .expect("listen");
                 let addr = server.local_addr();
                 std::mem::forget(server);
                 Some((addr, None))
