@@ -12,11 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use loomwork::amp::{Amp, AmpHandler, AmpTransport, CallError, Responders};
-use loomwork::connector::{self, ClientFactory, Retry};
-use loomwork::stream::Config;
+use loomwork::connector::{ClientFactory, Retry};
 use loomwork::Reason;
 use loomwork_examples::amp::{Divide, DivideArgs, DivideError, Quotient, Sum, SumArgs, Total};
-use loomwork_examples::{parse_args, resolve_or_exit, Runtime};
+use loomwork_examples::{connect_and_join, outcome_or_exit, parse_args, resolve_or_exit, Runtime};
 
 /// AMP client (Twisted's ampclient.py).
 #[derive(Parser, Debug)]
@@ -148,35 +147,7 @@ fn main() {
     let factory = Once {
         outcome: outcome.clone(),
     };
-    let connector = connector::Config::default(); // 30 s connect timeout (Twisted DF-7)
-    let config = Config::default();
-    match args.runtime {
-        Runtime::Std => {
-            loomwork_std::connect_tcp_with(addr, factory, connector, config).join();
-        }
-        Runtime::Smol => {
-            smol::block_on(
-                loomwork_smol::connect_tcp_with(addr, factory, connector, config).join(),
-            );
-        }
-        Runtime::Tokio => {
-            loomwork_examples::tokio_runtime().block_on(async {
-                loomwork_tokio::connect_tcp_with(addr, factory, connector, config)
-                    .join()
-                    .await
-            });
-        }
-    }
+    connect_and_join(args.runtime, addr, factory);
     let result = outcome.lock().unwrap_or_else(|e| e.into_inner()).take();
-    match result {
-        Some(Ok(line)) => println!("{line}"),
-        Some(Err(message)) => {
-            eprintln!("{message}");
-            std::process::exit(1);
-        }
-        None => {
-            eprintln!("Connection lost: ended without a result");
-            std::process::exit(1);
-        }
-    }
+    println!("{}", outcome_or_exit(result));
 }

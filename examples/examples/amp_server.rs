@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use loomwork::amp::Amp;
-use loomwork::stream::Config;
 use loomwork_examples::amp::Math;
 use loomwork_examples::{parse_args, serve_tcp, Runtime, ServeOptions};
 
@@ -38,12 +37,10 @@ struct Args {
 fn main() {
     let args: Args = parse_args();
     let verbose = args.verbose;
-    let options = ServeOptions {
-        listen: args.listen,
-        runtime: args.runtime,
-        connection: Config::default(),
-        listeners: 1,
-        drain: Duration::from_millis(args.drain_ms),
-    };
+    let options = ServeOptions::new(
+        args.listen,
+        args.runtime,
+        Duration::from_millis(args.drain_ms),
+    );
     serve_tcp(options, move |_peer| Amp::new(Math::new(verbose)));
 }

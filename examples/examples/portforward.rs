@@ -11,7 +11,6 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use loomwork::proxy::Version;
 use loomwork::relay::{RelayConfig, RelayFactory};
-use loomwork::stream::Config;
 use loomwork_examples::{parse_args, relay_dialer, serve_tcp, Runtime, ServeOptions};
 
 /// TCP relay (Twisted's portforward).
@@ -71,13 +70,11 @@ fn main() {
             );
         })),
     };
-    let options = ServeOptions {
-        listen: args.listen,
-        runtime: args.runtime,
-        connection: Config::default(),
-        listeners: 1,
-        drain: Duration::from_millis(args.drain_ms),
-    };
+    let options = ServeOptions::new(
+        args.listen,
+        args.runtime,
+        Duration::from_millis(args.drain_ms),
+    );
     serve_tcp(
         options,
         RelayFactory::new(relay_dialer(args.runtime, upstream), config),

@@ -9,12 +9,11 @@ use std::sync::Arc;
 
 use clap::Parser;
 use loomwork::bytes::Bytes;
-use loomwork::connector::{self, ClientFactory, Retry};
+use loomwork::connector::{ClientFactory, Retry};
 use loomwork::framing::{FrameHandler, FrameTransport, Framed, LineCodec};
-use loomwork::stream::Config;
 use loomwork::Reason;
 use loomwork_examples::tls::{is_handshake_failure, ClientCertArgs};
-use loomwork_examples::{parse_args, resolve_or_exit, Runtime};
+use loomwork_examples::{connect_and_join, outcome_or_exit, parse_args, resolve_or_exit, Runtime};
 use loomwork_tls::rustls::pki_types::ServerName;
 use loomwork_tls::rustls::ClientConfig;
 use loomwork_tls::{StartTls, StartTlsProtocol, UpgradeRequest};
@@ -116,29 +115,6 @@ fn main() {
         outcome: None,
         done: Default::default(),
     };
-    let connector = connector::Config::default();
-    let done = match args.runtime {
-        Runtime::Std => {
-            loomwork_std::connect_tcp_with(addr, factory, connector, Config::default()).join()
-        }
-        Runtime::Smol => smol::block_on(
-            loomwork_smol::connect_tcp_with(addr, factory, connector, Config::default()).join(),
-        ),
-        Runtime::Tokio => loomwork_examples::tokio_runtime().block_on(async {
-            loomwork_tokio::connect_tcp_with(addr, factory, connector, Config::default())
-                .join()
-                .await
-        }),
-    };
-    match done.outcome {
-        Some(Ok(())) => {}
-        Some(Err(message)) => {
-            eprintln!("{message}");
-            std::process::exit(1);
-        }
-        None => {
-            eprintln!("Connection lost: ended without a result");
-            std::process::exit(1);
-        }
-    }
+    let done = connect_and_join(args.runtime, addr, factory);
+    outcome_or_exit(done.outcome);
 }

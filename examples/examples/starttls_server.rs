@@ -12,7 +12,6 @@ use std::time::Duration;
 use clap::Parser;
 use loomwork::bytes::Bytes;
 use loomwork::framing::{FrameHandler, FrameTransport, Framed, LineCodec};
-use loomwork::stream::Config;
 use loomwork_examples::tls::{LogFailures, ServerCertArgs};
 use loomwork_examples::{parse_args, serve_tcp, Runtime, ServeOptions};
 use loomwork_tls::rustls::ServerConfig;
@@ -73,13 +72,11 @@ impl StartTlsProtocol for StartTlsEcho {
 fn main() {
     let args: Args = parse_args();
     let config: Arc<ServerConfig> = args.tls.server_config_or_exit();
-    let options = ServeOptions {
-        listen: args.listen,
-        runtime: args.runtime,
-        connection: Config::default(),
-        listeners: 1,
-        drain: Duration::from_millis(args.drain_ms),
-    };
+    let options = ServeOptions::new(
+        args.listen,
+        args.runtime,
+        Duration::from_millis(args.drain_ms),
+    );
     let factory = LogFailures(move |_| {
         StartTls::server(
             Arc::clone(&config),

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use clap::Parser;
 use loomwork::bytes::BytesMut;
-use loomwork::connector::{self, ClientFactory, Retry};
-use loomwork::stream::{Config, Protocol, Transport};
+use loomwork::connector::{ClientFactory, Retry};
+use loomwork::stream::{Protocol, Transport};
 use loomwork::Reason;
 use loomwork_examples::tls::{is_handshake_failure, ClientCertArgs};
-use loomwork_examples::{parse_args, resolve_or_exit, Runtime};
+use loomwork_examples::{connect_and_join, outcome_or_exit, parse_args, resolve_or_exit, Runtime};
 use loomwork_tls::TlsClientFactory;
 
 /// TLS echo client.
@@ -97,29 +97,6 @@ fn main() {
         echoed: Default::default(),
     };
     let factory = TlsClientFactory::new(config, name, once);
-    let connector = connector::Config::default(); // 30 s connect timeout (Twisted DF-7)
-    let done = match args.runtime {
-        Runtime::Std => {
-            loomwork_std::connect_tcp_with(addr, factory, connector, Config::default()).join()
-        }
-        Runtime::Smol => smol::block_on(
-            loomwork_smol::connect_tcp_with(addr, factory, connector, Config::default()).join(),
-        ),
-        Runtime::Tokio => loomwork_examples::tokio_runtime().block_on(async {
-            loomwork_tokio::connect_tcp_with(addr, factory, connector, Config::default())
-                .join()
-                .await
-        }),
-    };
-    match done.inner().outcome.clone() {
-        Some(Ok(())) => {}
-        Some(Err(message)) => {
-            eprintln!("{message}");
-            std::process::exit(1);
-        }
-        None => {
-            eprintln!("Connection lost: ended without a result");
-            std::process::exit(1);
-        }
-    }
+    let done = connect_and_join(args.runtime, addr, factory);
+    outcome_or_exit(done.inner().outcome.clone());
 }

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use loomwork::stream::Config;
 use loomwork_examples::tls::{LoggedTls, ServerCertArgs};
 use loomwork_examples::{parse_args, serve_tcp_as, Echo, Runtime, ServeOptions};
 
@@ -32,12 +31,10 @@ struct Args {
 fn main() {
     let args: Args = parse_args();
     let config = args.tls.server_config_or_exit();
-    let options = ServeOptions {
-        listen: args.listen,
-        runtime: args.runtime,
-        connection: Config::default(),
-        listeners: 1,
-        drain: Duration::from_millis(args.drain_ms),
-    };
+    let options = ServeOptions::new(
+        args.listen,
+        args.runtime,
+        Duration::from_millis(args.drain_ms),
+    );
     serve_tcp_as("tls", options, LoggedTls::new(config, |_| Echo));
 }

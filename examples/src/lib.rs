@@ -7,9 +7,11 @@
 
 pub mod amp;
 pub mod chat;
+mod client;
 mod serve;
 pub mod tls;
 
+pub use client::{connect_and_join, outcome_or_exit};
 pub use serve::{serve_tcp, serve_tcp_as, serve_tcp_proxied, ServeOptions};
 
 use std::io::Write;

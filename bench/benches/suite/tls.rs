@@ -11,12 +11,13 @@ use std::sync::{Arc, Barrier, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use loomwork::stream::{Protocol, Transport};
 use loomwork_conformance::procfs::{fd_count, rss_kib};
 use loomwork_tls::rustls::client::Resumption;
 use loomwork_tls::rustls::{ClientConfig, ClientConnection, StreamOwned};
-use loomwork_tls::testing::{fixture_client_config, fixture_server_config, fixture_server_name};
+// The echo inside the loomwork servers: the plaintext back, a close at its end.
+use loomwork_tls::testing::{
+    fixture_client_config, fixture_server_config, fixture_server_name, Echo,
+};
 use loomwork_tls::TlsFactory;
 
 use crate::load::Run;
@@ -84,19 +85,6 @@ impl TlsServer {
             }
             TlsServer::TokioRustls => tokio_rustls_echo(),
         }
-    }
-}
-
-/// The echo inside the loomwork servers: hand the plaintext back, close at its end.
-struct Echo;
-
-impl Protocol for Echo {
-    type Message = ();
-    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
-        let _ = tx.write(data.split().freeze());
-    }
-    fn read_closed(&mut self, tx: &mut Transport<'_>) {
-        tx.lose_connection();
     }
 }
 
