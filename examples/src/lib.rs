@@ -167,16 +167,7 @@ pub fn relay_dialer(runtime: Runtime, upstream: SocketAddr) -> loomwork::relay::
                 config,
             ))
         }),
-        Runtime::Smol => std::sync::Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
-            let factory = UpstreamFactory::new(dial);
-            let config = Config::default();
-            Box::new(loomwork_smol::connect_tcp_with(
-                upstream,
-                factory,
-                attempt.clone(),
-                config,
-            ))
-        }),
+        Runtime::Smol => loomwork_smol::relay_dialer(upstream, attempt, Config::default()),
         Runtime::Tokio => std::sync::Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
             let factory = UpstreamFactory::new(dial);
             let config = Config::default();

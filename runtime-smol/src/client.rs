@@ -14,12 +14,13 @@ use loomwork::{Instant, MonotonicClock};
 use loomwork_net::dial::{finish_connect, start_connect, Dial};
 use loomwork_net::{reason_from_io, tcp};
 
+use crate::companion::Companions;
 use crate::driver::{drive, Ended};
 use crate::mailbox::new_handle;
 use crate::spawn::{GlobalExecutor, LocalSpawner, Spawner};
 
 /// The connection slot shared between a [`Client`] and its task.
-type Slot<M> = Arc<Mutex<Option<Handle<M>>>>;
+pub(crate) type Slot<M> = Arc<Mutex<Option<Handle<M>>>>;
 
 /// A running client: one task that dials, runs each connection and retries until the factory
 /// (or [`stop_trying`](Self::stop_trying)) says stop.
@@ -204,7 +205,7 @@ enum Dialed {
 }
 
 /// The client task: the [`Connector`]'s run loop.
-async fn run<F>(
+pub(crate) async fn run<F>(
     addr: SocketAddr,
     mut connector: Connector<F>,
     config: Config,
@@ -226,12 +227,13 @@ where
             match dial(addr, connector.next_timeout(), &stopped, clock).await {
                 Dialed::Connected(stream) => {
                     let ran = run_connection(stream, &mut connector, &config, &slot, clock);
-                    if let Some((ended, stream)) = ran.await {
+                    if let Some((ended, stream, mut companions)) = ran.await {
                         if stopped.is_closed() {
                             connector.stop_trying();
                         }
                         connector.handle_connection_lost(clock.now(), ended.reason);
                         drop(stream);
+                        companions.finish().await;
                     }
                 }
                 Dialed::Failed(err) => {
@@ -298,7 +300,8 @@ async fn connect(addr: SocketAddr) -> std::io::Result<Async<TcpStream>> {
     }
 }
 
-/// Runs one established connection; returns how it ended and its socket, still to be closed.
+/// Runs one established connection; returns how it ended, its socket (still to be closed)
+/// and its companions (still to be run to their end).
 /// `None` when the factory refused it (the connector has already been told, and the socket is
 /// closed on return).
 async fn run_connection<F>(
@@ -307,7 +310,7 @@ async fn run_connection<F>(
     config: &Config,
     slot: &Slot<ClientMessage<F>>,
     clock: MonotonicClock,
-) -> Option<(Ended, Async<TcpStream>)>
+) -> Option<(Ended, Async<TcpStream>, Companions)>
 where
     F: ClientFactory,
     ClientMessage<F>: Send + 'static,
@@ -331,9 +334,10 @@ where
     let mut conn = Connection::new(protocol, config.clone());
     conn.set_handle(handle);
     conn.handle_connected(clock.now(), local, peer);
-    let ended = drive(&stream, &mut conn, &inbox, clock).await;
+    let mut companions = Companions::default();
+    let ended = drive(&stream, &mut conn, &inbox, &mut companions, clock).await;
     *lock(slot) = None;
-    Some((ended, stream))
+    Some((ended, stream, companions))
 }
 
 async fn sleep_until(at: Instant, clock: MonotonicClock) {

@@ -10,6 +10,7 @@ use loomwork::{Instant, MonotonicClock, Reason};
 use loomwork_net::reason_from_io;
 use loomwork_net::tcp::{self, ReadOutcome, WriteOutcome};
 
+use crate::companion::Companions;
 use crate::mailbox::{Envelope, Inbox};
 
 /// Rounds of work (one read, one write, a batch of messages) done before yielding to the
@@ -25,6 +26,8 @@ enum Wake<M> {
     Writable,
     Envelope(Envelope<M>),
     Timer,
+    /// A companion finished.
+    Companion,
     Failed(std::io::Error),
 }
 
@@ -35,7 +38,11 @@ pub(crate) struct Ended {
 }
 
 /// Runs an established connection (its `handle_connected` already called) until it is over,
-/// and reports how it ended; the caller then closes the socket as [`Ended`] says.
+/// and reports how it ended; the caller then closes the socket as [`Ended`] says, and runs
+/// what is left in `companions` to its end.
+///
+/// Companions attached through the connection's handle get a turn on every round and on every
+/// wake-up of the task.
 ///
 /// Everything is borrowed: the caller keeps the connection's state in one heap allocation, so
 /// this future holds a few pointers instead of a second copy of the state (futures keep their
@@ -44,6 +51,7 @@ pub(crate) async fn drive<P: Protocol>(
     stream: &Async<TcpStream>,
     conn: &mut Connection<P>,
     inbox: &Inbox<P::Message>,
+    companions: &mut Companions,
     clock: MonotonicClock,
 ) -> Ended {
     let mut timer = Timer::never();
@@ -54,8 +62,9 @@ pub(crate) async fn drive<P: Protocol>(
     let mut write_blocked = false;
     let mut rounds = 0;
     loop {
+        companions.turn().await;
         let now = clock.now();
-        deliver_inbox(inbox, conn, now);
+        deliver_inbox(inbox, conn, companions, now);
         if conn.next_timeout().is_some_and(|deadline| deadline <= now) {
             conn.handle_timeout(now);
         }
@@ -122,14 +131,15 @@ pub(crate) async fn drive<P: Protocol>(
             stream,
             inbox,
             &mut timer,
-            conn.wants_read(),
-            conn.wants_write(),
+            companions,
+            (conn.wants_read(), conn.wants_write()),
         )
         .await;
         match wake {
             Wake::Readable => read_blocked = false,
             Wake::Writable => write_blocked = false,
-            Wake::Envelope(envelope) => deliver(conn, clock.now(), envelope),
+            Wake::Envelope(envelope) => deliver(conn, companions, clock.now(), envelope),
+            Wake::Companion => {}
             // A fired timer is spent: forget it so the same deadline would be set again.
             Wake::Timer => armed = None,
             Wake::Failed(err) => conn.handle_error(clock.now(), reason_from_io(&err)),
@@ -137,14 +147,14 @@ pub(crate) async fn drive<P: Protocol>(
     }
 }
 
-/// Sleeps until the socket is ready for what the connection wants, a message arrives or the
-/// timer fires, whichever comes first.
+/// Sleeps until the socket is ready for what the connection wants, a message arrives, the
+/// timer fires or a companion finishes, whichever comes first (companions progress meanwhile).
 async fn wait<M>(
     stream: &Async<TcpStream>,
     inbox: &Inbox<M>,
     timer: &mut Timer,
-    read: bool,
-    write: bool,
+    companions: &mut Companions,
+    (read, write): (bool, bool),
 ) -> Wake<M> {
     let readable = async {
         if !read {
@@ -169,23 +179,43 @@ async fn wait<M>(
         timer.await;
         Wake::Timer
     };
-    readable.or(writable).or(message).or(fired).await
+    let companion = async {
+        companions.any_finished().await;
+        Wake::Companion
+    };
+    readable
+        .or(writable)
+        .or(message)
+        .or(fired)
+        .or(companion)
+        .await
 }
 
 /// Hands queued messages and controls to the connection, a bounded batch at a time.
-fn deliver_inbox<P: Protocol>(inbox: &Inbox<P::Message>, conn: &mut Connection<P>, now: Instant) {
+fn deliver_inbox<P: Protocol>(
+    inbox: &Inbox<P::Message>,
+    conn: &mut Connection<P>,
+    companions: &mut Companions,
+    now: Instant,
+) {
     for _ in 0..MESSAGES_PER_ROUND {
         match inbox.try_recv() {
-            Some(envelope) => deliver(conn, now, envelope),
+            Some(envelope) => deliver(conn, companions, now, envelope),
             None => return,
         }
     }
 }
 
-fn deliver<P: Protocol>(conn: &mut Connection<P>, now: Instant, envelope: Envelope<P::Message>) {
+fn deliver<P: Protocol>(
+    conn: &mut Connection<P>,
+    companions: &mut Companions,
+    now: Instant,
+    envelope: Envelope<P::Message>,
+) {
     match envelope {
         Envelope::Message(message) => conn.handle_message(now, message),
         Envelope::Control(control) => conn.handle_control(now, control),
+        Envelope::Companion(companion) => companions.push(companion),
     }
 }
 

@@ -12,6 +12,8 @@
 //! - Clients: [`connect_tcp`] / [`connect_tcp_with`], [`connect_tcp_on`],
 //!   [`connect_tcp_local`] drive a [`Connector`](loomwork::connector::Connector), retrying as the
 //!   [`ClientFactory`](loomwork::connector::ClientFactory) decides. They return a [`Client`].
+//! - Relays: [`relay_dialer`] gives a [`RelayFactory`](loomwork::relay::RelayFactory) upstream
+//!   legs that run in their client leg's task.
 //!
 //! Ids such as `LR-5` cite Twisted behaviours listed in `docs/twisted-behaviour.md` in the
 //! repository; references such as "docs/architecture.md §7" point into the same `docs/` folder.
@@ -41,10 +43,12 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod companion;
 mod driver;
 mod listener;
 mod mailbox;
 mod registry;
+mod relay;
 mod resolve;
 mod server;
 mod spawn;
@@ -54,6 +58,7 @@ pub mod udp;
 pub use client::{connect_tcp, connect_tcp_local, connect_tcp_on, connect_tcp_with, Client};
 pub use loomwork::{connector::ClientMessage, stream::ServerMessage};
 pub use loomwork_net::ListenConfig;
+pub use relay::{relay_dialer, relay_dialer_on};
 pub use resolve::resolve;
 pub use server::{
     listen_tcp, listen_tcp_local, listen_tcp_on, listen_tcp_with, Server, ShutdownReport,

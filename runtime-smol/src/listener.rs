@@ -13,6 +13,7 @@ use loomwork::MonotonicClock;
 use loomwork_net::listen::{self, bind_listeners, classify_accept_error, AcceptFailure};
 use loomwork_net::{AcceptBackoff, ListenConfig, ACCEPT_BATCH};
 
+use crate::companion::Companions;
 use crate::driver::drive;
 use crate::mailbox::{new_handle, Inbox};
 use crate::registry::{Registry, Ticket};
@@ -34,6 +35,8 @@ pub(crate) struct Accepted<F: ServerFactory> {
     peer: SocketAddr,
     factory: Arc<Mutex<F>>,
     ticket: Ticket<ServerMessage<F>>,
+    /// Work attached to the connection (a relay's upstream leg), run in its task.
+    companions: Companions,
     clock: MonotonicClock,
 }
 
@@ -42,7 +45,14 @@ pub(crate) struct Accepted<F: ServerFactory> {
 /// The state is boxed so that the task's future holds one pointer to it (see [`drive`]).
 pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
     let state = &mut *accepted;
-    let ended = drive(&state.stream, &mut state.conn, &state.inbox, state.clock).await;
+    let ended = drive(
+        &state.stream,
+        &mut state.conn,
+        &state.inbox,
+        &mut state.companions,
+        state.clock,
+    )
+    .await;
     let Accepted {
         stream,
         conn,
@@ -50,6 +60,7 @@ pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
         peer,
         factory,
         ticket,
+        mut companions,
         clock: _,
     } = *accepted;
     // The protocol and its mailbox go first. (The core has already lingered for the peer's
@@ -59,6 +70,8 @@ pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
     lock(&factory).connection_closed(peer, &ended.reason);
     drop(factory);
     drop(stream);
+    // A relay's upstream leg still has to hear that this one ended, and close.
+    companions.finish().await;
     // Last: once every ticket is gone, a shutdown knows every task and descriptor is gone.
     drop(ticket);
 }
@@ -142,6 +155,7 @@ where
         peer,
         factory: Arc::clone(factory),
         ticket,
+        companions: Companions::default(),
         clock,
     }))
 }

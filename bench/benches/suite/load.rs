@@ -71,7 +71,7 @@ pub(crate) fn stream_echo(
                 }
                 let sent = sender.join().expect("sender");
                 if sent != received {
-                    eprintln!("warning: echo returned {received} of {sent} bytes");
+                    eprintln!("warning: echo from {addr} returned {received} of {sent} bytes");
                 }
                 received
             })

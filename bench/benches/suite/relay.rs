@@ -60,15 +60,12 @@ impl Relay {
         let config = RelayConfig::default();
         match self {
             Relay::LoomworkSmol => {
-                let dialer: Dialer = Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
-                    Box::new(loomwork_smol::connect_tcp_on(
-                        smol_executor(),
-                        upstream,
-                        UpstreamFactory::new(dial),
-                        connector::Config::default(),
-                        Config::default(),
-                    ))
-                });
+                let dialer = loomwork_smol::relay_dialer_on(
+                    smol_executor().clone(),
+                    upstream,
+                    connector::Config::default(),
+                    Config::default(),
+                );
                 let server = loomwork_smol::listen_tcp_on(
                     smol_executor(),
                     loopback(),

@@ -1,6 +1,8 @@
 //! Connection handles: how the rest of a program reaches a connection (docs/architecture.md §10).
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
+use core::any::Any;
 use core::fmt;
 use core::net::SocketAddr;
 
@@ -29,6 +31,13 @@ pub trait Mailbox<M>: Send + Sync {
     /// loop). The default publishes nothing.
     fn stats(&self) -> Option<Stats> {
         None
+    }
+
+    /// Takes `job` to run in the connection's own task or thread beside it, until the job
+    /// ends; see [`Handle::attach`]. Gives it back when the runtime does not know the job's
+    /// type or the connection has ended. The default takes nothing.
+    fn attach(&self, job: Box<dyn Any + Send>) -> Result<(), Box<dyn Any + Send>> {
+        Err(job)
     }
 }
 
@@ -69,6 +78,18 @@ impl<M> Handle<M> {
     /// and out, time paused and throttled); `None` if the runtime does not publish them.
     pub fn stats(&self) -> Option<Stats> {
         self.mailbox.stats()
+    }
+
+    /// Asks the connection's runtime to run `job` in the connection's own task or thread,
+    /// beside the connection, until the job ends (after the connection, if need be); gives it
+    /// back when the runtime cannot.
+    ///
+    /// `job` is of a type the runtime defines (a second connection to drive, as a relay's
+    /// upstream leg), so its two connections share one task: what one reads reaches the other
+    /// without waking another thread. Runtimes that do not know the type, and connections
+    /// that have ended, give it back; the caller then runs it some other way.
+    pub fn attach(&self, job: Box<dyn Any + Send>) -> Result<(), Box<dyn Any + Send>> {
+        self.mailbox.attach(job)
     }
 
     /// A number unique among the runtime's live connections.
