@@ -168,16 +168,7 @@ pub fn relay_dialer(runtime: Runtime, upstream: SocketAddr) -> loomwork::relay::
             ))
         }),
         Runtime::Smol => loomwork_smol::relay_dialer(upstream, attempt, Config::default()),
-        Runtime::Tokio => std::sync::Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
-            let factory = UpstreamFactory::new(dial);
-            let config = Config::default();
-            Box::new(loomwork_tokio::connect_tcp_with(
-                upstream,
-                factory,
-                attempt.clone(),
-                config,
-            ))
-        }),
+        Runtime::Tokio => loomwork_tokio::relay_dialer(upstream, attempt, Config::default()),
     }
 }
 

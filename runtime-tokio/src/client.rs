@@ -17,11 +17,12 @@ use tokio::runtime;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, LocalSet};
 
+use crate::companion::Companions;
 use crate::driver::{drive, Ended};
 use crate::mailbox::new_handle;
 
 /// The connection slot shared between a [`Client`] and its task.
-type Slot<M> = Arc<Mutex<Option<Handle<M>>>>;
+pub(crate) type Slot<M> = Arc<Mutex<Option<Handle<M>>>>;
 
 /// A running client: one task that dials, runs each connection and retries until the factory
 /// (or [`stop_trying`](Self::stop_trying)) says stop.
@@ -228,7 +229,7 @@ enum Dialed {
 }
 
 /// The client task: the [`Connector`]'s run loop.
-async fn run<F>(
+pub(crate) async fn run<F>(
     addr: SocketAddr,
     mut connector: Connector<F>,
     config: Config,
@@ -250,12 +251,13 @@ where
             match dial(addr, connector.next_timeout(), &mut stopped, clock).await {
                 Dialed::Connected(stream) => {
                     let ran = run_connection(stream, &mut connector, &config, &slot, clock);
-                    if let Some((ended, stream)) = ran.await {
+                    if let Some((ended, stream, mut companions)) = ran.await {
                         if is_stopped(&stopped) {
                             connector.stop_trying();
                         }
                         connector.handle_connection_lost(clock.now(), ended.reason);
                         drop(stream);
+                        companions.finish().await;
                     }
                 }
                 Dialed::Failed(err) => {
@@ -325,7 +327,8 @@ async fn connect(addr: SocketAddr) -> std::io::Result<AsyncFd<TcpStream>> {
     }
 }
 
-/// Runs one established connection; returns how it ended and its socket, still to be closed.
+/// Runs one established connection; returns how it ended, its socket (still to be closed)
+/// and its companions (still to be run to their end).
 /// `None` when the factory refused it (the connector has already been told, and the socket is
 /// closed on return).
 async fn run_connection<F>(
@@ -334,7 +337,7 @@ async fn run_connection<F>(
     config: &Config,
     slot: &Slot<ClientMessage<F>>,
     clock: MonotonicClock,
-) -> Option<(Ended, AsyncFd<TcpStream>)>
+) -> Option<(Ended, AsyncFd<TcpStream>, Companions)>
 where
     F: ClientFactory,
     ClientMessage<F>: Send + 'static,
@@ -358,9 +361,10 @@ where
     let mut conn = Connection::new(protocol, config.clone());
     conn.set_handle(handle);
     conn.handle_connected(clock.now(), local, peer);
-    let ended = drive(&stream, &mut conn, &inbox, clock).await;
+    let mut companions = Companions::default();
+    let ended = drive(&stream, &mut conn, &inbox, &mut companions, clock).await;
     *lock(slot) = None;
-    Some((ended, stream))
+    Some((ended, stream, companions))
 }
 
 async fn sleep_until(at: Instant, clock: MonotonicClock) {

@@ -24,6 +24,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::time::Sleep;
 
+use crate::companion::Companions;
 use crate::mailbox::{Envelope, Inbox};
 
 /// Rounds of work (one read, one write, a batch of messages) done before yielding to the
@@ -35,9 +36,14 @@ const MESSAGES_PER_ROUND: usize = 32;
 
 /// What woke a waiting connection.
 enum Wake<M> {
-    Ready { read: bool, write: bool },
+    Ready {
+        read: bool,
+        write: bool,
+    },
     Envelope(Envelope<M>),
     Timer,
+    /// A companion finished.
+    Companion,
     Failed(io::Error),
 }
 
@@ -58,6 +64,7 @@ pub(crate) async fn drive<P: Protocol>(
     stream: &AsyncFd<TcpStream>,
     conn: &mut Connection<P>,
     inbox: &Inbox<P::Message>,
+    companions: &mut Companions,
     clock: MonotonicClock,
 ) -> Ended {
     let mut timer: Option<Pin<Box<Sleep>>> = None;
@@ -68,8 +75,9 @@ pub(crate) async fn drive<P: Protocol>(
     let mut write_blocked = false;
     let mut rounds = 0;
     loop {
+        companions.turn().await;
         let now = clock.now();
-        deliver_inbox(inbox, conn, now);
+        deliver_inbox(inbox, conn, companions, now);
         if conn.next_timeout().is_some_and(|deadline| deadline <= now) {
             conn.handle_timeout(now);
         }
@@ -133,8 +141,11 @@ pub(crate) async fn drive<P: Protocol>(
             stream,
             inbox,
             sleep,
-            conn.wants_read() && read_blocked,
-            conn.wants_write() && write_blocked,
+            companions,
+            (
+                conn.wants_read() && read_blocked,
+                conn.wants_write() && write_blocked,
+            ),
         )
         .await;
         match wake {
@@ -142,7 +153,8 @@ pub(crate) async fn drive<P: Protocol>(
                 read_blocked &= !read;
                 write_blocked &= !write;
             }
-            Wake::Envelope(envelope) => deliver(conn, clock.now(), envelope),
+            Wake::Envelope(envelope) => deliver(conn, companions, clock.now(), envelope),
+            Wake::Companion => {}
             // A fired timer is spent: forget it so the same deadline would be set again.
             Wake::Timer => armed = None,
             Wake::Failed(err) => conn.handle_error(clock.now(), reason_from_io(&err)),
@@ -203,8 +215,8 @@ async fn wait<M>(
     stream: &AsyncFd<TcpStream>,
     inbox: &Inbox<M>,
     mut timer: Option<Pin<&mut Sleep>>,
-    read: bool,
-    write: bool,
+    companions: &mut Companions,
+    (read, write): (bool, bool),
 ) -> Wake<M> {
     future::poll_fn(|cx| {
         if read {
@@ -242,25 +254,40 @@ async fn wait<M>(
                 return Poll::Ready(Wake::Timer);
             }
         }
+        // Companions share this task's waker: a wake-up for one of them lands here.
+        if !companions.is_empty() && companions.poll_all(cx) {
+            return Poll::Ready(Wake::Companion);
+        }
         Poll::Pending
     })
     .await
 }
 
 /// Hands queued messages and controls to the connection, a bounded batch at a time.
-fn deliver_inbox<P: Protocol>(inbox: &Inbox<P::Message>, conn: &mut Connection<P>, now: Instant) {
+fn deliver_inbox<P: Protocol>(
+    inbox: &Inbox<P::Message>,
+    conn: &mut Connection<P>,
+    companions: &mut Companions,
+    now: Instant,
+) {
     for _ in 0..MESSAGES_PER_ROUND {
         match inbox.try_recv() {
-            Some(envelope) => deliver(conn, now, envelope),
+            Some(envelope) => deliver(conn, companions, now, envelope),
             None => return,
         }
     }
 }
 
-fn deliver<P: Protocol>(conn: &mut Connection<P>, now: Instant, envelope: Envelope<P::Message>) {
+fn deliver<P: Protocol>(
+    conn: &mut Connection<P>,
+    companions: &mut Companions,
+    now: Instant,
+    envelope: Envelope<P::Message>,
+) {
     match envelope {
         Envelope::Message(message) => conn.handle_message(now, message),
         Envelope::Control(control) => conn.handle_control(now, control),
+        Envelope::Companion(companion) => companions.push(companion),
     }
 }
 

@@ -16,6 +16,8 @@
 //! - Clients: [`connect_tcp`] / [`connect_tcp_with`], [`connect_tcp_on`],
 //!   [`connect_tcp_local`] drive a [`Connector`](loomwork::connector::Connector), retrying as the
 //!   [`ClientFactory`](loomwork::connector::ClientFactory) decides. They return a [`Client`].
+//! - Relays: [`relay_dialer`] gives a [`RelayFactory`](loomwork::relay::RelayFactory) upstream
+//!   legs that run in their client leg's task.
 //! - Datagrams: [`listen_udp`], [`listen_multicast`], [`adopt_udp`] return a [`UdpEndpoint`];
 //!   [`udp::endpoint`] gives the bare future, to spawn on a `LocalSet`.
 //! - [`resolve`] looks a name up on tokio's blocking pool.
@@ -80,10 +82,12 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod companion;
 mod driver;
 mod listener;
 mod mailbox;
 mod registry;
+mod relay;
 mod resolve;
 mod server;
 
@@ -92,6 +96,7 @@ pub mod udp;
 pub use client::{connect_tcp, connect_tcp_local, connect_tcp_on, connect_tcp_with, Client};
 pub use loomwork::{connector::ClientMessage, stream::ServerMessage};
 pub use loomwork_net::ListenConfig;
+pub use relay::relay_dialer;
 pub use resolve::resolve;
 pub use server::{
     listen_tcp, listen_tcp_local, listen_tcp_on, listen_tcp_with, Server, ShutdownReport,

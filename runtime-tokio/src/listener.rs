@@ -13,6 +13,7 @@ use loomwork_net::{AcceptBackoff, ListenConfig, ACCEPT_BATCH};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
+use crate::companion::Companions;
 use crate::driver::drive;
 use crate::mailbox::{new_handle, Inbox};
 use crate::registry::{Registry, Ticket};
@@ -38,6 +39,8 @@ pub(crate) struct Accepted<F: ServerFactory> {
     peer: SocketAddr,
     factory: Arc<Mutex<F>>,
     ticket: Ticket<ServerMessage<F>>,
+    /// Work attached to the connection (a relay's upstream leg), run in its task.
+    companions: Companions,
     clock: MonotonicClock,
 }
 
@@ -46,7 +49,14 @@ pub(crate) struct Accepted<F: ServerFactory> {
 /// The state is boxed so that the task's future holds one pointer to it (see [`drive`]).
 pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
     let state = &mut *accepted;
-    let ended = drive(&state.stream, &mut state.conn, &state.inbox, state.clock).await;
+    let ended = drive(
+        &state.stream,
+        &mut state.conn,
+        &state.inbox,
+        &mut state.companions,
+        state.clock,
+    )
+    .await;
     let Accepted {
         stream,
         conn,
@@ -54,6 +64,7 @@ pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
         peer,
         factory,
         ticket,
+        mut companions,
         clock: _,
     } = *accepted;
     // The protocol and its mailbox go first. (The core has already lingered for the peer's
@@ -64,6 +75,8 @@ pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
     drop(factory);
     // Deregisters from the reactor and closes the socket.
     drop(stream);
+    // A relay's upstream leg still has to hear that this one ended, and close.
+    companions.finish().await;
     // Last: once every ticket is gone, a shutdown knows every task and descriptor is gone.
     drop(ticket);
 }
@@ -150,6 +163,7 @@ where
         peer,
         factory: Arc::clone(factory),
         ticket,
+        companions: Companions::default(),
         clock,
     }))
 }

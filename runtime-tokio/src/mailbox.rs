@@ -4,6 +4,7 @@
 //! A dedicated queue rather than a general channel: one small allocation shared by both ends,
 //! no allocation per wait, which matters with thousands of idle connections.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,12 +13,16 @@ use std::task::{Context, Poll, Waker};
 
 use loomwork::stream::{Control, Handle, Mailbox, Stats};
 
+use crate::companion::Companion;
+
 /// What a handle can post to its connection's task.
 pub(crate) enum Envelope<M> {
     /// For `Protocol::message`.
     Message(M),
     /// A close or abort request.
     Control(Control),
+    /// Work to run in the connection's task, beside it.
+    Companion(Companion),
 }
 
 /// A fresh handle for a connection to `peer`, and the inbox its task reads.
@@ -141,12 +146,22 @@ impl<M: Send> Mailbox<M> for Shared<M> {
             Ok(()) => Ok(()),
             Err(Envelope::Message(message)) => Err(message),
             // `push` hands back exactly what it was given, a message.
-            Err(Envelope::Control(_)) => Ok(()),
+            Err(_) => Ok(()),
         }
     }
 
     fn control(&self, control: Control) -> bool {
         self.push(Envelope::Control(control)).is_ok()
+    }
+
+    fn attach(&self, job: Box<dyn Any + Send>) -> Result<(), Box<dyn Any + Send>> {
+        let companion = job.downcast::<Companion>()?;
+        match self.push(Envelope::Companion(*companion)) {
+            Ok(()) => Ok(()),
+            Err(Envelope::Companion(companion)) => Err(Box::new(companion)),
+            // `push` hands back exactly what it was given, a companion.
+            Err(_) => Ok(()),
+        }
     }
 
     fn stats(&self) -> Option<Stats> {

@@ -94,16 +94,14 @@ impl Relay {
                 Some((addr, None))
             }
             Relay::LoomworkTokio => {
-                let handle = tokio_runtime().handle().clone();
-                let dialer: Dialer = Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
-                    Box::new(loomwork_tokio::connect_tcp_on(
-                        &handle,
+                let dialer = {
+                    let _inside = tokio_runtime().enter();
+                    loomwork_tokio::relay_dialer(
                         upstream,
-                        UpstreamFactory::new(dial),
                         connector::Config::default(),
                         Config::default(),
-                    ))
-                });
+                    )
+                };
                 let server = loomwork_tokio::listen_tcp_on(
                     tokio_runtime().handle(),
                     loopback(),

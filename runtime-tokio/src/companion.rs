@@ -1,0 +1,145 @@
+//! Companions: work that runs in a connection's own task, beside the connection (a relay's
+//! upstream leg, attached with [`Handle::attach`](loomwork::stream::Handle::attach)).
+//!
+//! A relay's two legs in one task hand each other their bytes without waking another task or
+//! thread: the upstream leg's read and the client leg's write happen in the same poll.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// A future the connection's task polls beside the connection until it finishes.
+pub(crate) struct Companion(Pin<Box<dyn Future<Output = ()> + Send>>);
+
+impl Companion {
+    /// Wraps `future` for [`Handle::attach`](loomwork::stream::Handle::attach).
+    pub(crate) fn new(future: impl Future<Output = ()> + Send + 'static) -> Self {
+        Companion(Box::pin(future))
+    }
+
+    /// The future itself, to spawn when no connection task takes it.
+    pub(crate) fn into_future(self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        self.0
+    }
+}
+
+/// The companions of one connection task (almost always none or one).
+#[derive(Default)]
+pub(crate) struct Companions(Vec<Companion>);
+
+impl Companions {
+    pub(crate) fn push(&mut self, companion: Companion) {
+        self.0.push(companion);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Polls each companion once, with the task's context; drops those that finished and
+    /// says whether any did.
+    pub(crate) fn poll_all(&mut self, cx: &mut Context<'_>) -> bool {
+        let before = self.0.len();
+        self.0
+            .retain_mut(|companion| companion.0.as_mut().poll(cx).is_pending());
+        self.0.len() != before
+    }
+
+    /// Gives each companion a turn now (they share the task's waker, so a wake-up meant for
+    /// one of them reaches the task, which cannot tell whose it was).
+    pub(crate) async fn turn(&mut self) {
+        if !self.is_empty() {
+            poll_fn(|cx| {
+                self.poll_all(cx);
+                Poll::Ready(())
+            })
+            .await;
+        }
+    }
+
+    /// Runs the companions to their end (after the connection has ended: a relay's other leg
+    /// still has to hear it and close).
+    pub(crate) async fn finish(&mut self) {
+        poll_fn(|cx| {
+            self.poll_all(cx);
+            if self.is_empty() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use loomwork::bytes::BytesMut;
+    use loomwork::stream::{Protocol, Transport};
+
+    use super::Companion;
+
+    /// Attaches, in `connection_made`, a companion that outlives the connection by 200 ms.
+    struct Host {
+        accepted: Arc<AtomicUsize>,
+        finished: Arc<AtomicBool>,
+    }
+
+    impl Protocol for Host {
+        type Message = ();
+        fn connection_made(&mut self, tx: &mut Transport<'_>) {
+            let finished = Arc::clone(&self.finished);
+            let companion = Companion::new(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                finished.store(true, Ordering::SeqCst);
+            });
+            let handle = tx.handle().expect("the runtime gives handles");
+            if handle.attach(Box::new(companion)).is_ok() {
+                self.accepted.fetch_add(1, Ordering::SeqCst);
+            }
+            // A job of a type this runtime does not know is given back.
+            assert!(handle.attach(Box::new(42u32)).is_err());
+            tx.lose_connection();
+        }
+        fn data_received(&mut self, data: &mut BytesMut, _: &mut Transport<'_>) {
+            data.clear();
+        }
+    }
+
+    #[test]
+    fn an_attached_companion_runs_to_its_end_before_shutdown_returns() {
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(AtomicBool::new(false));
+        let factory = {
+            let (accepted, finished) = (Arc::clone(&accepted), Arc::clone(&finished));
+            move |_| Host {
+                accepted: Arc::clone(&accepted),
+                finished: Arc::clone(&finished),
+            }
+        };
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let server = crate::listen_tcp("127.0.0.1:0".parse().unwrap(), factory).unwrap();
+            let mut client = tokio::net::TcpStream::connect(server.local_addr())
+                .await
+                .unwrap();
+            // The connection closes at once; its companion goes on.
+            let mut rest = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest)
+                .await
+                .unwrap();
+            assert!(
+                !finished.load(Ordering::SeqCst),
+                "the companion outlives it"
+            );
+            drop(client);
+            server.shutdown(Duration::from_secs(5)).await;
+        });
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert!(finished.load(Ordering::SeqCst), "shutdown waited for it");
+    }
+}
