@@ -72,4 +72,9 @@ pub struct Dial {
 /// see [`UpstreamFactory`](crate::relay::UpstreamFactory))
 /// and returns whatever keeps that attempt alive (the runtime's `Client`); the client leg
 /// holds it until it ends, and dropping it cancels an attempt still pending.
+///
+/// Each runtime offers one (`loomwork_smol::relay_dialer`, and the same name in the other
+/// runtimes) that runs the upstream leg in the client leg's own task or thread, attached
+/// through [`Handle::attach`](crate::stream::Handle::attach): the legs then pass their bytes
+/// without waking another thread.
 pub type Dialer = Arc<dyn Fn(Dial) -> Box<dyn Any + Send> + Send + Sync>;

@@ -22,8 +22,9 @@
 //!   [`AcceptProxy`](crate::proxy::AcceptProxy)).
 //!
 //! Dialing is the runtime's job: a [`Dialer`] gets a [`Dial`] request (with the client leg's
-//! handle) and starts a client connection whose factory is an [`UpstreamFactory`]. The
-//! `portforward` example wires it for each runtime.
+//! handle) and starts a client connection whose factory is an [`UpstreamFactory`]. Each
+//! runtime's `relay_dialer` does it in the client leg's own task or thread (see
+//! [`Handle::attach`](crate::stream::Handle::attach)); the `portforward` example uses them.
 
 mod leg;
 mod message;
