@@ -157,16 +157,7 @@ pub fn relay_dialer(runtime: Runtime, upstream: SocketAddr) -> loomwork::relay::
     use std::any::Any;
     let attempt = connector::Config::default();
     match runtime {
-        Runtime::Std => std::sync::Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
-            let factory = UpstreamFactory::new(dial);
-            let config = Config::default();
-            Box::new(loomwork_std::connect_tcp_with(
-                upstream,
-                factory,
-                attempt.clone(),
-                config,
-            ))
-        }),
+        Runtime::Std => loomwork_std::relay_dialer(upstream, attempt, Config::default()),
         Runtime::Smol => loomwork_smol::relay_dialer(upstream, attempt, Config::default()),
         Runtime::Tokio => loomwork_tokio::relay_dialer(upstream, attempt, Config::default()),
     }

@@ -313,7 +313,7 @@ where
         let mut connection = Connection::new(protocol, self.config.clone());
         connection.set_handle(handle.clone());
         *lock(&self.shared.current) = Some(handle);
-        let reason = driver::run(
+        let (reason, mut companions) = driver::run(
             &mut connection,
             stream,
             (None, peer),
@@ -329,6 +329,8 @@ where
         self.apply_stop();
         self.connector
             .handle_connection_lost(self.clock.now(), reason);
+        // Work attached to the connection (a relay's upstream leg) runs to its end first.
+        companions.finish(wakeup, &self.clock);
     }
 
     fn apply_stop(&mut self) {

@@ -15,23 +15,31 @@
 //! readiness it does not want: while the protocol has paused reading, unread bytes stay in the
 //! kernel and TCP flow control pushes back on the peer. A reset is still noticed at once, since
 //! `poll` reports errors whatever the interest.
+//!
+//! The per-connection state lives in a [`Wire`], which the loop borrows: the thread's own
+//! connection has one, and so has a companion's connection (a relay's upstream leg, see
+//! [`crate::companion`]), which the same loop turns and puts to sleep in the same `poll`.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 
 use loomwork::stream::{Action, Connection, Protocol};
-use loomwork::{MonotonicClock, Reason};
+use loomwork::{Instant, MonotonicClock, Reason};
 use loomwork_net::reason_from_io;
 use loomwork_net::tcp::{self, ReadOutcome, WriteOutcome};
 
+use crate::companion::{CompanionJob, Companions};
 use crate::mailbox::{Delivery, ThreadMailbox};
-use crate::wait::{self, Wakeup, Watch};
+use crate::wait::{Owner, Readiness, Wakeup, Watch};
 
 /// Mailbox deliveries handled per turn.
 const DELIVERIES_PER_TURN: usize = 64;
 
-/// Runs `conn` over `stream` until the connection is over; returns why it ended.
+/// Runs `conn` over `stream` until the connection is over; returns why it ended, and the
+/// companions attached to it that have not ended yet (the caller runs them to their end with
+/// [`Companions::finish`] once it has let the connection go). The socket is closed on return.
 ///
 /// The caller has given the connection its handle (backed by `mailbox`, which notifies
 /// `wakeup`).
@@ -40,44 +48,34 @@ const DELIVERIES_PER_TURN: usize = 64;
 pub(crate) fn run<P: Protocol>(
     conn: &mut Connection<P>,
     socket: TcpStream,
-    (local, peer): (Option<SocketAddr>, SocketAddr),
-    wakeup: &Wakeup,
+    addresses: (Option<SocketAddr>, SocketAddr),
+    wakeup: &Arc<Wakeup>,
     mailbox: &ThreadMailbox<P::Message>,
     clock: &MonotonicClock,
-) -> Reason {
-    // An accepted socket comes prepared, with its local address (`listen::accept`); a
-    // dialed one is prepared here. The peer comes from accept(2) or the dial, not from
-    // getpeername(2), which fails with ENOTCONN once the peer has reset: such a connection
-    // still starts, delivers what the peer sent, then ends with the reset, as on
-    // loomwork-smol.
-    let local = match local {
-        Some(local) => local,
-        None => match tcp::prepare(&socket).and_then(|()| socket.local_addr()) {
-            Ok(local) => local,
-            Err(err) => return reason_from_io(&err),
-        },
+) -> (Reason, Companions) {
+    let wire = match Wire::start(conn, socket, addresses, clock) {
+        Ok(wire) => wire,
+        Err(reason) => return (reason, Companions::default()),
     };
-    conn.handle_connected(clock.now(), local, peer);
-    Driver {
+    let _owner = Owner::new(wakeup);
+    let mut driver = Driver {
         conn,
-        socket,
+        wire,
         wakeup,
         mailbox,
         clock,
-        batch: VecDeque::new(),
-        readable: true,
-        writable: true,
-        hung_up: false,
-    }
-    .run()
+        companions: Companions::default(),
+        jobs: Vec::new(),
+    };
+    driver.run();
+    let reason = driver.conn.reason().cloned().unwrap_or(Reason::Lost);
+    (reason, driver.companions)
 }
 
-struct Driver<'a, P: Protocol> {
-    conn: &'a mut Connection<P>,
+/// One connection's socket and what the loop knows about it: the state a [`Driver`] (or a
+/// companion) owns, apart from the [`Connection`] and its mailbox, which it borrows.
+pub(crate) struct Wire<P: Protocol> {
     socket: TcpStream,
-    wakeup: &'a Wakeup,
-    mailbox: &'a ThreadMailbox<P::Message>,
-    clock: &'a MonotonicClock,
     batch: VecDeque<Delivery<P::Message>>,
     /// False after a read came back short or hit `WouldBlock`, until `poll` reports
     /// readability.
@@ -89,9 +87,22 @@ struct Driver<'a, P: Protocol> {
     hung_up: bool,
 }
 
+/// The loop of the thread's own connection, and of the companions attached to it.
+struct Driver<'a, P: Protocol> {
+    conn: &'a mut Connection<P>,
+    wire: Wire<P>,
+    wakeup: &'a Arc<Wakeup>,
+    mailbox: &'a ThreadMailbox<P::Message>,
+    clock: &'a MonotonicClock,
+    companions: Companions,
+    /// Jobs the last turn's mail brought, to start as companions.
+    jobs: Vec<CompanionJob>,
+}
+
 /// What one turn of the loop left behind.
-enum Turn {
-    /// The connection is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Turn {
+    /// The connection (or companion) is over.
     Ended,
     /// Work is left that needs no waiting (mailbox backlog, unread input).
     Busy,
@@ -100,41 +111,108 @@ enum Turn {
 }
 
 impl<P: Protocol> Driver<'_, P> {
-    fn run(mut self) -> Reason {
+    fn run(&mut self) {
         loop {
-            let turn = self.turn();
+            let turn = self
+                .wire
+                .turn(self.conn, self.mailbox, self.clock, &mut self.jobs);
+            for job in self.jobs.drain(..) {
+                self.companions.push(job.start(self.wakeup));
+            }
             // Handles read the counters from here (`Handle::stats`).
             self.mailbox.publish(self.conn.stats());
-            match turn {
-                Turn::Ended => break,
-                Turn::Busy => continue,
-                Turn::Idle => {}
+            let busy = match turn {
+                Turn::Ended => return,
+                Turn::Busy => true,
+                Turn::Idle => false,
+            };
+            // Companions get their turn every round, busy or not.
+            let companions_busy = self.companions.turn(self.clock);
+            if busy || companions_busy {
+                continue;
             }
             if let Err(err) = self.wait() {
                 self.conn
                     .handle_error(self.clock.now(), reason_from_io(&err));
-                if self.carry_out_actions() {
-                    break;
+                if self.wire.carry_out_actions(self.conn, self.clock) {
+                    return;
                 }
             }
         }
-        self.conn.reason().cloned().unwrap_or(Reason::Lost)
     }
 
-    /// One round of work, without sleeping.
-    fn turn(&mut self) -> Turn {
-        let now = self.clock.now();
-        let backlog = self.deliver_mail();
-        if self.conn.next_timeout().is_some_and(|at| at <= now) {
-            self.conn.handle_timeout(now);
+    /// Sleeps until readiness (of the socket or a companion's), a mailbox notification or
+    /// the next deadline (the connection's or a companion's).
+    fn wait(&mut self) -> io::Result<()> {
+        let deadline = earliest(self.conn.next_timeout(), self.companions.deadline());
+        // The clock is compared with the deadline right before sleeping: one that has already
+        // passed is handled on the next turn instead of costing a system call.
+        let timeout = match deadline {
+            Some(at) if at <= self.clock.now() => return Ok(()),
+            Some(at) => Some(self.clock.until(at)),
+            None => None,
+        };
+        let watch = self.wire.watch(self.conn);
+        let ready = self
+            .companions
+            .sleep(self.wakeup, watch, timeout, self.clock)?;
+        self.wire.take_readiness(self.conn, ready, self.clock)
+    }
+}
+
+impl<P: Protocol> Wire<P> {
+    /// Prepares `socket` (unless it came prepared, with its local address, from
+    /// `listen::accept`) and starts `conn` on it (`handle_connected`). Errors end the
+    /// connection before `connection_made`, with no protocol callback, and are returned.
+    pub(crate) fn start(
+        conn: &mut Connection<P>,
+        socket: TcpStream,
+        (local, peer): (Option<SocketAddr>, SocketAddr),
+        clock: &MonotonicClock,
+    ) -> Result<Self, Reason> {
+        // An accepted socket comes prepared, with its local address (`listen::accept`); a
+        // dialed one is prepared here. The peer comes from accept(2) or the dial, not from
+        // getpeername(2), which fails with ENOTCONN once the peer has reset: such a connection
+        // still starts, delivers what the peer sent, then ends with the reset, as on
+        // loomwork-smol.
+        let local = match local {
+            Some(local) => local,
+            None => match tcp::prepare(&socket).and_then(|()| socket.local_addr()) {
+                Ok(local) => local,
+                Err(err) => return Err(reason_from_io(&err)),
+            },
+        };
+        conn.handle_connected(clock.now(), local, peer);
+        Ok(Wire {
+            socket,
+            batch: VecDeque::new(),
+            readable: true,
+            writable: true,
+            hung_up: false,
+        })
+    }
+
+    /// One round of work, without sleeping. Companion jobs among the mail go to `jobs` (a
+    /// mailbox that takes none never delivers any).
+    pub(crate) fn turn(
+        &mut self,
+        conn: &mut Connection<P>,
+        mailbox: &ThreadMailbox<P::Message>,
+        clock: &MonotonicClock,
+        jobs: &mut Vec<CompanionJob>,
+    ) -> Turn {
+        let now = clock.now();
+        let backlog = self.deliver_mail(conn, mailbox, clock, jobs);
+        if conn.next_timeout().is_some_and(|at| at <= now) {
+            conn.handle_timeout(now);
         }
-        self.read();
-        self.write();
-        if self.carry_out_actions() || self.conn.is_closed() {
+        self.read(conn, clock);
+        self.write(conn, clock);
+        if self.carry_out_actions(conn, clock) || conn.is_closed() {
             return Turn::Ended;
         }
         // Judged only now: a write that drained the queue may have resumed reading.
-        if backlog || self.ready_for_more() {
+        if backlog || self.ready_for_more(conn) {
             Turn::Busy
         } else {
             Turn::Idle
@@ -142,20 +220,25 @@ impl<P: Protocol> Driver<'_, P> {
     }
 
     /// True when the connection wants something the socket is (as far as we know) ready for.
-    fn ready_for_more(&self) -> bool {
-        (self.readable && self.conn.wants_read()) || (self.writable && self.conn.wants_write())
+    fn ready_for_more(&self, conn: &Connection<P>) -> bool {
+        (self.readable && conn.wants_read()) || (self.writable && conn.wants_write())
     }
 
     /// Hands a capped batch of mailbox deliveries to the connection; true if more are waiting.
-    fn deliver_mail(&mut self) -> bool {
-        let more = self
-            .mailbox
-            .take_batch(&mut self.batch, DELIVERIES_PER_TURN);
+    fn deliver_mail(
+        &mut self,
+        conn: &mut Connection<P>,
+        mailbox: &ThreadMailbox<P::Message>,
+        clock: &MonotonicClock,
+        jobs: &mut Vec<CompanionJob>,
+    ) -> bool {
+        let more = mailbox.take_batch(&mut self.batch, DELIVERIES_PER_TURN);
         while let Some(delivery) = self.batch.pop_front() {
-            let now = self.clock.now();
+            let now = clock.now();
             match delivery {
-                Delivery::Message(message) => self.conn.handle_message(now, message),
-                Delivery::Control(control) => self.conn.handle_control(now, control),
+                Delivery::Message(message) => conn.handle_message(now, message),
+                Delivery::Control(control) => conn.handle_control(now, control),
+                Delivery::Companion(job) => jobs.push(job),
             }
         }
         more
@@ -167,11 +250,11 @@ impl<P: Protocol> Driver<'_, P> {
     /// One read per turn, then the writes, as a plain blocking echo loop does: what a read
     /// produced leaves before more is read, and the mailbox and deadlines are looked at between
     /// reads. (Up to four reads per turn measured the same, within this machine's noise.)
-    fn read(&mut self) {
-        if !(self.readable && self.conn.wants_read()) {
+    fn read(&mut self, conn: &mut Connection<P>, clock: &MonotonicClock) {
+        if !(self.readable && conn.wants_read()) {
             return;
         }
-        match tcp::read_into_buffer(&self.socket, self.conn, self.clock.now()) {
+        match tcp::read_into_buffer(&self.socket, conn, clock.now()) {
             // A short read emptied the kernel's buffer. Anything that arrived since, an end of
             // stream included, makes the next `poll` return at once.
             ReadOutcome::Data { drained } => self.readable = !drained,
@@ -181,9 +264,9 @@ impl<P: Protocol> Driver<'_, P> {
     }
 
     /// Writes until the queue is empty or the socket is full.
-    fn write(&mut self) {
-        while self.writable && self.conn.wants_write() {
-            match tcp::send_queued(&self.socket, self.conn, self.clock.now()) {
+    fn write(&mut self, conn: &mut Connection<P>, clock: &MonotonicClock) {
+        while self.writable && conn.wants_write() {
+            match tcp::send_queued(&self.socket, conn, clock.now()) {
                 // A short write filled the send buffer: wait for `poll` to report room.
                 WriteOutcome::Wrote { full } => self.writable = !full,
                 WriteOutcome::WouldBlock => self.writable = false,
@@ -192,17 +275,20 @@ impl<P: Protocol> Driver<'_, P> {
         }
     }
 
-    /// Carries out the connection's socket actions; true once the socket is closed.
-    fn carry_out_actions(&mut self) -> bool {
-        while let Some(action) = self.conn.poll_action() {
+    /// Carries out the connection's socket actions; true once the socket is to be closed.
+    pub(crate) fn carry_out_actions(
+        &mut self,
+        conn: &mut Connection<P>,
+        clock: &MonotonicClock,
+    ) -> bool {
+        while let Some(action) = conn.poll_action() {
             match action {
                 Action::ShutdownWrite => {
                     if let Err(err) = tcp::shutdown_write(&self.socket) {
-                        self.conn
-                            .handle_error(self.clock.now(), reason_from_io(&err));
+                        conn.handle_error(clock.now(), reason_from_io(&err));
                     }
                 }
-                // Dropping the socket (when `run` returns) closes it.
+                // Dropping the socket (with the `Wire`) closes it.
                 Action::Close => return true,
                 Action::Abort => {
                     // close() then sends RST and discards unsent data (Twisted TR-4).
@@ -214,34 +300,43 @@ impl<P: Protocol> Driver<'_, P> {
         false
     }
 
-    /// Sleeps until readiness, a mailbox notification or the next deadline.
-    fn wait(&mut self) -> io::Result<()> {
-        let want_read = self.conn.wants_read();
-        let want_write = self.conn.wants_write();
-        let deadline = self.conn.next_timeout();
-        // The clock is compared with the deadline right before sleeping: one that has already
-        // passed is handled on the next turn instead of costing a system call.
-        let timeout = match deadline {
-            Some(at) if at <= self.clock.now() => return Ok(()),
-            Some(at) => Some(self.clock.until(at)),
-            None => None,
-        };
+    /// The socket to sleep on and what for; `None` when it would only report a hang-up
+    /// already known.
+    pub(crate) fn watch(&self, conn: &Connection<P>) -> Option<Watch<'_>> {
+        let want_read = conn.wants_read();
+        let want_write = conn.wants_write();
         let watched = !self.hung_up || want_read || want_write;
-        let socket = watched.then(|| Watch::new(&self.socket, want_read, want_write));
-        let ready = wait::sleep(self.wakeup, socket, timeout)?;
+        watched.then(|| Watch::new(&self.socket, want_read, want_write))
+    }
+
+    /// Takes what a sleep found for [`watch`](Self::watch)'s socket. An error is the socket's
+    /// pending error, for the caller to hand to the connection.
+    pub(crate) fn take_readiness(
+        &mut self,
+        conn: &mut Connection<P>,
+        ready: Readiness,
+        clock: &MonotonicClock,
+    ) -> io::Result<()> {
         self.readable |= ready.readable;
         self.writable |= ready.writable;
-        if !want_read && !want_write {
+        if !conn.wants_read() && !conn.wants_write() {
             // Nobody is going to read or write and trip over these, so act on them here: a
             // reset ends a paused connection now rather than when it resumes.
             if ready.error {
                 if let Some(err) = self.socket.take_error()? {
-                    self.conn
-                        .handle_error(self.clock.now(), reason_from_io(&err));
+                    conn.handle_error(clock.now(), reason_from_io(&err));
                 }
             }
             self.hung_up |= ready.hangup;
         }
         Ok(())
+    }
+}
+
+/// The earlier of two optional deadlines.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

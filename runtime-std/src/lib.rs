@@ -7,6 +7,9 @@
 //! - [`connect_tcp`] / [`connect_tcp_with`]: a client driving a
 //!   [`Connector`](loomwork::connector::Connector) with reconnects; [`Client`] stops it and
 //!   gives the factory back.
+//! - [`relay_dialer`]: the [`Dialer`](loomwork::relay::Dialer) of a
+//!   [`RelayFactory`](loomwork::relay::RelayFactory), which runs each relay's upstream leg on
+//!   its client leg's thread.
 //!
 //! Ids such as `LR-5` cite Twisted behaviours listed in `docs/twisted-behaviour.md` in the
 //! repository; references such as "docs/architecture.md §7" point into the same `docs/` folder.
@@ -95,6 +98,14 @@
 //! mostly the thread's stack, which suits this runtime's purpose: simple, blocking style, a few
 //! thousand connections. For more, use `loomwork-smol`.
 //!
+//! A connection's thread can also drive *companions* beside its connection: work attached
+//! through the connection's [`Handle`](loomwork::stream::Handle) (`Handle::attach`), turned by
+//! the same loop and sleeping in the same `poll(2)`, whose descriptor list then holds the
+//! companions' sockets too. [`relay_dialer`] uses this to run a relay's upstream leg on the
+//! client leg's thread: one thread per relay, and the legs pass their bytes without a context
+//! switch. When the connection ends, its thread runs the companions to their end before it
+//! counts as gone (a server shutdown waits for them).
+//!
 //! Accept threads and UDP endpoint threads sleep in the same kind of `poll(2)`, over their
 //! socket and a wake-up descriptor that a stop request signals: one wake mechanism throughout.
 //!
@@ -109,11 +120,13 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod companion;
 mod driver;
 mod listener;
 mod mailbox;
 mod pool;
 mod registry;
+mod relay;
 mod serve;
 mod server;
 mod wait;
@@ -126,6 +139,7 @@ pub use client::{connect_tcp, connect_tcp_with, Client};
 pub use listener::{listen_tcp, listen_tcp_with};
 pub use loomwork::{connector::ClientMessage, stream::ServerMessage};
 pub use loomwork_net::{resolve, ListenConfig};
+pub use relay::relay_dialer;
 pub use server::{Server, ShutdownReport};
 pub use udp::{
     adopt_udp, listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpEndpoint,

@@ -1,10 +1,12 @@
 //! The connection mailbox behind every [`Handle`](loomwork::stream::Handle) this runtime gives out.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use loomwork::stream::{Control, Mailbox, Stats};
 
+use crate::companion::CompanionJob;
 use crate::wait::Wakeup;
 
 /// One entry in a connection's inbox. Messages and controls share one queue so that a message
@@ -14,6 +16,8 @@ pub(crate) enum Delivery<M> {
     Message(M),
     /// Close or abort.
     Control(Control),
+    /// Work to drive on the connection's thread, beside it ([`Mailbox::attach`]).
+    Companion(CompanionJob),
 }
 
 /// A queue in front of one connection's driver thread, plus the [`Wakeup`] that thread sleeps on.
@@ -28,6 +32,9 @@ pub(crate) struct ThreadMailbox<M> {
     /// The driver's latest counters, for `Handle::stats`; apart from the inbox so publishing
     /// never contends with posting.
     stats: Mutex<Stats>,
+    /// Whether [`Mailbox::attach`] takes [`CompanionJob`]s (the driver of a companion's own
+    /// connection runs none).
+    companions: bool,
 }
 
 struct Inbox<M> {
@@ -37,7 +44,8 @@ struct Inbox<M> {
 }
 
 impl<M> ThreadMailbox<M> {
-    /// An open mailbox that notifies `wakeup` when something is posted.
+    /// An open mailbox that notifies `wakeup` when something is posted, for a connection whose
+    /// driver runs companions.
     pub(crate) fn new(wakeup: Arc<Wakeup>) -> Self {
         ThreadMailbox {
             inbox: Mutex::new(Inbox {
@@ -45,6 +53,16 @@ impl<M> ThreadMailbox<M> {
                 waker: Some(wakeup),
             }),
             stats: Mutex::new(Stats::default()),
+            companions: true,
+        }
+    }
+
+    /// An open mailbox for a companion's own connection: it notifies `wakeup` (the thread's)
+    /// and gives back the jobs attached to it.
+    pub(crate) fn for_companion(wakeup: Arc<Wakeup>) -> Self {
+        ThreadMailbox {
+            companions: false,
+            ..ThreadMailbox::new(wakeup)
         }
     }
 
@@ -104,6 +122,15 @@ impl<M: Send> Mailbox<M> for ThreadMailbox<M> {
 
     fn control(&self, control: Control) -> bool {
         self.push(control, Delivery::Control).is_ok()
+    }
+
+    fn attach(&self, job: Box<dyn Any + Send>) -> Result<(), Box<dyn Any + Send>> {
+        if !self.companions {
+            return Err(job);
+        }
+        let job = job.downcast::<CompanionJob>()?;
+        self.push(*job, Delivery::Companion)
+            .map_err(|job| Box::new(job) as Box<dyn Any + Send>)
     }
 
     fn stats(&self) -> Option<Stats> {

@@ -147,7 +147,7 @@ where
         };
         connection.set_handle(handle);
         let addresses = (Some(local), peer);
-        let reason = driver::run(
+        let (reason, mut companions) = driver::run(
             &mut connection,
             stream,
             addresses,
@@ -158,6 +158,9 @@ where
         drop(connection);
         mailbox.close();
         self.factory().connection_closed(peer, &reason);
+        // A relay's upstream leg still has to hear that this one ended, and close. The
+        // connection stays in the registry meanwhile, so that a shutdown waits for it.
+        companions.finish(&wakeup, &self.clock);
     }
 
     fn factory(&self) -> MutexGuard<'_, F> {

@@ -8,9 +8,10 @@
 //! once: data (or an end of stream) that is still waiting makes the next `poll` return
 //! immediately, so there is no need to read until `WouldBlock` as edge triggering requires.
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec};
@@ -23,6 +24,45 @@ pub(crate) struct Wakeup {
     fd: WakeFd,
     /// Set by the first [`notify`](Self::notify) after the last [`clear`](Self::clear).
     pending: AtomicBool,
+    /// Identifies this wake-up for [`Owner`].
+    id: usize,
+    /// Set by a notification from the owner's own thread while it drives its loop (see
+    /// [`Owner`]); only that thread touches it.
+    own: AtomicBool,
+}
+
+/// Wake-up ids; 0 means none.
+static NEXT_WAKEUP: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// The wake-up whose owner's loop this thread is running (0: none).
+    static DRIVING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the current thread as the owner of a wake-up while it drives its loop (until
+/// dropped).
+///
+/// A relay's two legs run on one thread and post to each other's mailboxes, which notify that
+/// same thread's wake-up: a notification the thread sends itself needs no descriptor (the
+/// thread is not asleep, and looks at its mailboxes before it sleeps), so it only raises a
+/// flag that the next [`sleep_many`] finds, and returns at once, instead of costing an
+/// eventfd write, a `poll` that returns at once and an eventfd read.
+pub(crate) struct Owner {
+    previous: usize,
+}
+
+impl Owner {
+    pub(crate) fn new(wakeup: &Wakeup) -> Self {
+        Owner {
+            previous: DRIVING.with(|driving| driving.replace(wakeup.id)),
+        }
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        DRIVING.with(|driving| driving.set(self.previous));
+    }
 }
 
 impl Wakeup {
@@ -31,11 +71,18 @@ impl Wakeup {
         Ok(Wakeup {
             fd: WakeFd::new()?,
             pending: AtomicBool::new(false),
+            id: NEXT_WAKEUP.fetch_add(1, Ordering::Relaxed),
+            own: AtomicBool::new(false),
         })
     }
 
     /// Makes the owner's current or next [`sleep`] return.
     pub(crate) fn notify(&self) {
+        if DRIVING.with(Cell::get) == self.id {
+            // The owner notifies itself: it is awake (see `Owner`).
+            self.own.store(true, Ordering::Relaxed);
+            return;
+        }
         // AcqRel pairs with `clear`: whatever the notifier did before (say, queueing a
         // message) is visible to the owner once it has cleared this notification.
         if !self.pending.swap(true, Ordering::AcqRel) {
@@ -111,45 +158,79 @@ pub(crate) fn sleep(
     socket: Option<Watch<'_>>,
     timeout: Option<Duration>,
 ) -> io::Result<Readiness> {
-    let wake = PollFd::new(&wakeup.fd, PollFlags::IN);
-    let mut fds = [wake, PollFd::new(&wakeup.fd, PollFlags::empty())];
-    let count = match socket {
-        Some(watch) => {
-            let mut flags = PollFlags::empty();
-            flags.set(PollFlags::IN, watch.read);
-            flags.set(PollFlags::OUT, watch.write);
-            fds[1] = PollFd::from_borrowed_fd(watch.fd, flags);
-            2
-        }
-        None => 1,
+    let mut ready = [Readiness::default()];
+    let woken = sleep_many(wakeup, &[socket], &mut ready, timeout)?;
+    Ok(Readiness { woken, ..ready[0] })
+}
+
+/// Watches handled without allocating; more (a thread with several companions) use the heap.
+const INLINE_WATCHES: usize = 4;
+
+/// [`sleep`] over several sockets at once (a connection and its companions): still one
+/// `poll(2)`, over the wake-up descriptor and every watched socket.
+///
+/// `ready[i]` receives what `watches[i]` found (nothing for a `None` watch, which is left out
+/// of the `poll`); `ready` must be as long as `watches`. Returns whether the wake-up was
+/// notified (the notification is then consumed). Interrupted sleeps and timeouts report
+/// nothing.
+pub(crate) fn sleep_many(
+    wakeup: &Wakeup,
+    watches: &[Option<Watch<'_>>],
+    ready: &mut [Readiness],
+    timeout: Option<Duration>,
+) -> io::Result<bool> {
+    debug_assert_eq!(watches.len(), ready.len());
+    ready.fill(Readiness::default());
+    if wakeup.own.swap(false, Ordering::Relaxed) {
+        // Notified by this very thread since its last sleep: look again before sleeping.
+        return Ok(true);
+    }
+    let filler = PollFd::new(&wakeup.fd, PollFlags::empty());
+    let mut inline: [PollFd<'_>; INLINE_WATCHES + 1] = std::array::from_fn(|_| filler.clone());
+    let mut heap = Vec::new();
+    let fds: &mut [PollFd<'_>] = if watches.len() <= INLINE_WATCHES {
+        &mut inline
+    } else {
+        heap.resize(watches.len() + 1, filler);
+        &mut heap
     };
+    fds[0] = PollFd::new(&wakeup.fd, PollFlags::IN);
+    let mut count = 1;
+    for watch in watches.iter().flatten() {
+        let mut flags = PollFlags::empty();
+        flags.set(PollFlags::IN, watch.read);
+        flags.set(PollFlags::OUT, watch.write);
+        fds[count] = PollFd::from_borrowed_fd(watch.fd, flags);
+        count += 1;
+    }
     let timeout = timeout.map(|t| Timespec {
         tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: t.subsec_nanos().into(),
     });
     match rustix::event::poll(&mut fds[..count], timeout.as_ref()) {
         Ok(_) => {}
-        Err(rustix::io::Errno::INTR) => return Ok(Readiness::default()),
+        Err(rustix::io::Errno::INTR) => return Ok(false),
         Err(err) => return Err(err.into()),
     }
     let woken = !fds[0].revents().is_empty();
     if woken {
         wakeup.clear();
     }
-    if count < 2 {
-        return Ok(Readiness {
+    let polled = watches
+        .iter()
+        .zip(ready.iter_mut())
+        .filter(|(watch, _)| watch.is_some());
+    for ((_, slot), fd) in polled.zip(&fds[1..count]) {
+        let revents = fd.revents();
+        *slot = Readiness {
+            readable: revents.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR),
+            writable: revents.intersects(PollFlags::OUT | PollFlags::ERR),
+            error: revents.contains(PollFlags::ERR),
+            hangup: revents.contains(PollFlags::HUP),
             woken,
-            ..Readiness::default()
-        });
+        };
     }
-    let revents = fds[1].revents();
-    Ok(Readiness {
-        readable: revents.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR),
-        writable: revents.intersects(PollFlags::OUT | PollFlags::ERR),
-        error: revents.contains(PollFlags::ERR),
-        hangup: revents.contains(PollFlags::HUP),
-        woken,
-    })
+    Ok(woken)
 }
 
 /// The descriptor a [`Wakeup`] signals: an eventfd where there is one.
@@ -297,6 +378,54 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
+    }
+
+    #[test]
+    fn one_sleep_reports_each_socket_apart() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut first = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (first_server, _) = listener.accept().unwrap();
+        let _second = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (second_server, _) = listener.accept().unwrap();
+        first.write_all(b"x").unwrap();
+        let wakeup = Wakeup::new().unwrap();
+        let watches = [
+            Some(Watch::new(&second_server, true, false)),
+            None,
+            Some(Watch::new(&first_server, true, false)),
+        ];
+        let mut ready = [Readiness::default(); 3];
+        let woken = sleep_many(&wakeup, &watches, &mut ready, NEVER).unwrap();
+        assert!(!woken);
+        assert!(
+            !ready[0].readable && !ready[1].readable && ready[2].readable,
+            "{ready:?}"
+        );
+        // More watches than fit inline.
+        let watches = [Some(Watch::new(&first_server, true, false)); 7];
+        let mut ready = [Readiness::default(); 7];
+        sleep_many(&wakeup, &watches, &mut ready, NEVER).unwrap();
+        assert!(ready.iter().all(|found| found.readable), "{ready:?}");
+    }
+
+    #[test]
+    fn the_owner_notifying_itself_needs_no_descriptor_and_is_not_lost() {
+        let wakeup = Arc::new(Wakeup::new().unwrap());
+        {
+            let _owner = Owner::new(&wakeup);
+            wakeup.notify();
+            assert!(
+                !wakeup.pending.load(Ordering::Relaxed),
+                "the descriptor was not signalled"
+            );
+            assert!(sleep(&wakeup, None, NEVER).unwrap().woken);
+            let again = sleep(&wakeup, None, Some(Duration::ZERO)).unwrap();
+            assert!(!again.woken);
+        }
+        // Other threads, and this one once it no longer drives the loop, signal as before.
+        wakeup.notify();
+        assert!(wakeup.pending.load(Ordering::Relaxed));
+        assert!(sleep(&wakeup, None, NEVER).unwrap().woken);
     }
 
     #[test]

@@ -23,7 +23,8 @@ const BUFFER: usize = loomwork_net::tcp::READ_SIZE;
 pub(crate) enum Relay {
     /// `RelayFactory` on `loomwork-smol` (the shared multi-thread executor).
     LoomworkSmol,
-    /// `RelayFactory` on `loomwork-std` (a thread per leg).
+    /// `RelayFactory` on `loomwork-std` (a thread per relay: the upstream leg runs on the
+    /// client leg's thread).
     LoomworkStd,
     /// `RelayFactory` on `loomwork-tokio`.
     LoomworkTokio,
@@ -78,14 +79,11 @@ impl Relay {
                 Some((addr, None))
             }
             Relay::LoomworkStd => {
-                let dialer: Dialer = Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
-                    Box::new(loomwork_std::connect_tcp_with(
-                        upstream,
-                        UpstreamFactory::new(dial),
-                        connector::Config::default(),
-                        Config::default(),
-                    ))
-                });
+                let dialer = loomwork_std::relay_dialer(
+                    upstream,
+                    connector::Config::default(),
+                    Config::default(),
+                );
                 let server =
                     loomwork_std::listen_tcp(loopback(), RelayFactory::new(dialer, config))
                         .expect("listen");
