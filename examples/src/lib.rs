@@ -146,15 +146,12 @@ impl Protocol for AnnouncingEcho {
     }
 }
 
-/// Dials a relay's upstream on `runtime` (`portforward`): a one-attempt client whose protocol
-/// is the relay's upstream leg, with the default 30 s connect timeout. The client it returns
-/// keeps the attempt alive while the client leg lives. On tokio it must run inside the runtime
-/// (it does: client legs call it from their own tasks).
+/// Dials a relay's upstream on `runtime` (`portforward`): the runtime's `relay_dialer`, one
+/// attempt with the default 30 s connect timeout, whose upstream leg runs in the client leg's
+/// own task (thread, on std).
 pub fn relay_dialer(runtime: Runtime, upstream: SocketAddr) -> loomwork::relay::Dialer {
     use loomwork::connector;
-    use loomwork::relay::{Dial, UpstreamFactory};
     use loomwork::stream::Config;
-    use std::any::Any;
     let attempt = connector::Config::default();
     match runtime {
         Runtime::Std => loomwork_std::relay_dialer(upstream, attempt, Config::default()),
