@@ -3,14 +3,12 @@
 //! buffers) and Twisted's `portforward` (a child process), all relaying to one tokio echo
 //! server.
 
-use std::any::Any;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 
 use loomwork::connector;
-use loomwork::relay::{Dial, Dialer, RelayConfig, RelayFactory, UpstreamFactory};
+use loomwork::relay::{RelayConfig, RelayFactory};
 use loomwork::stream::Config;
 
 use crate::servers::{loopback, smol_executor, tokio_runtime};
