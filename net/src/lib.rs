@@ -10,6 +10,8 @@
 //! - [`listen`]: binding listeners ([`ListenConfig`], `SO_REUSEPORT`, IPv6-only on IPv6
 //!   addresses, backlog), which accept errors are transient and which call for a pause, and the
 //!   one accept back-off ([`AcceptBackoff`], [`ACCEPT_BATCH`]);
+//! - [`companions`]: the futures an async runtime polls beside a connection in its task (a
+//!   relay's upstream leg), executor-independent;
 //! - [`dial`]: a non-blocking connect and its completion check;
 //! - [`tcp`]: reading (straight into a connection's buffer, or through a per-thread scratch
 //!   buffer), vectored sends that never raise `SIGPIPE`, half-close, reset on abort, and the
@@ -33,6 +35,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod companions;
 pub mod dial;
 mod drive;
 pub mod listen;

@@ -2,14 +2,18 @@
 //! upstream leg, attached with [`Handle::attach`](loomwork::stream::Handle::attach)).
 //!
 //! A relay's two legs in one task hand each other their bytes without waking another task or
-//! thread: the upstream leg's read and the client leg's write happen in the same poll.
+//! thread: the upstream leg's read and the client leg's write happen in the same poll. The
+//! set of futures and how they are polled is loomwork-net's
+//! ([`Companions`](loomwork_net::companions::Companions)); this runtime keeps its own job type
+//! for `attach`, so that only futures made for loomwork-tokio reach its tasks.
 
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::future::Future;
+
+use loomwork_net::companions::CompanionFuture;
+pub(crate) use loomwork_net::companions::Companions;
 
 /// A future the connection's task polls beside the connection until it finishes.
-pub(crate) struct Companion(Pin<Box<dyn Future<Output = ()> + Send>>);
+pub(crate) struct Companion(CompanionFuture);
 
 impl Companion {
     /// Wraps `future` for [`Handle::attach`](loomwork::stream::Handle::attach).
@@ -17,58 +21,9 @@ impl Companion {
         Companion(Box::pin(future))
     }
 
-    /// The future itself, to spawn when no connection task takes it.
-    pub(crate) fn into_future(self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    /// The future itself, to poll in a connection's task or to spawn when none takes it.
+    pub(crate) fn into_future(self) -> CompanionFuture {
         self.0
-    }
-}
-
-/// The companions of one connection task (almost always none or one).
-#[derive(Default)]
-pub(crate) struct Companions(Vec<Companion>);
-
-impl Companions {
-    pub(crate) fn push(&mut self, companion: Companion) {
-        self.0.push(companion);
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Polls each companion once, with the task's context; drops those that finished and
-    /// says whether any did.
-    pub(crate) fn poll_all(&mut self, cx: &mut Context<'_>) -> bool {
-        let before = self.0.len();
-        self.0
-            .retain_mut(|companion| companion.0.as_mut().poll(cx).is_pending());
-        self.0.len() != before
-    }
-
-    /// Gives each companion a turn now (they share the task's waker, so a wake-up meant for
-    /// one of them reaches the task, which cannot tell whose it was).
-    pub(crate) async fn turn(&mut self) {
-        if !self.is_empty() {
-            poll_fn(|cx| {
-                self.poll_all(cx);
-                Poll::Ready(())
-            })
-            .await;
-        }
-    }
-
-    /// Runs the companions to their end (after the connection has ended: a relay's other leg
-    /// still has to hear it and close).
-    pub(crate) async fn finish(&mut self) {
-        poll_fn(|cx| {
-            self.poll_all(cx);
-            if self.is_empty() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
     }
 }
 

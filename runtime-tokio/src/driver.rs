@@ -287,7 +287,7 @@ fn deliver<P: Protocol>(
     match envelope {
         Envelope::Message(message) => conn.handle_message(now, message),
         Envelope::Control(control) => conn.handle_control(now, control),
-        Envelope::Companion(companion) => companions.push(companion),
+        Envelope::Companion(companion) => companions.push(companion.into_future()),
     }
 }
 
