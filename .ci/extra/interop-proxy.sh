@@ -97,14 +97,24 @@ hap=$!
 wait_port "$hap_port"
 closed=$(free_port)
 
+# Called as `$(relay ...)`, a subshell: the relay is neither a job of this shell (the EXIT
+# trap would miss it) nor can it add to an array here, so its pid goes to a file, and the
+# loop below stops every relay by that pid.
 relay() { # runtime upstream [--send-proxy vN] -> address
     local out="$dir/relay-$RANDOM"
     "$bin/portforward" --runtime "$1" --listen 127.0.0.1:0 --upstream "$2" "${@:3}" >"$out" 2>"$out.err" &
-    relays+=("$!")
+    echo "$!" >>"$dir/relay-pids"
     wait_listening "$out"
 }
+stop_relays() {
+    [ -f "$dir/relay-pids" ] || return 0
+    local pid
+    while read -r pid; do
+        kill -INT "$pid" 2>/dev/null || true
+    done <"$dir/relay-pids"
+}
+trap 'stop_relays; cleanup' EXIT
 for rt in std smol tokio; do
-    relays=()
     plain=$(relay "$rt" "$echo_addr")
     python3 interop/proxy_client.py bulk "$plain" 16
     refused=$(relay "$rt" "127.0.0.1:$closed")
@@ -118,7 +128,15 @@ for rt in std smol tokio; do
             echo "portforward ($rt) --send-proxy $version -> $name: $result"
         done
     done
-    for pid in "${relays[@]}"; do kill -INT "$pid"; wait "$pid"; done
+    # Not children of this shell (see `relay`): wait by polling, bounded, for each to exit.
+    while read -r pid; do
+        kill -INT "$pid"
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "FAIL (portforward $rt): pid $pid still running 5 s after SIGINT"; exit 1
+        fi
+    done <"$dir/relay-pids"
+    rm -f "$dir/relay-pids"
     grep -h "connection was refused" "$dir"/relay-*.err | head -1
     grep -h "bytes to upstream" "$dir"/relay-*.err | grep -v "refused" | head -1
     rm -f "$dir"/relay-*
