@@ -59,12 +59,7 @@ pub fn relay_dialer_on<S: Spawner>(
             stopped,
             Slot::default(),
         );
-        // Boxed on its own: an `async` block that awaits a captured future keeps room for
-        // it twice (the capture and the awaited value), which cost 3 KB more per relay.
-        let leg = Box::pin(leg);
-        let companion = Companion::new(async move {
-            leg.await;
-        });
+        let companion = Companion::new(leg);
         if let Err(job) = client.attach(Box::new(companion)) {
             if let Ok(companion) = job.downcast::<Companion>() {
                 spawner.spawn(companion.into_future()).detach();

@@ -17,8 +17,8 @@ use crate::wait::{self, Readiness, Wakeup, Watch};
 ///
 /// The thread calls [`turn`](Self::turn) on every round of its loop; when the connection and
 /// every companion are idle it sleeps in one `poll(2)` over all their sockets (each
-/// companion's [`watch`](Self::watch)), until the earliest [`deadline`](Self::deadline) at
-/// most, then hands each companion what its socket reported ([`ready`](Self::ready)).
+/// companion's [`watch`](Self::watch)), until the earliest [`next_timeout`](Self::next_timeout) at
+/// most, then hands each companion what its socket reported ([`handle_ready`](Self::handle_ready)).
 /// Anything that should wake the companion (its mailbox) notifies the thread's [`Wakeup`],
 /// which its [`CompanionJob`] receives.
 pub(crate) trait Companion: Send {
@@ -27,11 +27,11 @@ pub(crate) trait Companion: Send {
     /// The socket to sleep on, and what for; `None` for none.
     fn watch(&self) -> Option<Watch<'_>>;
     /// When the companion must be turned at the latest, if ever.
-    fn deadline(&self) -> Option<Instant>;
+    fn next_timeout(&self) -> Option<Instant>;
     /// What its [`watch`](Self::watch) reported in the last sleep.
-    fn ready(&mut self, ready: Readiness, clock: &MonotonicClock);
+    fn handle_ready(&mut self, ready: Readiness, clock: &MonotonicClock);
     /// The sleep itself failed (its `poll(2)` was refused): fail whatever waits on it.
-    fn fail(&mut self, err: &io::Error, clock: &MonotonicClock);
+    fn handle_error(&mut self, err: &io::Error, clock: &MonotonicClock);
 }
 
 /// The job type this runtime takes through [`Handle::attach`](loomwork::stream::Handle::attach):
@@ -80,10 +80,10 @@ impl Companions {
     }
 
     /// The earliest of the companions' deadlines.
-    pub(crate) fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_timeout(&self) -> Option<Instant> {
         self.0
             .iter()
-            .filter_map(|companion| companion.deadline())
+            .filter_map(|companion| companion.next_timeout())
             .min()
     }
 
@@ -123,7 +123,7 @@ impl Companions {
             wait::sleep_many(wakeup, watches, ready, timeout)?;
         }
         for (companion, found) in self.0.iter_mut().zip(&ready[1..]) {
-            companion.ready(*found, clock);
+            companion.handle_ready(*found, clock);
         }
         Ok(ready[0])
     }
@@ -140,14 +140,14 @@ impl Companions {
             if busy {
                 continue;
             }
-            let timeout = match self.deadline() {
+            let timeout = match self.next_timeout() {
                 Some(at) if at <= clock.now() => continue,
                 Some(at) => Some(clock.until(at)),
                 None => None,
             };
             if let Err(err) = self.sleep(wakeup, None, timeout, clock) {
                 for companion in &mut self.0 {
-                    companion.fail(&err, clock);
+                    companion.handle_error(&err, clock);
                 }
             }
         }

@@ -144,7 +144,7 @@ impl<P: Protocol> Driver<'_, P> {
     /// Sleeps until readiness (of the socket or a companion's), a mailbox notification or
     /// the next deadline (the connection's or a companion's).
     fn wait(&mut self) -> io::Result<()> {
-        let deadline = earliest(self.conn.next_timeout(), self.companions.deadline());
+        let deadline = earliest(self.conn.next_timeout(), self.companions.next_timeout());
         // The clock is compared with the deadline right before sleeping: one that has already
         // passed is handled on the next turn instead of costing a system call.
         let timeout = match deadline {

@@ -173,4 +173,29 @@ mod tests {
         assert!(!mailbox.take_batch(&mut batch, 8));
         assert!(batch.is_empty(), "what was queued at close is dropped");
     }
+
+    fn job() -> Box<dyn std::any::Any + Send> {
+        Box::new(crate::companion::CompanionJob::new(|_| {
+            unreachable!("never started")
+        }))
+    }
+
+    #[test]
+    fn attach_takes_companion_jobs_only_where_they_can_run() {
+        let mailbox = ThreadMailbox::<()>::new(Arc::new(Wakeup::new().unwrap()));
+        assert!(
+            mailbox.attach(Box::new(42u32)).is_err(),
+            "a foreign job type"
+        );
+        assert!(mailbox.attach(job()).is_ok());
+        let mut batch = VecDeque::new();
+        mailbox.take_batch(&mut batch, 8);
+        assert!(matches!(batch[0], Delivery::Companion(_)));
+        // A companion's own connection does not host companions (no nesting on one thread).
+        let companion = ThreadMailbox::<()>::for_companion(Arc::new(Wakeup::new().unwrap()));
+        assert!(companion.attach(job()).is_err());
+        // Nor does a connection that has ended.
+        mailbox.close();
+        assert!(mailbox.attach(job()).is_err());
+    }
 }

@@ -293,14 +293,14 @@ impl Companion for Upstream {
         }
     }
 
-    fn deadline(&self) -> Option<Instant> {
+    fn next_timeout(&self) -> Option<Instant> {
         match &self.state {
             State::Connected(leg) => leg.conn.next_timeout(),
             _ => self.connector.next_timeout(),
         }
     }
 
-    fn ready(&mut self, ready: Readiness, clock: &MonotonicClock) {
+    fn handle_ready(&mut self, ready: Readiness, clock: &MonotonicClock) {
         match &mut self.state {
             State::Waiting => {}
             State::Dialing { done, .. } => *done |= ready.writable,
@@ -313,7 +313,7 @@ impl Companion for Upstream {
         }
     }
 
-    fn fail(&mut self, err: &io::Error, clock: &MonotonicClock) {
+    fn handle_error(&mut self, err: &io::Error, clock: &MonotonicClock) {
         match &mut self.state {
             State::Waiting => {}
             State::Dialing { .. } => self.failed(err, clock),
@@ -334,13 +334,13 @@ impl Companion for Done {
         None
     }
 
-    fn deadline(&self) -> Option<Instant> {
+    fn next_timeout(&self) -> Option<Instant> {
         None
     }
 
-    fn ready(&mut self, _: Readiness, _: &MonotonicClock) {}
+    fn handle_ready(&mut self, _: Readiness, _: &MonotonicClock) {}
 
-    fn fail(&mut self, _: &io::Error, _: &MonotonicClock) {}
+    fn handle_error(&mut self, _: &io::Error, _: &MonotonicClock) {}
 }
 
 #[cfg(test)]

@@ -9,16 +9,17 @@
 
 use std::future::Future;
 
-use loomwork_net::companions::CompanionFuture;
 pub(crate) use loomwork_net::companions::Companions;
+use loomwork_net::companions::{self, CompanionFuture};
 
 /// A future the connection's task polls beside the connection until it finishes.
 pub(crate) struct Companion(CompanionFuture);
 
 impl Companion {
-    /// Wraps `future` for [`Handle::attach`](loomwork::stream::Handle::attach).
-    pub(crate) fn new(future: impl Future<Output = ()> + Send + 'static) -> Self {
-        Companion(Box::pin(future))
+    /// Wraps `future` for [`Handle::attach`](loomwork::stream::Handle::attach); its output
+    /// is dropped.
+    pub(crate) fn new(future: impl Future + Send + 'static) -> Self {
+        Companion(companions::boxed(future))
     }
 
     /// The future itself, to poll in a connection's task or to spawn when none takes it.

@@ -48,12 +48,7 @@ pub fn relay_dialer(upstream: SocketAddr, connector: connector::Config, config: 
             stopped,
             Slot::default(),
         );
-        // Boxed on its own: an `async` block that awaits a captured future keeps room for
-        // it twice (the capture and the awaited value), which cost 3 KB more per relay.
-        let leg = Box::pin(leg);
-        let companion = Companion::new(async move {
-            leg.await;
-        });
+        let companion = Companion::new(leg);
         if let Err(job) = client.attach(Box::new(companion)) {
             if let (Ok(companion), Ok(runtime)) =
                 (job.downcast::<Companion>(), runtime::Handle::try_current())
