@@ -3,7 +3,7 @@
 # in a temporary worktree) and at the working tree, then runs the two binaries alternately,
 # section by section, PASSES times, and prints the medians of both with their ratio, plus each
 # loomwork server's ratio to its plain peer of the same run (std, smol, or tokio-util for the
-# framed rows), which cancels the machine's drift between runs. Loopback only; every run is bounded by the suite's own limits and a timeout.
+# framed rows, tokio's copy_bidirectional for the relay rows), which cancels the machine's drift between runs. Loopback only; every run is bounded by the suite's own limits and a timeout.
 #
 #   scripts/bench-ab.sh BASE [PASSES]        e.g. scripts/bench-ab.sh HEAD~3 4
 #   SECTIONS="udp" scripts/bench-ab.sh main   sections by the suite's LOOMWORK_SUITE_ONLY words
@@ -78,7 +78,10 @@ for path, table in runs.items():
         peer = {"loomwork-std": "std", "loomwork-smol": "smol", "loomwork-tokio": "tokio",
                 "loomwork-std Framed": "tokio-util Framed",
                 "loomwork-smol Framed": "tokio-util Framed",
-                "loomwork-tokio Framed": "tokio-util Framed"}.get(server)
+                "loomwork-tokio Framed": "tokio-util Framed",
+                "loomwork-std relay": "tokio copy_bidirectional",
+                "loomwork-smol relay": "tokio copy_bidirectional",
+                "loomwork-tokio relay": "tokio copy_bidirectional"}.get(server)
         if not peer:
             continue
         rates[(measurement, server)][side].append(rate)

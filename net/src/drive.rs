@@ -45,7 +45,7 @@ pub fn drive<P: Protocol>(stream: &TcpStream, conn: &mut Connection<P>, now: Ins
         if !conn.wants_read() {
             break;
         }
-        match tcp::read_via_scratch(stream, conn, now) {
+        match tcp::read_pooled(stream, conn, now) {
             ReadOutcome::Data { drained: false } => continue,
             ReadOutcome::Data { drained: true } | ReadOutcome::WouldBlock => break,
             ReadOutcome::Eof | ReadOutcome::Failed => break,
@@ -76,6 +76,8 @@ pub fn drive<P: Protocol>(stream: &TcpStream, conn: &mut Connection<P>, now: Ins
             None => break,
         }
     }
+    // The loop waits next: the receive storage goes back to the thread's pool meanwhile.
+    tcp::release_buffer(conn);
     Next::Wait {
         read: conn.wants_read(),
         write: conn.wants_write(),

@@ -13,8 +13,8 @@
 //! - [`companions`]: the futures an async runtime polls beside a connection in its task (a
 //!   relay's upstream leg), executor-independent;
 //! - [`dial`]: a non-blocking connect and its completion check;
-//! - [`tcp`]: reading (straight into a connection's buffer, or through a per-thread scratch
-//!   buffer), vectored sends that never raise `SIGPIPE`, half-close, reset on abort, and the
+//! - [`tcp`]: reading straight into a connection's buffer (its own, or storage lent by a
+//!   per-thread pool while it reads), vectored sends that never raise `SIGPIPE`, half-close, reset on abort, and the
 //!   per-connection options;
 //! - [`udp`]: UDP and multicast sockets, the core's socket commands, the receive buffer and the
 //!   one receive-error classification;

@@ -99,39 +99,65 @@ pub fn read_into_buffer<P: Protocol>(
     }
 }
 
+/// Spare read buffers kept per thread for [`read_pooled`]: enough for the connections one thread
+/// drives between two waits (a relay's two legs, a few busy peers), few enough that a thread
+/// never holds more than a quarter MiB of them.
+const POOLED_BUFFERS: usize = 4;
+
 thread_local! {
-    /// One read buffer per thread, shared by every connection on it: an idle connection owns
-    /// no read buffer at all.
-    static SCRATCH: RefCell<Option<Box<[u8]>>> = const { RefCell::new(None) };
+    /// Read storage given up by this thread's waiting connections ([`release_buffer`]) and lent
+    /// to whichever connection on the thread reads next ([`read_pooled`]).
+    static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Reads once from `stream` into the thread's scratch buffer and hands the bytes to the
-/// connection as a slice; the strategy loomwork-smol chose by benchmark, where thousands of
-/// mostly idle connections share a few threads and should not each hold a buffer.
-pub fn read_via_scratch<P: Protocol>(
+/// Reads once from `stream` straight into the connection's receive buffer, as
+/// [`read_into_buffer`] does, but with storage lent by the thread's pool when the connection
+/// holds none: the strategy of loomwork-smol and loomwork-tokio, whose threads drive thousands
+/// of mostly idle connections. Call [`release_buffer`] before the connection waits.
+///
+/// No copy happens in user space (a relay's chunk goes from the socket to the other leg's
+/// queue as is), waiting connections hold no read buffer, and busy ones reuse the pool's few
+/// buffers: once the chunks read into one have been written and dropped, its storage is
+/// reclaimed in place instead of allocated anew.
+pub fn read_pooled<P: Protocol>(
     stream: &TcpStream,
     conn: &mut Connection<P>,
     now: Instant,
 ) -> ReadOutcome {
-    // Taken out of the cell rather than borrowed, so a protocol that somehow re-enters this
-    // thread's reader during `handle_data` gets a fresh buffer instead of a panic.
-    let mut buf = SCRATCH
-        .with(|cell| cell.borrow_mut().take())
-        .unwrap_or_else(|| vec![0; READ_SIZE].into_boxed_slice());
-    let result = loop {
-        match io::Read::read(&mut &*stream, &mut buf) {
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Ok(n) => {
-                if n > 0 {
-                    conn.handle_data(now, buf.get(..n).unwrap_or(&buf));
+    loop {
+        let read = conn.handle_data_with(now, |buf| {
+            if buf.is_empty() && buf.capacity() < MIN_READ {
+                // Empty, so replacing it appends nothing and loses nothing.
+                if let Some(lent) = POOL.with(|pool| pool.borrow_mut().pop()) {
+                    *buf = lent;
                 }
-                break Ok((n, buf.len()));
             }
-            Err(err) => break Err(err),
+            recv_into(stream, buf)
+        });
+        match read {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            result => return settle_read(result, conn, now),
         }
+    }
+}
+
+/// Gives the connection's spare receive storage to the thread's pool
+/// ([`Connection::take_spare_buffer`]), for the next [`read_pooled`] on this thread; call it
+/// before the connection waits. Storage the pool has no room for, or that is still shared with
+/// chunks in flight and too small to read into, is dropped.
+pub fn release_buffer<P: Protocol>(conn: &mut Connection<P>) {
+    let Some(mut spare) = conn.take_spare_buffer() else {
+        return;
     };
-    SCRATCH.with(|cell| *cell.borrow_mut() = Some(buf));
-    settle_read(result, conn, now)
+    if spare.capacity() < MIN_READ && !spare.try_reclaim(READ_SIZE) {
+        return;
+    }
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < POOLED_BUFFERS {
+            pool.push(spare);
+        }
+    });
 }
 
 /// Tells the connection what a read came to, unless the data is already delivered.

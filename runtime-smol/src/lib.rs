@@ -28,9 +28,11 @@
 //! socket is ready, a message arrives or the next deadline passes. There is no polling tick.
 //!
 //! ## Memory
-//! Reads go into one 64 KiB buffer per thread (`loomwork_net::tcp::read_via_scratch`) and are
-//! handed to the connection as a slice;
-//! no I/O buffer lives in a connection. A connection task's future is about 500 bytes, its state
+//! Reads go straight into the connection's receive buffer, with storage lent by a small pool per
+//! thread (`loomwork_net::tcp::read_pooled`) that a connection gives back before it waits
+//! (`release_buffer`): a relayed or echoed chunk is never copied in user space, and a waiting
+//! connection holds no I/O buffer (a partial frame of up to 1 KiB moves into storage of its own
+//! size). A connection task's future is about 500 bytes, its state
 //! one more allocation; an idle connection costs the server about 1.8 KiB of resident memory
 //! (measured by `tests/memory.rs`).
 //!

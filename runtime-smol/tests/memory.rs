@@ -23,7 +23,7 @@ fn idle_connections_cost_little_memory() {
     bounded(async {
         let server = listen_tcp(any_port(), |_| Echo).unwrap();
         let addr = server.local_addr();
-        // Warm up: thread-local scratch buffer, reactor tables, executor queues.
+        // Warm up: thread-local read buffers, reactor tables, executor queues.
         let warm: Vec<_> = (0..200)
             .map(|_| std::net::TcpStream::connect(addr).unwrap())
             .collect();

@@ -121,6 +121,8 @@ pub(crate) async fn drive<P: Protocol>(
             continue;
         }
         rounds = 0;
+        // Waiting connections hold no read buffer: thousands of idle ones then cost little.
+        tcp::release_buffer(conn);
 
         // Re-arming the timer costs a trip to the timer wheel: only when the deadline changed.
         if deadline != armed {
@@ -168,9 +170,10 @@ fn read<P: Protocol>(stream: &AsyncFd<TcpStream>, conn: &mut Connection<P>, now:
     // forgets the readiness when the read reports it drained.
     let mut outcome = ReadOutcome::WouldBlock;
     let _ = stream.try_io(Interest::READABLE, |socket| {
-        // Through the thread's scratch buffer, as loomwork-smol does: thousands of mostly idle
-        // connections then hold no read buffer of their own.
-        outcome = tcp::read_via_scratch(socket, conn, now);
+        // Straight into the connection's buffer, with storage from the thread's pool, as
+        // loomwork-smol does: no copy, and the storage goes back to the pool when the
+        // connection waits.
+        outcome = tcp::read_pooled(socket, conn, now);
         match outcome {
             ReadOutcome::Data { drained: true } | ReadOutcome::WouldBlock => {
                 Err(io::ErrorKind::WouldBlock.into())

@@ -16,6 +16,11 @@ use crate::time::Instant;
 /// spinning inside a single call.
 const MAX_SETTLE_ROUNDS: usize = 64;
 
+/// Unconsumed input up to this size moves into storage of its own size when a connection
+/// gives its receive buffer up ([`Connection::take_spare_buffer`]): a copy that small is cheap,
+/// and a slow or hostile peer's partial frame then pins a few bytes, not a read buffer.
+const SMALL_INPUT: usize = 1024;
+
 /// Drives one [`Protocol`] over one connection, without doing any I/O itself.
 ///
 /// Inputs are the `handle_*` methods, each taking the current time; outputs are pulled:
@@ -457,6 +462,62 @@ impl<P: Protocol> Connection<P> {
     /// Bytes received and not yet consumed by the protocol.
     pub fn buffered_bytes(&self) -> usize {
         self.state.recv.len()
+    }
+
+    /// Gives up the receive buffer's storage for the time the connection waits, so that a
+    /// runtime reading straight into connections' buffers can lend it to whichever connection
+    /// reads next: connections that wait then pin no read-sized storage, and the busy ones
+    /// reuse the same few buffers instead of allocating or copying per read.
+    ///
+    /// Input the protocol has not consumed yet (a partial frame) stays in the connection: when
+    /// it is small it first moves into storage of its own size, and when it is large nothing is
+    /// given up (the room is about to be needed). The buffer returned is empty; `None` when
+    /// there is nothing worth giving up.
+    ///
+    /// ```
+    /// use loomwork::bytes::{BufMut, BytesMut};
+    /// use loomwork::stream::{Config, Connection, Protocol, Transport};
+    /// use loomwork::Instant;
+    ///
+    /// /// Waits for a whole line before consuming anything.
+    /// struct Lines;
+    /// impl Protocol for Lines {
+    ///     type Message = ();
+    ///     fn data_received(&mut self, data: &mut BytesMut, _: &mut Transport<'_>) {
+    ///         if let Some(end) = data.iter().position(|&b| b == b'\n') {
+    ///             let _line = data.split_to(end + 1);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mut conn = Connection::new(Lines, Config::default());
+    /// let addr = "127.0.0.1:7".parse().unwrap();
+    /// conn.handle_connected(Instant::ZERO, addr, addr);
+    /// let read = |buf: &mut BytesMut, bytes: &[u8]| {
+    ///     buf.reserve(64 * 1024);
+    ///     buf.put_slice(bytes);
+    ///     Ok::<(), std::io::Error>(())
+    /// };
+    /// conn.handle_data_with(Instant::ZERO, |buf| read(buf, b"half a li")).unwrap();
+    /// let spare = conn.take_spare_buffer().expect("the 64 KiB buffer");
+    /// assert!(spare.is_empty() && spare.capacity() >= 64 * 1024);
+    /// assert_eq!(conn.buffered_bytes(), 9); // the partial line stayed, in storage of its own
+    /// // The next read may go into the lent storage again: the input is whole.
+    /// conn.handle_data_with(Instant::ZERO, |buf| read(buf, b"ne\n")).unwrap();
+    /// assert_eq!(conn.buffered_bytes(), 0);
+    /// ```
+    pub fn take_spare_buffer(&mut self) -> Option<BytesMut> {
+        let recv = &mut self.state.recv;
+        if recv.is_empty() {
+            return (recv.capacity() > 0).then(|| mem::take(recv));
+        }
+        if recv.len() > SMALL_INPUT || recv.capacity() - recv.len() < SMALL_INPUT {
+            return None;
+        }
+        let own_size = BytesMut::from(&recv[..]);
+        let mut spare = mem::replace(recv, own_size);
+        spare.clear();
+        Some(spare)
     }
 
     // ----- internals ----------------------------------------------------------------------
