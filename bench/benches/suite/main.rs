@@ -334,16 +334,23 @@ fn amp_rows(plan: &Plan, table: &mut Table) {
 /// relays' added p99 is the difference.
 fn relay_rows(plan: &Plan, table: &mut Table) {
     use relay::Relay;
-    let upstream = Tcp::Tokio.start();
+    // Every relay and the upstream run in processes of their own (see the `relay` module).
+    let (upstream, _upstream_child) = match rss::start_child(Tcp::Tokio.name(), 1_000, &[]) {
+        Ok(started) => started,
+        Err(err) => {
+            eprintln!("warning: the relay rows' upstream could not start: {err}");
+            return;
+        }
+    };
     let mut names = Vec::new();
     let mut addrs = Vec::new();
-    let mut children = Vec::new();
+    let mut processes = Vec::new();
     for kind in Relay::ALL {
         match kind.start(upstream) {
-            Some((addr, child)) => {
+            Some((addr, process)) => {
                 names.push(kind.name());
                 addrs.push(addr);
-                children.extend(child);
+                processes.push(process);
             }
             None => eprintln!(
                 "warning: {} could not start; its rows are left out",
@@ -370,10 +377,7 @@ fn relay_rows(plan: &Plan, table: &mut Table) {
         (&names, &addrs),
         |addr, d| load::request_response(addr, 32, 32, d),
     );
-    for mut child in children {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(processes);
 }
 
 /// The TLS rows of issue 14: echo throughput, full handshakes per second, RSS per idle TLS

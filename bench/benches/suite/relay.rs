@@ -1,7 +1,16 @@
 //! The relay rows of issue 15: loomwork's relay (`loomwork::relay`) on smol, std and tokio
 //! against tokio's `copy_bidirectional_with_sizes` (with loomwork's 64 KiB read size for both
-//! buffers) and Twisted's `portforward` (a child process), all relaying to one tokio echo
-//! server.
+//! buffers) and Twisted's `portforward`, all relaying to one tokio echo server.
+//!
+//! Each relay runs in a process of its own, as relays are deployed (loomwork's and tokio's in
+//! child processes of this binary, Twisted's in Python), and so does the echo server: no relay
+//! shares a runtime's threads with another relay, the upstream or the load generator (in one
+//! process, tokio's relay and the upstream shared tokio's workers).
+//!
+//! The upstream is a plain tokio echo (`tokio::io::copy`), which writes what it echoes in
+//! pieces of at most 8 KiB: a relay then sees many small reads, which is what costs a thread
+//! per relay the most (each piece can wake the relay's thread; loomwork-tokio's echo, which
+//! writes what it read whole, is far easier on it).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -53,9 +62,30 @@ impl Relay {
         }
     }
 
-    /// Starts this relay towards `upstream`; it runs until the process ends (the Twisted child
-    /// is returned so the caller can kill it). `None` when it cannot start (no Twisted).
-    pub(crate) fn start(self, upstream: SocketAddr) -> Option<(SocketAddr, Option<Child>)> {
+    /// The relay called `name`, if any.
+    pub(crate) fn from_name(name: &str) -> Option<Relay> {
+        Relay::ALL.into_iter().find(|relay| relay.name() == name)
+    }
+
+    /// Starts this relay towards `upstream` in a process of its own; it runs until the returned
+    /// process is dropped. `None` when it cannot start (no Twisted).
+    pub(crate) fn start(self, upstream: SocketAddr) -> Option<(SocketAddr, RelayProcess)> {
+        if self == Relay::Twisted {
+            return twisted(upstream).map(|(addr, child)| (addr, RelayProcess::Twisted(child)));
+        }
+        let env = [(crate::rss::UPSTREAM_VAR, upstream.to_string())];
+        match crate::rss::start_child(self.name(), 1_000, &env) {
+            Ok((addr, child)) => Some((addr, RelayProcess::Suite(child))),
+            Err(err) => {
+                eprintln!("warning: {} could not start: {err}", self.name());
+                None
+            }
+        }
+    }
+
+    /// Starts this relay towards `upstream` in this process (a relay child's); it runs until
+    /// the process ends.
+    pub(crate) fn start_here(self, upstream: SocketAddr) -> SocketAddr {
         let config = RelayConfig::default();
         match self {
             Relay::LoomworkSmol => {
@@ -74,7 +104,7 @@ impl Relay {
                 .expect("listen");
                 let addr = server.local_addr();
                 std::mem::forget(server);
-                Some((addr, None))
+                addr
             }
             Relay::LoomworkStd => {
                 let dialer = loomwork_std::relay_dialer(
@@ -87,7 +117,7 @@ impl Relay {
                         .expect("listen");
                 let addr = server.local_addr();
                 std::mem::forget(server);
-                Some((addr, None))
+                addr
             }
             Relay::LoomworkTokio => {
                 let dialer = {
@@ -107,10 +137,30 @@ impl Relay {
                 .expect("listen");
                 let addr = server.local_addr();
                 std::mem::forget(server);
-                Some((addr, None))
+                addr
             }
-            Relay::TokioCopy => Some((tokio_copy(upstream), None)),
-            Relay::Twisted => twisted(upstream),
+            Relay::TokioCopy => tokio_copy(upstream),
+            Relay::Twisted => panic!("Twisted's relay runs in Python"),
+        }
+    }
+}
+
+/// A running relay's process; dropping it stops the relay.
+pub(crate) enum RelayProcess {
+    /// A child process of this binary.
+    Suite(crate::rss::ServerChild),
+    /// Twisted's `portforward` in Python.
+    Twisted(Child),
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        match self {
+            RelayProcess::Suite(child) => child.stop(),
+            RelayProcess::Twisted(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
     }
 }
@@ -145,7 +195,7 @@ fn tokio_copy(upstream: SocketAddr) -> SocketAddr {
     addr
 }
 
-fn twisted(upstream: SocketAddr) -> Option<(SocketAddr, Option<Child>)> {
+fn twisted(upstream: SocketAddr) -> Option<(SocketAddr, Child)> {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../interop/twisted_portforward.py"
@@ -166,7 +216,7 @@ fn twisted(upstream: SocketAddr) -> Option<(SocketAddr, Option<Child>)> {
         .strip_prefix("listening on tcp ")
         .and_then(|a| a.parse().ok())
     {
-        Some(addr) => Some((addr, Some(child))),
+        Some(addr) => Some((addr, child)),
         None => {
             let _ = child.kill();
             None

@@ -1,6 +1,7 @@
-//! Server memory per idle connection: each server runs alone in a child process (this same
-//! binary, started with `LOOMWORK_SUITE_SERVE=<name>`), the parent opens N connections to it and
-//! reads the child's VmRSS from /proc before and after (the method of `tests/src/bin/echo_load`).
+//! Servers in child processes of this same binary (started with `LOOMWORK_SUITE_SERVE=<name>`):
+//! the relay rows' relays and upstream, and the memory measurement, where the parent opens N
+//! connections to a server alone in its child and reads the child's VmRSS from /proc before and
+//! after (the method of `tests/src/bin/echo_load`).
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -18,6 +19,9 @@ const BATCH: usize = 64;
 /// The variable that turns this binary into a server child.
 pub(crate) const CHILD_VAR: &str = "LOOMWORK_SUITE_SERVE";
 
+/// The upstream address a relay child relays to.
+pub(crate) const UPSTREAM_VAR: &str = "LOOMWORK_SUITE_UPSTREAM";
+
 /// In a child: start the named echo server, print its address, and serve until stdin closes.
 pub(crate) fn serve_child(name: &str, connections: u64) -> ! {
     // loomwork-std gives each connection a poller of its own (an epoll and a wake-up fd).
@@ -27,8 +31,18 @@ pub(crate) fn serve_child(name: &str, connections: u64) -> ! {
         let _ = std::io::stdin().read_to_end(&mut Vec::new());
         std::process::exit(0)
     }
-    let kind = Tcp::from_name(name).unwrap_or_else(|| panic!("unknown server {name}"));
-    let addr = kind.start();
+    let addr = match crate::relay::Relay::from_name(name) {
+        Some(relay) => {
+            let upstream = std::env::var(UPSTREAM_VAR)
+                .ok()
+                .and_then(|addr| addr.parse().ok())
+                .unwrap_or_else(|| panic!("{name} needs {UPSTREAM_VAR}"));
+            relay.start_here(upstream)
+        }
+        None => Tcp::from_name(name)
+            .unwrap_or_else(|| panic!("unknown server {name}"))
+            .start(),
+    };
     println!("{addr}");
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     std::process::exit(0)
@@ -37,28 +51,74 @@ pub(crate) fn serve_child(name: &str, connections: u64) -> ! {
 /// Bytes of server RSS per idle connection with `connections` open, for `kind`.
 pub(crate) fn per_idle_connection(kind: Tcp, connections: usize) -> Result<f64, String> {
     raise_fd_limit(connections as u64 + 1024);
+    let mut child = spawn(kind.name(), connections, &[])?;
+    let result = child
+        .addr()
+        .and_then(|addr| measure(&child.process, addr, connections));
+    drop(child);
+    result
+}
+
+/// A server running alone in a child process of this binary; it exits when this is dropped
+/// (its stdin closes).
+pub(crate) struct ServerChild {
+    process: Child,
+}
+
+impl ServerChild {
+    /// The address the child printed once it was listening.
+    fn addr(&mut self) -> Result<SocketAddr, String> {
+        let stdout = self.process.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        line.trim().parse().map_err(|e| format!("{line:?}: {e}"))
+    }
+}
+
+impl ServerChild {
+    /// Stops the child and waits for it to exit (it exits when its stdin closes).
+    pub(crate) fn stop(&mut self) {
+        drop(self.process.stdin.take());
+        let _ = self.process.wait();
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts the server called `name` (an echo server, or a relay given [`UPSTREAM_VAR`] in
+/// `env`) in a child process with room for `connections`, and returns its address and the
+/// child.
+pub(crate) fn start_child(
+    name: &str,
+    connections: usize,
+    env: &[(&str, String)],
+) -> Result<(SocketAddr, ServerChild), String> {
+    let mut child = spawn(name, connections, env)?;
+    let addr = child.addr()?;
+    Ok((addr, child))
+}
+
+fn spawn(name: &str, connections: usize, env: &[(&str, String)]) -> Result<ServerChild, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
-        .env(CHILD_VAR, kind.name())
+    let process = Command::new(exe)
+        .env(CHILD_VAR, name)
         .env("LOOMWORK_SUITE_CONNECTIONS", connections.to_string())
+        .envs(env.iter().map(|(key, value)| (key, value)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
-    let result = measure(&mut child, connections);
-    drop(child.stdin.take()); // the child exits when its stdin closes
-    let _ = child.wait();
-    result
+    Ok(ServerChild { process })
 }
 
-fn measure(child: &mut Child, connections: usize) -> Result<f64, String> {
+fn measure(child: &Child, addr: SocketAddr, connections: usize) -> Result<f64, String> {
     let pid = child.id();
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let addr: SocketAddr = line.trim().parse().map_err(|e| format!("{line:?}: {e}"))?;
     // Let the runtime's threads and first allocations settle before the baseline.
     thread::sleep(Duration::from_millis(300));
     let before = rss_kib(pid).ok_or("no /proc status")?;
