@@ -162,7 +162,7 @@ async fn wait<M>(
         if !read {
             return future::pending().await;
         }
-        match future::poll_fn(|cx| stream.poll_readable(cx)).await {
+        match stream.readable().await {
             Ok(()) => Wake::Readable,
             Err(err) => Wake::Failed(err),
         }
@@ -171,7 +171,7 @@ async fn wait<M>(
         if !write {
             return future::pending().await;
         }
-        match future::poll_fn(|cx| stream.poll_writable(cx)).await {
+        match stream.writable().await {
             Ok(()) => Wake::Writable,
             Err(err) => Wake::Failed(err),
         }
