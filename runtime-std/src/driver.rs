@@ -66,7 +66,6 @@ pub(crate) fn run<P: Protocol>(
         clock,
         companions: Companions::default(),
         jobs: Vec::new(),
-        moved: 0,
     };
     driver.run();
     let reason = driver.conn.reason().cloned().unwrap_or(Reason::Lost);
@@ -98,8 +97,6 @@ struct Driver<'a, P: Protocol> {
     companions: Companions,
     /// Jobs the last turn's mail brought, to start as companions.
     jobs: Vec<CompanionJob>,
-    /// The connection's byte counters (received plus sent) when the loop last went to sleep.
-    moved: u64,
 }
 
 /// What one turn of the loop left behind.
@@ -115,6 +112,8 @@ pub(crate) enum Turn {
 
 impl<P: Protocol> Driver<'_, P> {
     fn run(&mut self) {
+        // The connection's byte counters (received plus sent) when the loop last slept.
+        let mut moved_at_sleep = 0;
         loop {
             let turn = self
                 .wire
@@ -134,7 +133,7 @@ impl<P: Protocol> Driver<'_, P> {
             if busy || companions_busy {
                 continue;
             }
-            self.yield_after_traffic();
+            self.yield_after_traffic(&mut moved_at_sleep);
             if let Err(err) = self.wait() {
                 self.conn
                     .handle_error(self.clock.now(), reason_from_io(&err));
@@ -145,21 +144,27 @@ impl<P: Protocol> Driver<'_, P> {
         }
     }
 
-    /// Before sleeping after a turn that moved bytes, lets the other runnable threads go first
-    /// (`sched_yield`): the peer or the other leg of a relay is often one of them, about to
-    /// send more, and the `poll` after the yield then finds it ready instead of putting this
-    /// thread to sleep and waking it again for every segment. With no other thread runnable the
-    /// yield returns at once; an idle connection never yields.
+    /// On a thread that drives companions (a relay's two legs), before sleeping after a turn
+    /// that moved bytes, lets the other runnable threads go first (`sched_yield`): the peers of
+    /// both legs are often among them, about to send more, and the `poll` after the yield then
+    /// finds them ready instead of putting this thread to sleep and waking it again for every
+    /// segment. With no other thread runnable the yield returns at once; an idle relay never
+    /// yields.
     ///
-    /// Measured with `scripts/bench-ab.sh` (4 interleaved passes, 32 relays to an upstream that
-    /// writes 8 KiB pieces, 2 cores): relay throughput 0.82x -> 1.05x of tokio's
-    /// `copy_bidirectional`, relay request/response 0.80x -> 0.91x, and TCP request/response
-    /// over 32 connections 0.90x -> 1.00x of a plain std server.
-    fn yield_after_traffic(&mut self) {
+    /// Measured with `scripts/bench-ab.sh` (3 interleaved passes, 32 relays to an upstream
+    /// that writes 8 KiB pieces, 2 cores): relay throughput 0.80x -> 1.04x of tokio's
+    /// `copy_bidirectional`, relay request/response 0.80x -> 0.91x. Threads of plain
+    /// connections do not yield: for them the same yield helped request/response over 32
+    /// connections (0.90x -> 1.02x of a plain std server) but cost pipelined framed echo over
+    /// one connection up to a fifth of its frames per second.
+    fn yield_after_traffic(&self, moved_at_sleep: &mut u64) {
+        if self.companions.is_empty() {
+            return;
+        }
         let stats = self.conn.stats();
         let moved = stats.bytes_received + stats.bytes_sent;
-        if moved != self.moved {
-            self.moved = moved;
+        if moved != *moved_at_sleep {
+            *moved_at_sleep = moved;
             std::thread::yield_now();
         }
     }
