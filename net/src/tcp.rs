@@ -142,11 +142,11 @@ pub fn read_pooled<P: Protocol>(
 }
 
 /// Gives the connection's spare receive storage to the thread's pool
-/// ([`Connection::take_spare_buffer`]), for the next [`read_pooled`] on this thread; call it
+/// ([`Connection::poll_spare_buffer`]), for the next [`read_pooled`] on this thread; call it
 /// before the connection waits. Storage the pool has no room for, or that is still shared with
 /// chunks in flight and too small to read into, is dropped.
 pub fn release_buffer<P: Protocol>(conn: &mut Connection<P>) {
-    let Some(mut spare) = conn.take_spare_buffer() else {
+    let Some(mut spare) = conn.poll_spare_buffer() else {
         return;
     };
     if spare.capacity() < MIN_READ && !spare.try_reclaim(READ_SIZE) {

@@ -77,7 +77,7 @@ fn a_released_buffer_is_lent_to_the_next_reader_on_the_thread() {
     echo_once(&socket_a, &mut a, &mut peer_a, b"first");
     tcp::release_buffer(&mut a);
     assert!(
-        a.take_spare_buffer().is_none(),
+        a.poll_spare_buffer().is_none(),
         "a waiting connection holds no read storage"
     );
     echo_once(&socket_b, &mut b, &mut peer_b, b"second");

@@ -17,7 +17,7 @@ use crate::time::Instant;
 const MAX_SETTLE_ROUNDS: usize = 64;
 
 /// Unconsumed input up to this size moves into storage of its own size when a connection
-/// gives its receive buffer up ([`Connection::take_spare_buffer`]): a copy that small is cheap,
+/// gives its receive buffer up ([`Connection::poll_spare_buffer`]): a copy that small is cheap,
 /// and a slow or hostile peer's partial frame then pins a few bytes, not a read buffer.
 const SMALL_INPUT: usize = 1024;
 
@@ -499,14 +499,14 @@ impl<P: Protocol> Connection<P> {
     ///     Ok::<(), std::io::Error>(())
     /// };
     /// conn.handle_data_with(Instant::ZERO, |buf| read(buf, b"half a li")).unwrap();
-    /// let spare = conn.take_spare_buffer().expect("the 64 KiB buffer");
+    /// let spare = conn.poll_spare_buffer().expect("the 64 KiB buffer");
     /// assert!(spare.is_empty() && spare.capacity() >= 64 * 1024);
     /// assert_eq!(conn.buffered_bytes(), 9); // the partial line stayed, in storage of its own
     /// // The next read may go into the lent storage again: the input is whole.
     /// conn.handle_data_with(Instant::ZERO, |buf| read(buf, b"ne\n")).unwrap();
     /// assert_eq!(conn.buffered_bytes(), 0);
     /// ```
-    pub fn take_spare_buffer(&mut self) -> Option<BytesMut> {
+    pub fn poll_spare_buffer(&mut self) -> Option<BytesMut> {
         let recv = &mut self.state.recv;
         if recv.is_empty() {
             return (recv.capacity() > 0).then(|| mem::take(recv));

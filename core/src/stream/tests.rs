@@ -403,15 +403,15 @@ fn read_into_room(c: &mut Connection<Scripted>, now: Instant, bytes: &[u8]) {
 fn a_consumed_buffer_is_given_up_whole() {
     let mut c = echoing(Config::default());
     assert!(
-        c.take_spare_buffer().is_none(),
+        c.poll_spare_buffer().is_none(),
         "nothing read, nothing held"
     );
     read_into_room(&mut c, t(1), b"abc");
     assert_eq!(drain_writes(&mut c, t(1)), b"abc");
-    let spare = c.take_spare_buffer().expect("the read's storage");
+    let spare = c.poll_spare_buffer().expect("the read's storage");
     assert!(spare.is_empty());
     assert!(spare.capacity() >= 60 * 1024, "{}", spare.capacity());
-    assert!(c.take_spare_buffer().is_none(), "given up once");
+    assert!(c.poll_spare_buffer().is_none(), "given up once");
     // The connection reads on as before, into whatever storage it is lent next.
     read_into_room(&mut c, t(2), b"de");
     assert_eq!(drain_writes(&mut c, t(2)), b"de");
@@ -421,11 +421,11 @@ fn a_consumed_buffer_is_given_up_whole() {
 fn a_small_partial_input_keeps_its_bytes_in_storage_of_its_own() {
     let mut c = hoarding(100_000);
     read_into_room(&mut c, t(1), b"partial frame");
-    let spare = c.take_spare_buffer().expect("the read's storage");
+    let spare = c.poll_spare_buffer().expect("the read's storage");
     assert!(spare.is_empty() && spare.capacity() >= 60 * 1024);
     assert_eq!(c.buffered_bytes(), 13, "the input stayed");
     // What the connection still holds is about the input's size, not a read buffer.
-    assert!(c.take_spare_buffer().is_none());
+    assert!(c.poll_spare_buffer().is_none());
     // And the input is still there, in order, for the protocol: more arrives behind it.
     read_into_room(&mut c, t(2), b"!");
     assert_eq!(c.buffered_bytes(), 14);
@@ -436,7 +436,7 @@ fn a_large_partial_input_keeps_its_buffer() {
     let mut c = hoarding(100_000);
     read_into_room(&mut c, t(1), &[7; 4096]);
     assert!(
-        c.take_spare_buffer().is_none(),
+        c.poll_spare_buffer().is_none(),
         "copying 4 KiB per wait would cost more than the room saves"
     );
     assert_eq!(c.buffered_bytes(), 4096);

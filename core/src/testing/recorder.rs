@@ -122,6 +122,10 @@ pub struct Recorder<P: Protocol> {
     unread: VecDeque<Vec<u8>>,
     /// The peer shut down its side; delivered once `unread` is empty.
     eof_pending: bool,
+    /// Read storage the connection gave up while it waited ([`Connection::poll_spare_buffer`]),
+    /// lent to it again for the next read: the runtimes' way of reading, so every test and
+    /// check runs protocols over it.
+    spare: Option<BytesMut>,
     written: BytesMut,
     actions: Vec<Action>,
     /// The socket failed under the connection ([`fail`](Self::fail)): its closing sends no FIN.
@@ -157,6 +161,7 @@ where
             peer_reads: config.peer_reads,
             unread: VecDeque::new(),
             eof_pending: false,
+            spare: None,
             written: BytesMut::new(),
             actions: Vec::new(),
             failed: false,
@@ -398,8 +403,23 @@ impl<P: Protocol> Recorder<P> {
             let Some(read) = self.unread.pop_front() else {
                 break;
             };
-            self.conn.handle_data(self.now, &read);
+            let spare = &mut self.spare;
+            let _ = self.conn.handle_data_with(self.now, |buf| {
+                // As loomwork-net's `read_pooled`: an empty buffer may be swapped for lent
+                // storage, and the read appends.
+                if buf.is_empty() && buf.capacity() < read.len() {
+                    if let Some(lent) = spare.take() {
+                        *buf = lent;
+                    }
+                }
+                buf.extend_from_slice(&read);
+                Ok::<(), core::convert::Infallible>(())
+            });
             moved = true;
+        }
+        // The connection waits for more now: its storage goes back to the lender.
+        if let Some(spare) = self.conn.poll_spare_buffer() {
+            self.spare = Some(spare);
         }
         if self.eof_pending && self.unread.is_empty() && self.conn.wants_read() {
             self.eof_pending = false;
