@@ -44,7 +44,10 @@ IFS='|' read -r -a section_list <<<"$sections"
 for pass in $(seq "$passes"); do
     for section in "${section_list[@]}"; do
         tag=${section// /_}; tag=${tag//\//_}
-        for side in before after; do
+        # Which side runs first alternates by pass: a run right after another can be
+        # systematically slower or faster (caches, clock, the other's leftovers).
+        order="before after"; [ $((pass % 2)) -eq 0 ] && order="after before"
+        for side in $order; do
             bin=$before; [ "$side" = after ] && bin=$after
             (cd bench && LOOMWORK_SUITE_ONLY="$section" timeout 600 "$bin" --bench) \
                 >"$work/$side-$tag-$pass.txt" 2>&1
