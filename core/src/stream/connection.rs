@@ -138,7 +138,10 @@ impl<P: Protocol> Connection<P> {
     /// handle it. `read`'s result is returned as it is.
     ///
     /// `read` must only append: the bytes already in the buffer are input the protocol has not
-    /// consumed yet. Appending nothing is allowed (a read that would block, or failed); report
+    /// consumed yet. While the buffer is empty, `read` may first replace it with other (empty)
+    /// storage, which is how a runtime lends storage back after
+    /// [`poll_spare_buffer`](Self::poll_spare_buffer). Appending nothing is allowed (a read that
+    /// would block, or failed); report
     /// an end of stream or an error with [`handle_read_closed`] or [`handle_error`] as usual.
     ///
     /// [`handle_data`]: Self::handle_data

@@ -19,6 +19,11 @@ use crate::time::Instant;
 /// protocol that keeps posting to itself cannot hang a test inside one call.
 const MAX_ROUNDS: usize = 64;
 
+/// Room a read offers at least, like a runtime's read (smaller than their 64 KiB, as tests keep
+/// many recorders): enough that a small partial frame is moved out of it when the connection
+/// waits ([`Connection::poll_spare_buffer`]).
+const READ_ROOM: usize = 4096;
+
 /// How many steps [`Recorder::run_until_idle`] takes at most before giving up on idleness.
 const MAX_IDLE_STEPS: usize = 10_000;
 
@@ -412,6 +417,9 @@ impl<P: Protocol> Recorder<P> {
                         *buf = lent;
                     }
                 }
+                // Room for more than this read, as a runtime's read offers: what is left over
+                // is what the connection gives up when it waits.
+                buf.reserve(read.len().max(READ_ROOM));
                 buf.extend_from_slice(&read);
                 Ok::<(), core::convert::Infallible>(())
             });
