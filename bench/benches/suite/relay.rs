@@ -1,6 +1,8 @@
 //! The relay rows of issue 15: loomwork's relay (`loomwork::relay`) on smol, std and tokio
 //! against tokio's `copy_bidirectional_with_sizes` (with loomwork's 64 KiB read size for both
-//! buffers) and Twisted's `portforward`, all relaying to one tokio echo server.
+//! buffers), the same hand-written copy on smol (so that loomwork-smol is also compared with
+//! its own runtime at its best) and Twisted's `portforward`, all relaying to one tokio echo
+//! server.
 //!
 //! Each relay runs in a process of its own, as relays are deployed (loomwork's and tokio's in
 //! child processes of this binary, Twisted's in Python), and so does the echo server: no relay
@@ -37,17 +39,21 @@ pub(crate) enum Relay {
     LoomworkTokio,
     /// `tokio::io::copy_bidirectional_with_sizes` per connection.
     TokioCopy,
+    /// The same copy on smol: one task per relay, a 64 KiB buffer per direction, on the
+    /// executor loomwork-smol's relay runs on.
+    SmolCopy,
     /// Twisted's `portforward.ProxyFactory`, in a child process.
     Twisted,
 }
 
 impl Relay {
     /// Every relay, loomwork's first.
-    pub(crate) const ALL: [Relay; 5] = [
+    pub(crate) const ALL: [Relay; 6] = [
         Relay::LoomworkSmol,
         Relay::LoomworkStd,
         Relay::LoomworkTokio,
         Relay::TokioCopy,
+        Relay::SmolCopy,
         Relay::Twisted,
     ];
 
@@ -58,6 +64,7 @@ impl Relay {
             Relay::LoomworkStd => "loomwork-std relay",
             Relay::LoomworkTokio => "loomwork-tokio relay",
             Relay::TokioCopy => "tokio copy_bidirectional",
+            Relay::SmolCopy => "smol copy (both ways)",
             Relay::Twisted => "Twisted portforward",
         }
     }
@@ -140,6 +147,7 @@ impl Relay {
                 addr
             }
             Relay::TokioCopy => tokio_copy(upstream),
+            Relay::SmolCopy => smol_copy(upstream),
             Relay::Twisted => panic!("Twisted's relay runs in Python"),
         }
     }
@@ -192,6 +200,50 @@ fn tokio_copy(upstream: SocketAddr) -> SocketAddr {
             });
         }
     });
+    addr
+}
+
+/// tokio's `copy_bidirectional` written for smol: both directions in one task, each with its
+/// own buffer, a write-side shutdown passed on when a side ends.
+fn smol_copy(upstream: SocketAddr) -> SocketAddr {
+    use async_io::Async;
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+
+    async fn pump(from: &Async<TcpStream>, to: &Async<TcpStream>) {
+        let mut buf = vec![0; BUFFER];
+        let (mut from, mut to) = (from, to);
+        while let Ok(n @ 1..) = from.read(&mut buf).await {
+            if to.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.get_ref().shutdown(Shutdown::Write);
+    }
+
+    let listener = Async::<TcpListener>::bind(loopback()).expect("bind");
+    let addr = listener.get_ref().local_addr().expect("addr");
+    let executor = smol_executor();
+    executor
+        .spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                smol_executor()
+                    .spawn(async move {
+                        let Ok(server) = Async::<TcpStream>::connect(upstream).await else {
+                            return;
+                        };
+                        let _ = client.get_ref().set_nodelay(true);
+                        let _ = server.get_ref().set_nodelay(true);
+                        futures_lite::future::zip(pump(&client, &server), pump(&server, &client))
+                            .await;
+                    })
+                    .detach();
+            }
+        })
+        .detach();
     addr
 }
 
