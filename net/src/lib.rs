@@ -12,6 +12,9 @@
 //!   one accept back-off ([`AcceptBackoff`], [`ACCEPT_BATCH`]);
 //! - [`companions`]: the futures an async runtime polls beside a connection in its task (a
 //!   relay's upstream leg), executor-independent;
+//! - [`mailbox`]: connection handles for async runtimes, and the inbox a connection's task
+//!   reads (messages, close and abort, companion jobs), and [`registry`]: a server's live
+//!   connections and the wait for them all to finish;
 //! - [`dial`]: a non-blocking connect and its completion check;
 //! - [`tcp`]: reading straight into a connection's buffer (its own, or storage lent by a
 //!   per-thread pool while it reads), vectored sends that never raise `SIGPIPE`, half-close, reset on abort, and the
@@ -39,7 +42,9 @@ pub mod companions;
 pub mod dial;
 mod drive;
 pub mod listen;
+pub mod mailbox;
 mod reason;
+pub mod registry;
 mod resolve;
 mod signal;
 pub mod tcp;

@@ -12,7 +12,7 @@ use futures_lite::future::FutureExt;
 use loomwork::stream::{Handle, ServerFactory};
 
 use crate::listener::{accept_loop, bind, serve, Accepted};
-use crate::registry::Registry;
+use crate::registry::{new_registry, Registry};
 use crate::spawn::{GlobalExecutor, LocalSpawner, Spawner};
 use crate::ListenConfig;
 use loomwork::stream::ServerMessage;
@@ -312,7 +312,7 @@ where
         .transpose()?
         .unwrap_or(addr);
     let factory = Arc::new(Mutex::new(factory));
-    let (registry, all_done) = Registry::new();
+    let (registry, all_done) = new_registry();
     let accept_tasks = listeners
         .into_iter()
         .map(|listener| {

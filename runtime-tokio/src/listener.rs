@@ -205,7 +205,7 @@ mod tests {
         let bound = listener.local_addr().unwrap();
         let accepted = listen::accept(&listener, bound).unwrap();
         let factory = Arc::new(Mutex::new(|_| Echo));
-        let (registry, _all_done) = Registry::new();
+        let (registry, _all_done) = crate::registry::new_registry();
         let accepted = admit(
             accepted,
             &factory,

@@ -12,7 +12,7 @@ use tokio::sync::mpsc::Receiver;
 use tokio::task::{JoinHandle, LocalSet};
 
 use crate::listener::{accept_loop, bind, serve, Accepted};
-use crate::registry::Registry;
+use crate::registry::{new_registry, Registry};
 use crate::ListenConfig;
 
 /// A listening TCP server: its address, its live connections, and a graceful shutdown.
@@ -333,7 +333,7 @@ where
         .transpose()?
         .unwrap_or(addr);
     let factory = Arc::new(Mutex::new(factory));
-    let (registry, all_done) = Registry::new();
+    let (registry, all_done) = new_registry();
     let accept_tasks = listeners
         .into_iter()
         .map(|listener| {
