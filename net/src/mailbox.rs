@@ -1,7 +1,6 @@
-//! Connection handles for async runtimes: the runtime's side of
-//! [`Handle`](loomwork::stream::Handle), and the inbox the connection's task reads. Shared by
-//! loomwork-smol and loomwork-tokio, which differ only in the type of the companion jobs they
-//! accept (`J`: a future made for their own executor).
+//! Connection handles for async runtimes: the runtime's side of [`Handle`], and the inbox the
+//! connection's task reads. Shared by loomwork-smol and loomwork-tokio, which differ only in
+//! the type of the companion jobs they accept (`J`: a future made for their own executor).
 //!
 //! A dedicated queue rather than a general channel: one small allocation shared by both ends,
 //! no allocation per wait, which matters with thousands of idle connections.
