@@ -24,6 +24,7 @@
 //! - [`resolve()`]: the blocking system resolver;
 //! - `tokio_fd` (feature `tokio`, Unix): registering a std socket with tokio's reactor, the one
 //!   `unsafe` call loomwork-tokio needs;
+//! - [`next_connection_id`]: the one counter of connection ids, whichever runtime drives them;
 //! - [`reason_from_io`]: the one mapping from `std::io::Error` to [`loomwork::Reason`] (the
 //!   portable core knows no `errno`).
 //!
@@ -47,6 +48,7 @@ mod reason;
 pub mod registry;
 mod resolve;
 mod signal;
+mod sync;
 pub mod tcp;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -59,3 +61,4 @@ pub use listen::{AcceptBackoff, ListenConfig, ACCEPT_BATCH};
 pub use reason::reason_from_io;
 pub use resolve::resolve;
 pub use signal::{install_stop_signal, wait_for_stop_signal};
+pub use sync::next_connection_id;

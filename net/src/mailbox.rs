@@ -30,11 +30,12 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use loomwork::stream::{Control, Handle, Mailbox, Stats};
+
+use crate::sync::{lock, next_connection_id};
 
 /// What a handle can post to its connection's task.
 pub enum Envelope<M, J> {
@@ -62,14 +63,13 @@ where
         }),
         stats: Mutex::new(Stats::default()),
     });
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let handle = Handle::new(id, peer, Arc::clone(&shared) as Arc<dyn Mailbox<M>>);
+    let handle = Handle::new(
+        next_connection_id(),
+        peer,
+        Arc::clone(&shared) as Arc<dyn Mailbox<M>>,
+    );
     (handle, Inbox { shared })
 }
-
-/// Connection ids, unique across every server and client of this process, whichever async
-/// runtime drives them.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The receiving end, owned by the connection's task. Dropping it (the task ended) closes the
 /// mailbox: later posts are refused and anything still queued is dropped.
@@ -112,11 +112,7 @@ impl<M, J> Inbox<M, J> {
     /// Copies the connection's counters in for [`Handle::stats`]: one uncontended lock per
     /// turn of the task's loop, and no copy when nothing changed.
     pub fn publish(&self, stats: &Stats) {
-        let mut slot = self
-            .shared
-            .stats
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = lock(&self.shared.stats);
         if *slot != *stats {
             slot.clone_from(stats);
         }
@@ -152,9 +148,7 @@ impl<M, J> Shared<M, J> {
     /// The queue stays consistent whatever panicked while holding it (each operation is a
     /// single push or pop), so a poisoned lock is still good to use.
     fn lock(&self) -> MutexGuard<'_, State<M, J>> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     /// Queues `envelope` and wakes the task, or hands it back once the task has ended.
@@ -199,10 +193,6 @@ impl<M: Send, J: Send + 'static> Mailbox<M> for Shared<M, J> {
     }
 
     fn stats(&self) -> Option<Stats> {
-        let stats = self
-            .stats
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Some(stats.clone())
+        Some(lock(&self.stats).clone())
     }
 }

@@ -21,7 +21,7 @@ pub fn install_stop_signal() -> io::Result<()> {
     let stop = STOP.get_or_init(|| {
         ctrlc::set_handler(|| {
             if let Some(Ok(stop)) = STOP.get() {
-                *stop.arrived.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                *crate::sync::lock(&stop.arrived) = true;
                 stop.wake.notify_all();
             }
         })
@@ -44,7 +44,7 @@ pub fn wait_for_stop_signal() -> io::Result<()> {
     let Some(Ok(stop)) = STOP.get() else {
         return Err(io::Error::other("stop signal handler missing"));
     };
-    let mut arrived = stop.arrived.lock().unwrap_or_else(|e| e.into_inner());
+    let mut arrived = crate::sync::lock(&stop.arrived);
     while !*arrived {
         arrived = stop.wake.wait(arrived).unwrap_or_else(|e| e.into_inner());
     }

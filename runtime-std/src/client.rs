@@ -16,7 +16,9 @@ use loomwork_net::reason_from_io;
 
 use crate::mailbox::ThreadMailbox;
 use crate::wait::{self, Wakeup, Watch};
-use crate::{driver, next_connection_id};
+use loomwork_net::next_connection_id;
+
+use crate::driver;
 
 /// Connects to `addr` with the default [`connector::Config`] (30 s connect timeout, Twisted's
 /// reconnect backoff) and connection [`Config`]; see [`connect_tcp_with`].

@@ -131,8 +131,6 @@ mod serve;
 mod server;
 mod wait;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 pub mod udp;
 
 pub use client::{connect_tcp, connect_tcp_with, Client};
@@ -145,9 +143,3 @@ pub use udp::{
     adopt_udp, listen_multicast, listen_multicast_with, listen_udp, listen_udp_with, UdpEndpoint,
     UdpHandle,
 };
-
-/// Connection ids, unique in the process (handles compare by id).
-fn next_connection_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}

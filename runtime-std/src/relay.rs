@@ -17,8 +17,8 @@ use loomwork_net::reason_from_io;
 use crate::companion::{Companion, CompanionJob};
 use crate::driver::{Turn, Wire};
 use crate::mailbox::ThreadMailbox;
-use crate::next_connection_id;
 use crate::wait::{Readiness, Wakeup, Watch};
+use loomwork_net::next_connection_id;
 
 /// A [`Dialer`] for [`RelayFactory`](loomwork::relay::RelayFactory) that connects each relay's
 /// upstream leg to `upstream`, with `connector`'s attempt timeout (one attempt, no retries)

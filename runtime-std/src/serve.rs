@@ -16,7 +16,9 @@ use crate::mailbox::ThreadMailbox;
 use crate::pool::Job;
 use crate::registry::Registry;
 use crate::wait::Wakeup;
-use crate::{driver, next_connection_id};
+use loomwork_net::next_connection_id;
+
+use crate::driver;
 
 /// What every accept loop and connection thread of one server shares.
 pub(crate) struct Shared<F: ServerFactory> {
