@@ -9,7 +9,7 @@ mod common;
 use std::io::{Read, Write};
 use std::sync::mpsc::{self, Sender};
 
-use common::{any_port, pattern, proc_entries, raw_client, recv};
+use common::{any_port, pattern, proc_entries, raw_client, recv, settled_threads};
 use loomwork::bytes::{Bytes, BytesMut};
 use loomwork::stream::{Config, Protocol, Transport};
 use loomwork::Reason;
@@ -103,7 +103,7 @@ fn shutdown_drains_idle_connections_aborts_stuck_ones_and_leaks_nothing() {
     drop(clients);
 
     assert_eq!(
-        proc_entries("task"),
+        settled_threads(threads_before),
         threads_before,
         "no thread outlives shutdown"
     );

@@ -109,3 +109,21 @@ pub(crate) fn proc_entries(dir: &str) -> usize {
         .unwrap()
         .count()
 }
+
+/// The process's thread count once exited threads have left `/proc/self/task`, waiting at
+/// most 2 s for it to fall to `expected`.
+///
+/// `JoinHandle::join` returns when the kernel clears the thread's id, which it does before it
+/// unlists the thread: for a moment after `join` a joined thread is still counted (seen on a
+/// loaded CI machine). A thread that really outlives its owner stays listed, and the count
+/// stays above `expected`.
+pub(crate) fn settled_threads(expected: usize) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let threads = proc_entries("task");
+        if threads <= expected || std::time::Instant::now() >= deadline {
+            return threads;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
