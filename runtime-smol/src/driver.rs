@@ -3,7 +3,7 @@
 
 use std::net::TcpStream;
 
-use async_io::{Async, Timer};
+use async_io::{Async, Readable, Timer, Writable};
 use futures_lite::future::{self, FutureExt};
 use loomwork::stream::{Action, Connection, Protocol};
 use loomwork::{Instant, MonotonicClock, Reason};
@@ -64,6 +64,10 @@ pub(crate) async fn drive<P: Protocol>(
     // throughput over 32 streams measured 0.91x -> 0.98x of tokio's copy with this).
     let mut read_blocked = false;
     let mut write_blocked = false;
+    // The readiness waits in progress, kept across wake-ups for other reasons (a message from
+    // a relay's other leg, a timer): async-io forgets a dropped wait's registration, and the
+    // next wait would pay an `epoll_ctl` to re-arm a socket that is still armed.
+    let mut readiness = Readiness::default();
     let mut rounds = 0;
     loop {
         companions.turn().await;
@@ -135,6 +139,7 @@ pub(crate) async fn drive<P: Protocol>(
         }
         let wake = wait(
             stream,
+            &mut readiness,
             inbox,
             &mut timer,
             companions,
@@ -153,20 +158,32 @@ pub(crate) async fn drive<P: Protocol>(
     }
 }
 
+/// A connection's pending waits for its socket's readiness, one per direction.
+#[derive(Default)]
+struct Readiness<'a> {
+    readable: Option<Readable<'a, TcpStream>>,
+    writable: Option<Writable<'a, TcpStream>>,
+}
+
 /// Sleeps until the socket is ready for what the connection wants, a message arrives, the
 /// timer fires or a companion finishes, whichever comes first (companions progress meanwhile).
-async fn wait<M>(
-    stream: &Async<TcpStream>,
+/// A readiness wait that did not end stays in `readiness` for the next call.
+async fn wait<'a, M>(
+    stream: &'a Async<TcpStream>,
+    readiness: &mut Readiness<'a>,
     inbox: &Inbox<M>,
     timer: &mut Timer,
     companions: &mut Companions,
     (read, write): (bool, bool),
 ) -> Wake<M> {
+    let Readiness { readable, writable } = readiness;
     let readable = async {
         if !read {
             return future::pending().await;
         }
-        match stream.readable().await {
+        let ready = readable.get_or_insert_with(|| stream.readable()).await;
+        *readable = None;
+        match ready {
             Ok(()) => Wake::Readable,
             Err(err) => Wake::Failed(err),
         }
@@ -175,7 +192,9 @@ async fn wait<M>(
         if !write {
             return future::pending().await;
         }
-        match stream.writable().await {
+        let ready = writable.get_or_insert_with(|| stream.writable()).await;
+        *writable = None;
+        match ready {
             Ok(()) => Wake::Writable,
             Err(err) => Wake::Failed(err),
         }
