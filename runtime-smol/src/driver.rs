@@ -61,7 +61,7 @@ pub(crate) async fn drive<P: Protocol>(
     // read does not count as empty: async-io registers sockets one-shot, so each wait costs a
     // re-arming `epoll_ctl` and a trip through the reactor, dearer than a read that finds
     // nothing, and under load data has often arrived while the last chunk was handled (relay
-    // throughput over 32 streams measured 0.91x -> 0.98x of tokio's copy with this).
+    // throughput over 32 streams: 0.90x-0.91x -> 0.95x-0.98x of tokio's copy in three A/B runs).
     let mut read_blocked = false;
     let mut write_blocked = false;
     // The readiness waits in progress, kept across wake-ups for other reasons (a message from

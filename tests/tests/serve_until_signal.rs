@@ -67,6 +67,11 @@ fn serves_until_sigterm(runtime: &str, test_name: &str) {
 
 /// The child's side: a server program's whole main loop.
 fn serve(runtime: &str) {
+    // Before the server listens: the parent sends SIGTERM as soon as its echo comes back, and
+    // a handler installed only by `serve_until_signal` (on smol, from a blocking-pool thread
+    // that may not exist yet) can come too late on a loaded machine: the default action then
+    // kills the child, and no report is printed (seen once in CI).
+    loomwork_net::install_stop_signal().unwrap();
     let any = "127.0.0.1:0".parse().unwrap();
     let (drained, aborted) = match runtime {
         "std" => {
