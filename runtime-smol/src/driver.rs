@@ -54,7 +54,10 @@ pub(crate) async fn drive<P: Protocol>(
     companions: &mut Companions,
     clock: MonotonicClock,
 ) -> Ended {
-    let mut timer = Timer::never();
+    // Boxed, and only while there is a deadline: most connections have none, and every idle
+    // connection's task would otherwise carry the timer's 56 bytes (as loomwork-tokio does
+    // with its `Sleep`).
+    let mut timer: Option<Box<Timer>> = None;
     let mut armed: Option<Instant> = None;
     // Whether the last attempt showed the kernel buffer empty (read) or full (write): then we
     // wait for readiness instead of paying for a syscall that would only say EAGAIN. A short
@@ -132,8 +135,11 @@ pub(crate) async fn drive<P: Protocol>(
         // Re-arming a timer costs a trip to the reactor's timer table: only when it changed.
         if deadline != armed {
             match deadline {
-                Some(at) => timer.set_at(clock.to_std(at)),
-                None => timer = Timer::never(),
+                Some(at) => match timer.as_mut() {
+                    Some(timer) => timer.set_at(clock.to_std(at)),
+                    None => timer = Some(Box::new(Timer::at(clock.to_std(at)))),
+                },
+                None => timer = None,
             }
             armed = deadline;
         }
@@ -172,7 +178,7 @@ async fn wait<'a, M>(
     stream: &'a Async<TcpStream>,
     readiness: &mut Readiness<'a>,
     inbox: &Inbox<M>,
-    timer: &mut Timer,
+    timer: &mut Option<Box<Timer>>,
     companions: &mut Companions,
     (read, write): (bool, bool),
 ) -> Wake<M> {
@@ -201,7 +207,10 @@ async fn wait<'a, M>(
     };
     let message = async { Wake::Envelope(inbox.recv().await) };
     let fired = async {
-        timer.await;
+        match timer {
+            Some(timer) => timer.as_mut().await,
+            None => future::pending().await,
+        };
         Wake::Timer
     };
     let companion = async {
