@@ -70,7 +70,7 @@ pub(crate) async fn drive<P: Protocol>(
     // The readiness waits in progress, kept across wake-ups for other reasons (a message from
     // a relay's other leg, a timer): async-io forgets a dropped wait's registration, and the
     // next wait would pay an `epoll_ctl` to re-arm a socket that is still armed.
-    let mut readiness = Readiness::default();
+    let mut pending = PendingWaits::default();
     let mut rounds = 0;
     loop {
         companions.turn().await;
@@ -145,7 +145,7 @@ pub(crate) async fn drive<P: Protocol>(
         }
         let wake = wait(
             stream,
-            &mut readiness,
+            &mut pending,
             inbox,
             &mut timer,
             companions,
@@ -166,23 +166,23 @@ pub(crate) async fn drive<P: Protocol>(
 
 /// A connection's pending waits for its socket's readiness, one per direction.
 #[derive(Default)]
-struct Readiness<'a> {
+struct PendingWaits<'a> {
     readable: Option<Readable<'a, TcpStream>>,
     writable: Option<Writable<'a, TcpStream>>,
 }
 
 /// Sleeps until the socket is ready for what the connection wants, a message arrives, the
 /// timer fires or a companion finishes, whichever comes first (companions progress meanwhile).
-/// A readiness wait that did not end stays in `readiness` for the next call.
+/// A readiness wait that did not end stays in `pending` for the next call.
 async fn wait<'a, M>(
     stream: &'a Async<TcpStream>,
-    readiness: &mut Readiness<'a>,
+    pending: &mut PendingWaits<'a>,
     inbox: &Inbox<M>,
     timer: &mut Option<Box<Timer>>,
     companions: &mut Companions,
     (read, write): (bool, bool),
 ) -> Wake<M> {
-    let Readiness { readable, writable } = readiness;
+    let PendingWaits { readable, writable } = pending;
     let readable = async {
         if !read {
             return future::pending().await;

@@ -208,7 +208,8 @@ mod tests {
         println!(
             "connection task future: {size} bytes (Connection<Echo> {protocol}, envelope {envelope})"
         );
-        assert!(size <= 1024, "connection future grew to {size} bytes");
+        // 552 bytes today; 600 with the deadline timer held inline instead of boxed.
+        assert!(size <= 576, "connection future grew to {size} bytes");
         drop(client);
     }
 }

@@ -12,11 +12,10 @@ use loomwork::stream::{Config, Connection, Handle};
 use loomwork::{MonotonicClock, Reason};
 
 use loomwork_net::dial::{finish_connect, start_connect, Dial};
-use loomwork_net::reason_from_io;
+use loomwork_net::{next_connection_id, reason_from_io};
 
 use crate::mailbox::ThreadMailbox;
 use crate::wait::{self, Wakeup, Watch};
-use loomwork_net::next_connection_id;
 
 use crate::driver;
 

@@ -12,13 +12,12 @@ use loomwork::relay::{Dial, Dialer, RelayLeg, RelayMessage, UpstreamFactory};
 use loomwork::stream::{Config, Connection, Handle};
 use loomwork::{Instant, MonotonicClock};
 use loomwork_net::dial::{finish_connect, start_connect, Dial as Dialed};
-use loomwork_net::reason_from_io;
+use loomwork_net::{next_connection_id, reason_from_io};
 
 use crate::companion::{Companion, CompanionJob};
 use crate::driver::{Turn, Wire};
 use crate::mailbox::ThreadMailbox;
 use crate::wait::{Readiness, Wakeup, Watch};
-use loomwork_net::next_connection_id;
 
 /// A [`Dialer`] for [`RelayFactory`](loomwork::relay::RelayFactory) that connects each relay's
 /// upstream leg to `upstream`, with `connector`'s attempt timeout (one attempt, no retries)

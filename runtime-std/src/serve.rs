@@ -10,13 +10,12 @@ use loomwork::stream::ServerMessage;
 use loomwork::stream::{Config, Connection, Handle, ServerFactory};
 use loomwork::MonotonicClock;
 use loomwork_net::listen::Accepted;
-use loomwork_net::reason_from_io;
+use loomwork_net::{next_connection_id, reason_from_io};
 
 use crate::mailbox::ThreadMailbox;
 use crate::pool::Job;
 use crate::registry::Registry;
 use crate::wait::Wakeup;
-use loomwork_net::next_connection_id;
 
 use crate::driver;
 
