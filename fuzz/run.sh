@@ -17,7 +17,7 @@ targets=()
 for arg in "$@"; do
     if [[ "$arg" =~ ^[0-9]+$ ]]; then seconds="$arg"; else targets+=("$arg"); fi
 done
-if ! rustup toolchain list | grep -q '^nightly'; then
+if ! grep -q '^nightly' <(rustup toolchain list); then
     rustup toolchain install nightly --profile minimal
 fi
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz

@@ -4,7 +4,7 @@
 # `cargo test` in any case. A crash fails CI and leaves its input in fuzz/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if ! rustup toolchain list | grep -q '^nightly'; then
+if ! grep -q '^nightly' <(rustup toolchain list); then
     rustup toolchain install nightly --profile minimal || {
         echo "FUZZ SKIPPED: no nightly toolchain can be had on this machine (corpora were replayed on stable)"
         exit 0

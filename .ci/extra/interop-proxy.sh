@@ -13,7 +13,8 @@ bin=${LOOMWORK_EXAMPLES:-$bin}
 if ! command -v haproxy >/dev/null; then
     apt-get install -y -qq haproxy >/dev/null
 fi
-haproxy -v | head -1
+# Not `| head -1`: under pipefail, head's early exit can kill haproxy with SIGPIPE (exit 141).
+haproxy -v | sed -n 1p
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { # port
@@ -137,8 +138,9 @@ for rt in std smol tokio; do
         fi
     done <"$dir/relay-pids"
     rm -f "$dir/relay-pids"
-    grep -h "connection was refused" "$dir"/relay-*.err | head -1
-    grep -h "bytes to upstream" "$dir"/relay-*.err | grep -v "refused" | head -1
+    # awk reads the files itself: no pipe for an early exit to break (pipefail).
+    awk '/connection was refused/ {print; exit}' "$dir"/relay-*.err
+    awk '/bytes to upstream/ && !/refused/ {print; exit}' "$dir"/relay-*.err
     rm -f "$dir"/relay-*
     echo "portforward ($rt): ok, clean exit on SIGINT"
 done

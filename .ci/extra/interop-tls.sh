@@ -137,13 +137,15 @@ s_client_expect() {
     exec {fd}>"$fifo"
     (printf '%s\n' "$line" >&"$fd") 2>/dev/null || true # a SIGPIPE ends only the subshell
     for _ in $(seq 100); do
-        tr -d '\r' <"$out" | grep -qxF -- "$expect" && break
+        # Process substitution, not a pipe: grep -q exits at its first match, and under
+        # pipefail the SIGPIPE that may give tr would count as a miss.
+        grep -qxF -- "$expect" <(tr -d '\r' <"$out") && break
         kill -0 "$sc" 2>/dev/null || break
         sleep 0.1
     done
     exec {fd}>&-
     wait "$sc" || true
-    tr -d '\r' <"$out" | grep -qxF -- "$expect" \
+    grep -qxF -- "$expect" <(tr -d '\r' <"$out") \
         || { cat "$out.err" >&2; fail "s_client $* did not get '$expect' back"; }
 }
 s_client_echo() { s_client_expect "$1" "$2" "$2" "${@:3}"; }
