@@ -153,7 +153,7 @@ where
     let run = run(
         addr,
         Connector::new(factory, connector),
-        config,
+        Arc::new(config),
         stopped,
         Arc::clone(&slot),
     );
@@ -183,7 +183,7 @@ where
     let run = run(
         addr,
         Connector::new(factory, connector),
-        config,
+        Arc::new(config),
         stopped,
         Arc::clone(&slot),
     );
@@ -208,7 +208,7 @@ enum Dialed {
 pub(crate) async fn run<F>(
     addr: SocketAddr,
     mut connector: Connector<F>,
-    config: Config,
+    config: Arc<Config>,
     stopped: Receiver<()>,
     slot: Slot<ClientMessage<F>>,
 ) -> F
@@ -307,7 +307,7 @@ async fn connect(addr: SocketAddr) -> std::io::Result<Async<TcpStream>> {
 async fn run_connection<F>(
     stream: Async<TcpStream>,
     connector: &mut Connector<F>,
-    config: &Config,
+    config: &Arc<Config>,
     slot: &Slot<ClientMessage<F>>,
     clock: MonotonicClock,
 ) -> Option<(Ended, Async<TcpStream>, Companions)>
@@ -331,7 +331,7 @@ where
     let protocol = connector.poll_protocol()?;
     let (handle, inbox) = new_handle(peer);
     *lock(slot) = Some(handle.clone());
-    let mut conn = Connection::new(protocol, config.clone());
+    let mut conn = Connection::new(protocol, Arc::clone(config));
     conn.set_handle(handle);
     conn.handle_connected(clock.now(), local, peer);
     let mut companions = Companions::default();

@@ -81,7 +81,7 @@ pub(crate) async fn accept_loop<F, S>(
     listener: Async<TcpListener>,
     factory: Arc<Mutex<F>>,
     registry: Arc<Registry<ServerMessage<F>>>,
-    config: Config,
+    config: Arc<Config>,
     spawn: S,
 ) where
     F: ServerFactory,
@@ -127,7 +127,7 @@ fn admit<F>(
     accepted: listen::Accepted,
     factory: &Arc<Mutex<F>>,
     registry: &Arc<Registry<ServerMessage<F>>>,
-    config: &Config,
+    config: &Arc<Config>,
     clock: MonotonicClock,
 ) -> Option<Box<Accepted<F>>>
 where
@@ -145,7 +145,7 @@ where
     let protocol = lock(factory).build_protocol(peer)?;
     let (handle, inbox) = new_handle(peer);
     let ticket = registry.register(handle.clone());
-    let mut conn = Connection::new(protocol, config.clone());
+    let mut conn = Connection::new(protocol, Arc::clone(config));
     conn.set_handle(handle);
     conn.handle_connected(clock.now(), local, peer);
     Some(Box::new(Accepted {
@@ -197,7 +197,7 @@ mod tests {
             accepted,
             &factory,
             &registry,
-            &Config::default(),
+            &Arc::new(Config::default()),
             MonotonicClock::new(),
         )
         .expect("the factory accepts");

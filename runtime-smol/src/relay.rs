@@ -46,6 +46,8 @@ pub fn relay_dialer_on<S: Spawner>(
     connector: connector::Config,
     config: Config,
 ) -> Dialer {
+    // One copy for every upstream leg this dialer starts.
+    let config = Arc::new(config);
     Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
         let client = dial.client.clone();
         // Dropping the sender (the client leg drops the returned attempt when it ends) stops an
@@ -55,7 +57,7 @@ pub fn relay_dialer_on<S: Spawner>(
         let leg = run(
             upstream,
             connector,
-            config.clone(),
+            Arc::clone(&config),
             stopped,
             Slot::default(),
         );

@@ -302,7 +302,7 @@ where
         async_io::Async<std::net::TcpListener>,
         Arc<Mutex<F>>,
         Arc<Registry<ServerMessage<F>>>,
-        loomwork::stream::Config,
+        Arc<loomwork::stream::Config>,
     ) -> Task<()>,
 {
     let listeners = bind(addr, &config)?;
@@ -312,6 +312,8 @@ where
         .transpose()?
         .unwrap_or(addr);
     let factory = Arc::new(Mutex::new(factory));
+    // One copy of the connection settings for every connection of every listening socket.
+    let connection_config = Arc::new(config.connection.clone());
     let (registry, all_done) = new_registry();
     let accept_tasks = listeners
         .into_iter()
@@ -320,7 +322,7 @@ where
                 listener,
                 Arc::clone(&factory),
                 Arc::clone(&registry),
-                config.connection.clone(),
+                Arc::clone(&connection_config),
             )
         })
         .collect();

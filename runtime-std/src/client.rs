@@ -108,7 +108,7 @@ where
     let run = Run {
         addr,
         connector: Connector::new(factory, connector),
-        config: connection,
+        config: Arc::new(connection),
         wakeup,
         shared: Arc::clone(&shared),
         clock: MonotonicClock::new(),
@@ -210,7 +210,8 @@ impl<M> Shared<M> {
 struct Run<F: ClientFactory> {
     addr: SocketAddr,
     connector: Connector<F>,
-    config: Config,
+    /// Shared by the connections of successive attempts.
+    config: Arc<Config>,
     wakeup: Result<Arc<Wakeup>, Reason>,
     shared: Arc<Shared<ClientMessage<F>>>,
     clock: MonotonicClock,
@@ -311,7 +312,7 @@ where
         };
         let mailbox = Arc::new(ThreadMailbox::new(Arc::clone(wakeup)));
         let handle = Handle::new(next_connection_id(), peer, Arc::clone(&mailbox) as _);
-        let mut connection = Connection::new(protocol, self.config.clone());
+        let mut connection = Connection::new(protocol, Arc::clone(&self.config));
         connection.set_handle(handle.clone());
         *lock(&self.shared.current) = Some(handle);
         let (reason, mut companions) = driver::run(

@@ -43,6 +43,8 @@ use crate::wait::{Readiness, Wakeup, Watch};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn relay_dialer(upstream: SocketAddr, connector: connector::Config, config: Config) -> Dialer {
+    // One copy for every upstream leg this dialer starts.
+    let config = Arc::new(config);
     Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
         let client = dial.client.clone();
         let stop = Arc::new(Stop::default());
@@ -54,7 +56,7 @@ pub fn relay_dialer(upstream: SocketAddr, connector: connector::Config, config: 
                 Arc::clone(&slot),
                 Arc::clone(&stop),
                 connector.clone(),
-                config.clone(),
+                Arc::clone(&config),
             );
             CompanionJob::new(move |wakeup: Arc<Wakeup>| -> Box<dyn Companion> {
                 let _ = stop.waker.set(Arc::clone(&wakeup));
@@ -82,7 +84,7 @@ pub fn relay_dialer(upstream: SocketAddr, connector: connector::Config, config: 
                         upstream,
                         UpstreamFactory::new(dial),
                         connector.clone(),
-                        config.clone(),
+                        Config::clone(&config),
                     )),
                     // Unreachable: a job given back was never started.
                     None => Box::new(()),
@@ -123,7 +125,7 @@ impl Drop for Attempt {
 struct Upstream {
     addr: SocketAddr,
     connector: Connector<UpstreamFactory>,
-    config: Config,
+    config: Arc<Config>,
     wakeup: Arc<Wakeup>,
     stop: Arc<Stop>,
     stop_applied: bool,
@@ -192,7 +194,7 @@ impl Upstream {
         };
         let mailbox = Arc::new(ThreadMailbox::for_companion(Arc::clone(&self.wakeup)));
         let handle = Handle::new(next_connection_id(), peer, Arc::clone(&mailbox) as _);
-        let mut conn = Connection::new(protocol, self.config.clone());
+        let mut conn = Connection::new(protocol, Arc::clone(&self.config));
         conn.set_handle(handle);
         match Wire::start(&mut conn, socket, (None, peer), clock) {
             Ok(wire) => {

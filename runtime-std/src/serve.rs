@@ -23,7 +23,8 @@ use crate::driver;
 pub(crate) struct Shared<F: ServerFactory> {
     factory: Mutex<F>,
     pub(crate) registry: Arc<Registry<ServerMessage<F>>>,
-    config: Config,
+    /// One copy for every connection of the server.
+    config: Arc<Config>,
     clock: MonotonicClock,
 }
 
@@ -37,7 +38,7 @@ where
         Shared {
             factory: Mutex::new(factory),
             registry: Arc::new(Registry::new()),
-            config,
+            config: Arc::new(config),
             clock: MonotonicClock::new(),
         }
     }
@@ -138,7 +139,7 @@ where
             peer,
             local,
         } = accepted;
-        let mut connection = Connection::new(protocol, self.config.clone());
+        let mut connection = Connection::new(protocol, Arc::clone(&self.config));
         let id = handle.id();
         // Runs even if the protocol panics, so that shutdown never waits for a dead thread.
         let _departure = Departure {

@@ -177,7 +177,7 @@ where
     let run = run(
         addr,
         Connector::new(factory, connector),
-        config,
+        Arc::new(config),
         stopped,
         Arc::clone(&slot),
     );
@@ -207,7 +207,7 @@ where
     let run = run(
         addr,
         Connector::new(factory, connector),
-        config,
+        Arc::new(config),
         stopped,
         Arc::clone(&slot),
     );
@@ -232,7 +232,7 @@ enum Dialed {
 pub(crate) async fn run<F>(
     addr: SocketAddr,
     mut connector: Connector<F>,
-    config: Config,
+    config: Arc<Config>,
     mut stopped: watch::Receiver<bool>,
     slot: Slot<ClientMessage<F>>,
 ) -> F
@@ -334,7 +334,7 @@ async fn connect(addr: SocketAddr) -> std::io::Result<AsyncFd<TcpStream>> {
 async fn run_connection<F>(
     stream: AsyncFd<TcpStream>,
     connector: &mut Connector<F>,
-    config: &Config,
+    config: &Arc<Config>,
     slot: &Slot<ClientMessage<F>>,
     clock: MonotonicClock,
 ) -> Option<(Ended, AsyncFd<TcpStream>, Companions)>
@@ -358,7 +358,7 @@ where
     let protocol = connector.poll_protocol()?;
     let (handle, inbox) = new_handle(peer);
     *lock(slot) = Some(handle.clone());
-    let mut conn = Connection::new(protocol, config.clone());
+    let mut conn = Connection::new(protocol, Arc::clone(config));
     conn.set_handle(handle);
     conn.handle_connected(clock.now(), local, peer);
     let mut companions = Companions::default();

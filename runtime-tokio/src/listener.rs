@@ -86,7 +86,7 @@ pub(crate) async fn accept_loop<F, S>(
     listener: AsyncFd<TcpListener>,
     factory: Arc<Mutex<F>>,
     registry: Arc<Registry<ServerMessage<F>>>,
-    config: Config,
+    config: Arc<Config>,
     spawn: S,
 ) where
     F: ServerFactory,
@@ -136,7 +136,7 @@ fn admit<F>(
     accepted: listen::Accepted,
     factory: &Arc<Mutex<F>>,
     registry: &Arc<Registry<ServerMessage<F>>>,
-    config: &Config,
+    config: &Arc<Config>,
     clock: MonotonicClock,
 ) -> Option<Box<Accepted<F>>>
 where
@@ -153,7 +153,7 @@ where
     let protocol = lock(factory).build_protocol(peer)?;
     let (handle, inbox) = new_handle(peer);
     let ticket = registry.register(handle.clone());
-    let mut conn = Connection::new(protocol, config.clone());
+    let mut conn = Connection::new(protocol, Arc::clone(config));
     conn.set_handle(handle);
     conn.handle_connected(clock.now(), local, peer);
     Some(Box::new(Accepted {
@@ -210,7 +210,7 @@ mod tests {
             accepted,
             &factory,
             &registry,
-            &Config::default(),
+            &Arc::new(Config::default()),
             MonotonicClock::new(),
         )
         .expect("the factory accepts");

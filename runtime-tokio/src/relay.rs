@@ -37,6 +37,8 @@ use crate::companion::Companion;
 /// # }).unwrap();
 /// ```
 pub fn relay_dialer(upstream: SocketAddr, connector: connector::Config, config: Config) -> Dialer {
+    // One copy for every upstream leg this dialer starts.
+    let config = Arc::new(config);
     Arc::new(move |dial: Dial| -> Box<dyn Any + Send> {
         let client = dial.client.clone();
         let (stop, stopped) = watch::channel(false);
@@ -44,7 +46,7 @@ pub fn relay_dialer(upstream: SocketAddr, connector: connector::Config, config: 
         let leg = run(
             upstream,
             connector,
-            config.clone(),
+            Arc::clone(&config),
             stopped,
             Slot::default(),
         );

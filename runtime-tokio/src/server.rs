@@ -323,7 +323,7 @@ where
         AsyncFd<TcpListener>,
         Arc<Mutex<F>>,
         Arc<Registry<ServerMessage<F>>>,
-        loomwork::stream::Config,
+        Arc<loomwork::stream::Config>,
     ) -> JoinHandle<()>,
 {
     let listeners = bind(addr, &config)?;
@@ -333,6 +333,8 @@ where
         .transpose()?
         .unwrap_or(addr);
     let factory = Arc::new(Mutex::new(factory));
+    // One copy of the connection settings for every connection of every listening socket.
+    let connection_config = Arc::new(config.connection.clone());
     let (registry, all_done) = new_registry();
     let accept_tasks = listeners
         .into_iter()
@@ -341,7 +343,7 @@ where
                 listener,
                 Arc::clone(&factory),
                 Arc::clone(&registry),
-                config.connection.clone(),
+                Arc::clone(&connection_config),
             )
         })
         .collect();

@@ -3,6 +3,7 @@
 use core::mem;
 use core::net::SocketAddr;
 
+use alloc::sync::Arc;
 use bytes::BytesMut;
 
 use crate::reason::{Reason, Timeout};
@@ -79,10 +80,35 @@ pub struct Connection<P: Protocol> {
 
 impl<P: Protocol> Connection<P> {
     /// A connection that has not been established yet.
-    pub fn new(protocol: P, config: Config) -> Self {
+    ///
+    /// `config` is a [`Config`] or an `Arc<Config>`. Runtimes pass one `Arc` to all the
+    /// connections of a listener: each then holds a pointer rather than its own copy of the
+    /// settings, which an idle connection would otherwise spend 80 bytes on (as quinn shares
+    /// one `Arc<TransportConfig>` among its connections).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use loomwork::stream::{Config, Connection, Protocol, Transport};
+    /// use loomwork::bytes::BytesMut;
+    ///
+    /// struct Discard;
+    /// impl Protocol for Discard {
+    ///     type Message = ();
+    ///     fn data_received(&mut self, data: &mut BytesMut, _: &mut Transport<'_>) {
+    ///         data.clear();
+    ///     }
+    /// }
+    ///
+    /// let shared = Arc::new(Config { high_water: 8 * 1024, ..Config::default() });
+    /// let a = Connection::new(Discard, Arc::clone(&shared));
+    /// let b = Connection::new(Discard, Arc::clone(&shared));
+    /// let own = Connection::new(Discard, Config::default()); // a copy of its own
+    /// # let _ = (a, b, own);
+    /// ```
+    pub fn new(protocol: P, config: impl Into<Arc<Config>>) -> Self {
         Connection {
             protocol,
-            state: TransportState::new(config),
+            state: TransportState::new(config.into()),
             shutdown_pending: false,
             terminal: None,
             reason: None,

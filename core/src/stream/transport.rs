@@ -4,6 +4,8 @@ use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
 
+use alloc::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::reason::{Limit, Reason};
@@ -314,7 +316,8 @@ pub(crate) struct TransportState {
     pub(crate) queue: WriteQueue,
     pub(crate) recv: BytesMut,
     pub(crate) timers: TimerTable,
-    pub(crate) config: Config,
+    /// Shared, read-only: every connection a listener accepts points at one copy.
+    pub(crate) config: Arc<Config>,
     pub(crate) reading_paused: bool,
     /// Holds on reading taken by wrappers (`hold_reading`), apart from the protocol's pause.
     pub(crate) read_holds: u32,
@@ -340,7 +343,7 @@ pub(crate) enum CloseDeferral {
 }
 
 impl TransportState {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Arc<Config>) -> Self {
         TransportState {
             now: Instant::ZERO,
             life: State::Pending,

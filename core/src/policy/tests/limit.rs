@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use super::{addr, connect, Probe};
 use crate::policy::{ConnectionLimits, LimitConnections, Limited, Overflow};
 use crate::reason::{Limit, Reason, Timeout};
-use crate::stream::{Connection, ServerFactory};
+use crate::stream::{Config, Connection, ServerFactory};
 use crate::time::Instant;
 
 fn factory(limits: ConnectionLimits) -> LimitConnections<impl ServerFactory<Protocol = Probe>> {
@@ -16,7 +16,7 @@ fn factory(limits: ConnectionLimits) -> LimitConnections<impl ServerFactory<Prot
 fn accept<F: ServerFactory>(f: &mut F, peer: &str) -> Option<Connection<F::Protocol>> {
     let peer = addr(peer);
     let protocol = f.build_protocol(peer)?;
-    let mut conn = Connection::new(protocol, Default::default());
+    let mut conn = Connection::new(protocol, Config::default());
     conn.handle_connected(Instant::ZERO, addr("127.0.0.1:80"), peer);
     Some(conn)
 }
