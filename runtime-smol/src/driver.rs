@@ -1,10 +1,13 @@
 //! One connection's task: moves bytes, time and messages between a socket and a
 //! [`Connection`]. No protocol logic lives here (docs/architecture.md, "Adapters").
 
+use std::future::Future;
 use std::net::TcpStream;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use async_io::{Async, Readable, Timer, Writable};
-use futures_lite::future::{self, FutureExt};
+use futures_lite::future;
 use loomwork::stream::{Action, Connection, Protocol};
 use loomwork::{Instant, MonotonicClock, Reason};
 use loomwork_net::reason_from_io;
@@ -143,14 +146,15 @@ pub(crate) async fn drive<P: Protocol>(
             }
             armed = deadline;
         }
-        let wake = wait(
+        let wake = Wait {
             stream,
-            &mut pending,
+            pending: &mut pending,
             inbox,
-            &mut timer,
+            timer: &mut timer,
             companions,
-            (conn.wants_read(), conn.wants_write()),
-        )
+            read: conn.wants_read(),
+            write: conn.wants_write(),
+        }
         .await;
         match wake {
             Wake::Readable => read_blocked = false,
@@ -173,56 +177,63 @@ struct PendingWaits<'a> {
 
 /// Sleeps until the socket is ready for what the connection wants, a message arrives, the
 /// timer fires or a companion finishes, whichever comes first (companions progress meanwhile).
-/// A readiness wait that did not end stays in `pending` for the next call.
-async fn wait<'a, M>(
+/// A readiness wait that did not end stays in `pending` for the next wait.
+///
+/// A hand-written future, not a chain of `or`ed async blocks: every idle connection's task
+/// holds one, and the chain kept a state and the captured references of each of its five
+/// branches (232 bytes; this is 48).
+struct Wait<'w, 'a, M> {
     stream: &'a Async<TcpStream>,
-    pending: &mut PendingWaits<'a>,
-    inbox: &Inbox<M>,
-    timer: &mut Option<Box<Timer>>,
-    companions: &mut Companions,
-    (read, write): (bool, bool),
-) -> Wake<M> {
-    let PendingWaits { readable, writable } = pending;
-    let readable = async {
-        if !read {
-            return future::pending().await;
+    pending: &'w mut PendingWaits<'a>,
+    inbox: &'w Inbox<M>,
+    timer: &'w mut Option<Box<Timer>>,
+    companions: &'w mut Companions,
+    read: bool,
+    write: bool,
+}
+
+impl<M> Future for Wait<'_, '_, M> {
+    type Output = Wake<M>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Wake<M>> {
+        let Wait {
+            stream,
+            pending,
+            inbox,
+            timer,
+            companions,
+            read,
+            write,
+        } = self.get_mut();
+        // Polled in this order, each only while the ones before it are pending.
+        if *read {
+            let readable = pending.readable.get_or_insert_with(|| stream.readable());
+            if let Poll::Ready(ready) = Pin::new(readable).poll(cx) {
+                pending.readable = None;
+                return Poll::Ready(ready.map_or_else(Wake::Failed, |()| Wake::Readable));
+            }
         }
-        let ready = readable.get_or_insert_with(|| stream.readable()).await;
-        *readable = None;
-        match ready {
-            Ok(()) => Wake::Readable,
-            Err(err) => Wake::Failed(err),
+        if *write {
+            let writable = pending.writable.get_or_insert_with(|| stream.writable());
+            if let Poll::Ready(ready) = Pin::new(writable).poll(cx) {
+                pending.writable = None;
+                return Poll::Ready(ready.map_or_else(Wake::Failed, |()| Wake::Writable));
+            }
         }
-    };
-    let writable = async {
-        if !write {
-            return future::pending().await;
+        if let Poll::Ready(envelope) = inbox.poll_recv(cx) {
+            return Poll::Ready(Wake::Envelope(envelope));
         }
-        let ready = writable.get_or_insert_with(|| stream.writable()).await;
-        *writable = None;
-        match ready {
-            Ok(()) => Wake::Writable,
-            Err(err) => Wake::Failed(err),
+        if let Some(timer) = timer {
+            // A fired `Timer` stays pending until it is set again.
+            if Pin::new(&mut **timer).poll(cx).is_ready() {
+                return Poll::Ready(Wake::Timer);
+            }
         }
-    };
-    let message = async { Wake::Envelope(inbox.recv().await) };
-    let fired = async {
-        match timer {
-            Some(timer) => timer.as_mut().await,
-            None => future::pending().await,
-        };
-        Wake::Timer
-    };
-    let companion = async {
-        companions.any_finished().await;
-        Wake::Companion
-    };
-    readable
-        .or(writable)
-        .or(message)
-        .or(fired)
-        .or(companion)
-        .await
+        if !companions.is_empty() && companions.poll_all(cx) {
+            return Poll::Ready(Wake::Companion);
+        }
+        Poll::Pending
+    }
 }
 
 /// Hands queued messages and controls to the connection, a bounded batch at a time.
@@ -257,5 +268,16 @@ fn deliver<P: Protocol>(
 fn finished<P: Protocol>(conn: &Connection<P>) -> Ended {
     Ended {
         reason: conn.reason().cloned().unwrap_or(Reason::Lost),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_a_few_pointers() {
+        let size = std::mem::size_of::<Wait<'_, '_, ()>>();
+        assert!(size <= 48, "a Wait is {size} bytes");
     }
 }
