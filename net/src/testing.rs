@@ -1,8 +1,13 @@
 //! Process-wide settings that tests of socket behaviour need (feature `testing`): restoring
-//! `SIGPIPE`'s default action and moving the descriptor limit. Here rather than in each test
-//! crate so that the project's `unsafe` code stays in one crate.
+//! `SIGPIPE`'s default action, moving the descriptor limit, and an allocator that counts the
+//! heap in use. Here rather than in each test crate so that the project's `unsafe` code stays
+//! in one crate.
 
 use std::io;
+
+mod heap;
+
+pub use heap::CountingAllocator;
 
 /// Restores `SIGPIPE`'s default action (terminate the process) in this process.
 ///

@@ -1,0 +1,82 @@
+//! A global allocator that counts the bytes in use, so that tests can bound what a connection
+//! costs on the heap: a figure that, unlike resident memory, does not depend on the
+//! allocator's caching or the kernel's page accounting.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The system allocator, counting the bytes currently allocated through it (the sizes asked
+/// for, without the allocator's own headers and rounding).
+///
+/// Install it in a test binary of its own (a counter is process-wide, and tests of one binary
+/// run in parallel), then compare [`live_bytes`](Self::live_bytes) before and after:
+///
+/// ```
+/// use loomwork_net::testing::CountingAllocator;
+///
+/// #[global_allocator]
+/// static HEAP: CountingAllocator = CountingAllocator::new();
+///
+/// let before = HEAP.live_bytes();
+/// let kept = vec![0u8; 1000];
+/// assert!(HEAP.live_bytes() >= before + 1000);
+/// drop(kept);
+/// ```
+#[derive(Debug, Default)]
+pub struct CountingAllocator {
+    live: AtomicUsize,
+}
+
+impl CountingAllocator {
+    /// A counter at zero, for a `#[global_allocator]` static.
+    pub const fn new() -> Self {
+        CountingAllocator {
+            live: AtomicUsize::new(0),
+        }
+    }
+
+    /// Bytes allocated and not yet freed, by every thread of the process.
+    pub fn live_bytes(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+}
+
+// SAFETY: every method hands the call on to `System` unchanged, with the caller's own
+// guarantees about `layout` and `ptr`; counting adds no requirement and touches no memory.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's guarantees for `layout` are `System::alloc`'s.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            self.live.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            self.live.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
+        unsafe { System.dealloc(ptr, layout) };
+        self.live.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` came from `System` with `layout`; the caller vouches for `new_size`.
+        let moved = unsafe { System.realloc(ptr, layout, new_size) };
+        if !moved.is_null() {
+            // On failure the old block stays allocated, and counted.
+            self.live.fetch_add(new_size, Ordering::Relaxed);
+            self.live.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        moved
+    }
+}
