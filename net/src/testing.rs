@@ -7,7 +7,7 @@ use std::io;
 
 mod heap;
 
-pub use heap::CountingAllocator;
+pub use heap::{idle_heap_per_connection, CountingAllocator};
 
 /// Restores `SIGPIPE`'s default action (terminate the process) in this process.
 ///

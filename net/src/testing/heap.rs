@@ -80,3 +80,51 @@ unsafe impl GlobalAlloc for CountingAllocator {
         moved
     }
 }
+
+/// The heap each of `count` idle connections to the server at `addr` costs, in bytes, as
+/// `heap` counts it; `connections` reports how many connections the server holds. The server
+/// runs on threads of its own (the caller's runtime), while this blocks the calling thread.
+///
+/// First as many connections again, plus a hundred, are opened and closed: the tables that
+/// grow with the number of connections (a reactor's, an executor's, a registry's) keep their
+/// size, so the measured connections find room already made and the figure is the same from
+/// run to run. Each phase waits until the server holds the expected count, then 200 ms more
+/// for every connection task to park in its wait. Panics after 60 s.
+pub fn idle_heap_per_connection(
+    heap: &CountingAllocator,
+    addr: std::net::SocketAddr,
+    count: usize,
+    connections: impl Fn() -> usize,
+) -> usize {
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let settle = |want: usize| {
+        while connections() != want {
+            assert!(
+                Instant::now() < deadline,
+                "the server holds {} connections, not {want}",
+                connections()
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let connect = || TcpStream::connect(addr).expect("connect to the server");
+
+    let warm: Vec<TcpStream> = (0..count + 100).map(|_| connect()).collect();
+    settle(warm.len());
+    drop(warm);
+    settle(0);
+
+    let mut idle = Vec::with_capacity(count);
+    let before = heap.live_bytes();
+    for _ in 0..count {
+        idle.push(connect());
+    }
+    settle(count);
+    let per_connection = heap.live_bytes().saturating_sub(before) / count;
+    drop(idle);
+    per_connection
+}
