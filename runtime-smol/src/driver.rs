@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use async_io::{Async, Readable, Timer, Writable};
+use async_io::{Async, Timer};
 use futures_lite::future;
 use loomwork::stream::{Action, Connection, Protocol};
 use loomwork::{Instant, MonotonicClock, Reason};
@@ -15,6 +15,7 @@ use loomwork_net::tcp::{self, ReadOutcome, WriteOutcome};
 
 use crate::companion::Companions;
 use crate::mailbox::{Envelope, Inbox};
+use crate::readiness::PendingWaits;
 
 /// Rounds of work (one read, one write, a batch of messages) done before yielding to the
 /// executor, so one busy peer cannot starve the others: 16 full reads is 1 MiB.
@@ -73,7 +74,7 @@ pub(crate) async fn drive<P: Protocol>(
     // The readiness waits in progress, kept across wake-ups for other reasons (a message from
     // a relay's other leg, a timer): async-io forgets a dropped wait's registration, and the
     // next wait would pay an `epoll_ctl` to re-arm a socket that is still armed.
-    let mut pending = PendingWaits::default();
+    let mut pending = PendingWaits::new(stream);
     let mut rounds = 0;
     loop {
         companions.turn().await;
@@ -147,7 +148,6 @@ pub(crate) async fn drive<P: Protocol>(
             armed = deadline;
         }
         let wake = Wait {
-            stream,
             pending: &mut pending,
             inbox,
             timer: &mut timer,
@@ -168,23 +168,15 @@ pub(crate) async fn drive<P: Protocol>(
     }
 }
 
-/// A connection's pending waits for its socket's readiness, one per direction.
-#[derive(Default)]
-struct PendingWaits<'a> {
-    readable: Option<Readable<'a, TcpStream>>,
-    writable: Option<Writable<'a, TcpStream>>,
-}
-
 /// Sleeps until the socket is ready for what the connection wants, a message arrives, the
 /// timer fires or a companion finishes, whichever comes first (companions progress meanwhile).
 /// A readiness wait that did not end stays in `pending` for the next wait.
 ///
 /// A hand-written future, not a chain of `or`ed async blocks: every idle connection's task
 /// holds one, and the chain kept a state and the captured references of each of its five
-/// branches (232 bytes; this is 48).
+/// branches (232 bytes; this is 40).
 struct Wait<'w, 'a, M> {
-    stream: &'a Async<TcpStream>,
-    pending: &'w mut PendingWaits<'a>,
+    pending: &'w mut PendingWaits<'a, TcpStream>,
     inbox: &'w Inbox<M>,
     timer: &'w mut Option<Box<Timer>>,
     companions: &'w mut Companions,
@@ -197,7 +189,6 @@ impl<M> Future for Wait<'_, '_, M> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Wake<M>> {
         let Wait {
-            stream,
             pending,
             inbox,
             timer,
@@ -207,16 +198,12 @@ impl<M> Future for Wait<'_, '_, M> {
         } = self.get_mut();
         // Polled in this order, each only while the ones before it are pending.
         if *read {
-            let readable = pending.readable.get_or_insert_with(|| stream.readable());
-            if let Poll::Ready(ready) = Pin::new(readable).poll(cx) {
-                pending.readable = None;
+            if let Poll::Ready(ready) = pending.poll_readable(cx) {
                 return Poll::Ready(ready.map_or_else(Wake::Failed, |()| Wake::Readable));
             }
         }
         if *write {
-            let writable = pending.writable.get_or_insert_with(|| stream.writable());
-            if let Poll::Ready(ready) = Pin::new(writable).poll(cx) {
-                pending.writable = None;
+            if let Poll::Ready(ready) = pending.poll_writable(cx) {
                 return Poll::Ready(ready.map_or_else(Wake::Failed, |()| Wake::Writable));
             }
         }
@@ -278,6 +265,6 @@ mod tests {
     #[test]
     fn a_wait_is_a_few_pointers() {
         let size = std::mem::size_of::<Wait<'_, '_, ()>>();
-        assert!(size <= 48, "a Wait is {size} bytes");
+        assert!(size <= 40, "a Wait is {size} bytes");
     }
 }

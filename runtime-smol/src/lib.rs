@@ -49,6 +49,7 @@ mod companion;
 mod driver;
 mod listener;
 mod mailbox;
+mod readiness;
 mod registry;
 mod relay;
 mod resolve;

@@ -2,16 +2,21 @@
 //! room), a message or stop request arrives, or the core's deadline passes; then feed the core
 //! and carry out its outputs.
 
+use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
+use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
+use async_channel::Receiver;
 use async_io::{Async, Timer};
-use futures_lite::future;
+use futures_lite::{future, StreamExt};
 use loomwork::datagram::{Config, DatagramProtocol, Endpoint, Transmit};
 use loomwork::MonotonicClock;
 use loomwork_net::udp::{flush, has_ready_outputs, receive, Flushed, RecvBuffer, RecvOutcome};
 
 use super::handle::{Mailbox, ABORT, CLOSE};
+use crate::readiness::PendingWaits;
 
 /// Datagrams read per turn before messages and timers get theirs (see the std runtime).
 const READ_BUDGET: usize = 64;
@@ -23,6 +28,8 @@ const OUTPUT_BUDGET: usize = 4096;
 /// What woke the task.
 enum Wake<M> {
     Message(M),
+    /// The timer fired: it is spent until set again.
+    Timer,
     Other,
 }
 
@@ -47,8 +54,21 @@ pub(crate) async fn run<P: DatagramProtocol>(
     // A datagram the endpoint handed out that the full send buffer has not taken yet.
     let mut pending: Option<Transmit> = None;
     endpoint.handle_started(clock.now(), local);
+    let mut timer = Timer::never();
+    let mut armed = None;
+    // Kept from one sleep to the next, as the TCP driver keeps them (see `PendingWaits`).
+    let mut waits = PendingWaits::new(&socket);
+    // Pinned where they are, so that a sleep can poll them as streams: each keeps its listener
+    // between sleeps instead of registering (and allocating) a new one for every sleep.
+    let Mailbox {
+        messages,
+        wake,
+        stop,
+    } = mailbox;
+    let mut messages = pin!(messages);
+    let mut wake = pin!(wake);
     'turns: loop {
-        match mailbox.stop.load(Ordering::Acquire) {
+        match stop.load(Ordering::Acquire) {
             ABORT => endpoint.abort(clock.now()),
             CLOSE => endpoint.close(clock.now()),
             _ => {}
@@ -66,7 +86,7 @@ pub(crate) async fn run<P: DatagramProtocol>(
         // starves the others.
         if endpoint.wants_read() {
             for _ in 0..MESSAGE_BUDGET {
-                let Ok(message) = mailbox.messages.try_recv() else {
+                let Ok(message) = messages.try_recv() else {
                     break;
                 };
                 busy = true;
@@ -96,55 +116,34 @@ pub(crate) async fn run<P: DatagramProtocol>(
             continue;
         }
 
-        // Nothing to do without waiting: sleep until something happens.
-        let deadline = endpoint.next_timeout().map(|at| clock.to_std(at));
-        let (reading, blocked) = (endpoint.wants_read(), pending.is_some());
-        let socket_ready = async {
-            // An error here (the socket is gone) shows up again on the next read or send.
-            match (reading, blocked) {
-                (true, true) => {
-                    let _ = future::or(socket.readable(), socket.writable()).await;
-                }
-                (true, false) => {
-                    let _ = socket.readable().await;
-                }
-                (false, true) => {
-                    let _ = socket.writable().await;
-                }
-                (false, false) => future::pending().await,
-            }
-            Wake::Other
-        };
-        let message = async {
-            if !reading {
-                // Messages are dropped once the endpoint closes: leave them in the mailbox.
-                return future::pending().await;
-            }
-            match mailbox.messages.recv().await {
-                Ok(message) => Wake::Message(message),
-                // Cannot happen while the handle lives in the handle; sleep on the rest.
-                Err(_) => future::pending().await,
-            }
-        };
-        let stop = async {
-            let _ = mailbox.wake.recv().await;
-            Wake::Other
-        };
-        let timer = async {
+        // Nothing to do without waiting: sleep until something happens. The timer is set
+        // again only when the deadline changed (each setting is a trip to the reactor's timer
+        // table); a fired one is spent.
+        let deadline = endpoint.next_timeout();
+        if deadline != armed {
             match deadline {
-                Some(at) => Timer::at(at).await,
-                None => Timer::never().await,
-            };
-            Wake::Other
-        };
-        // The stop request first, so that it wins a tie.
-        let woke = future::or(future::or(stop, timer), future::or(message, socket_ready)).await;
-        if let Wake::Message(message) = woke {
-            endpoint.handle_message(clock.now(), message);
+                Some(at) => timer.set_at(clock.to_std(at)),
+                None => timer = Timer::never(),
+            }
+            armed = deadline;
+        }
+        let woke = Wait {
+            pending: &mut waits,
+            messages: messages.as_mut(),
+            wake: wake.as_mut(),
+            timer: &mut timer,
+            reading: endpoint.wants_read(),
+            blocked: pending.is_some(),
+        }
+        .await;
+        match woke {
+            Wake::Message(message) => endpoint.handle_message(clock.now(), message),
+            Wake::Timer => armed = None,
+            Wake::Other => {}
         }
     }
     // Posting fails from now on.
-    mailbox.messages.close();
+    messages.close();
     endpoint.into_protocol()
 }
 
@@ -191,4 +190,55 @@ fn flush_all<P: DatagramProtocol>(
         clock,
         OUTPUT_BUDGET,
     )
+}
+
+/// Sleeps until a stop request, the timer, a message (while the endpoint reads) or the socket
+/// (readable while the endpoint reads, writable while a datagram waits for room) comes, polled
+/// in that order so that a stop request wins a tie. One hand-written future over the kept
+/// readiness waits and the channels' own listeners: nothing is registered again or allocated
+/// for a sleep that an earlier one left armed.
+struct Wait<'w, 'a, M> {
+    pending: &'w mut PendingWaits<'a, UdpSocket>,
+    messages: Pin<&'w mut Receiver<M>>,
+    wake: Pin<&'w mut Receiver<()>>,
+    timer: &'w mut Timer,
+    reading: bool,
+    blocked: bool,
+}
+
+impl<M> Future for Wait<'_, '_, M> {
+    type Output = Wake<M>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Wake<M>> {
+        let Wait {
+            pending,
+            messages,
+            wake,
+            timer,
+            reading,
+            blocked,
+        } = self.get_mut();
+        // A closed stop channel (every handle gone) wakes too, as a stop request would: the
+        // loop then finds the endpoint's state as it is.
+        if wake.as_mut().poll_next(cx).is_ready() {
+            return Poll::Ready(Wake::Other);
+        }
+        if Pin::new(&mut **timer).poll(cx).is_ready() {
+            return Poll::Ready(Wake::Timer);
+        }
+        if *reading {
+            // Once closed, the channel has nothing more to give: the rest still wake the task.
+            if let Poll::Ready(Some(message)) = messages.as_mut().poll_next(cx) {
+                return Poll::Ready(Wake::Message(message));
+            }
+        }
+        // An error here (the socket is gone) shows up again on the next read or send.
+        if *reading && pending.poll_readable(cx).is_ready() {
+            return Poll::Ready(Wake::Other);
+        }
+        if *blocked && pending.poll_writable(cx).is_ready() {
+            return Poll::Ready(Wake::Other);
+        }
+        Poll::Pending
+    }
 }
