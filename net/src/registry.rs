@@ -90,14 +90,16 @@ impl<M, S> Registry<M, S> {
 
 impl<M, S> Ticket<M, S> {
     /// The connection is over: it stops being listed, though its task (still closing the
-    /// socket) keeps a shutdown waiting until the ticket is dropped.
-    pub fn leave(&self) {
-        lock(&self.registry.connections).remove(&self.id);
+    /// socket) keeps a shutdown waiting until the ticket is dropped. Gives back the handle it
+    /// was registered with, the first time (its `peer` is the socket's, whatever the
+    /// connection has learned since: a task need not keep a second copy for its factory).
+    pub fn leave(&self) -> Option<Handle<M>> {
+        lock(&self.registry.connections).remove(&self.id)
     }
 }
 
 impl<M, S> Drop for Ticket<M, S> {
     fn drop(&mut self) {
-        self.leave();
+        drop(self.leave());
     }
 }

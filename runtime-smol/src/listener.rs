@@ -32,7 +32,6 @@ pub(crate) struct Accepted<F: ServerFactory> {
     stream: Async<TcpStream>,
     conn: Connection<F::Protocol>,
     inbox: Inbox<ServerMessage<F>>,
-    peer: SocketAddr,
     factory: Arc<Mutex<F>>,
     ticket: Ticket<ServerMessage<F>>,
     /// Work attached to the connection (a relay's upstream leg), run in its task.
@@ -57,7 +56,6 @@ pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
         stream,
         conn,
         inbox,
-        peer,
         factory,
         ticket,
         mut companions,
@@ -66,8 +64,11 @@ pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
     // The protocol and its mailbox go first. (The core has already lingered for the peer's
     // EOF where needed, so closing now is never a reset that could eat our reply.)
     drop((conn, inbox));
-    ticket.leave();
-    lock(&factory).connection_closed(peer, &ended.reason);
+    // The factory hears of the socket's peer, as `build_protocol` did: the registry's handle
+    // has it (always there until this ticket leaves), so the task keeps no copy of its own.
+    if let Some(registered) = ticket.leave() {
+        lock(&factory).connection_closed(registered.peer(), &ended.reason);
+    }
     drop(factory);
     drop(stream);
     // A relay's upstream leg still has to hear that this one ended, and close.
@@ -152,7 +153,6 @@ where
         stream,
         conn,
         inbox,
-        peer,
         factory: Arc::clone(factory),
         ticket,
         companions: Companions::default(),

@@ -36,7 +36,6 @@ pub(crate) struct Accepted<F: ServerFactory> {
     stream: AsyncFd<TcpStream>,
     conn: Connection<F::Protocol>,
     inbox: Inbox<ServerMessage<F>>,
-    peer: SocketAddr,
     factory: Arc<Mutex<F>>,
     ticket: Ticket<ServerMessage<F>>,
     /// Work attached to the connection (a relay's upstream leg), run in its task.
@@ -61,7 +60,6 @@ pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
         stream,
         conn,
         inbox,
-        peer,
         factory,
         ticket,
         mut companions,
@@ -70,8 +68,11 @@ pub(crate) async fn serve<F: ServerFactory>(mut accepted: Box<Accepted<F>>) {
     // The protocol and its mailbox go first. (The core has already lingered for the peer's
     // EOF where needed, so closing now is never a reset that could eat our reply.)
     drop((conn, inbox));
-    ticket.leave();
-    lock(&factory).connection_closed(peer, &ended.reason);
+    // The factory hears of the socket's peer, as `build_protocol` did: the registry's handle
+    // has it (always there until this ticket leaves), so the task keeps no copy of its own.
+    if let Some(registered) = ticket.leave() {
+        lock(&factory).connection_closed(registered.peer(), &ended.reason);
+    }
     drop(factory);
     // Deregisters from the reactor and closes the socket.
     drop(stream);
@@ -160,7 +161,6 @@ where
         stream,
         conn,
         inbox,
-        peer,
         factory: Arc::clone(factory),
         ticket,
         companions: Companions::default(),
