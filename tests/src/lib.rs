@@ -105,6 +105,7 @@ macro_rules! conformance_suite {
             peer_reset_mid_stream_gives_exactly_one_connection_lost,
             server_shutdown_closes_everything_and_leaks_nothing,
             refusing_factory_closes_the_socket_without_callbacks,
+            connection_closed_hears_the_socket_peer_behind_a_proxy_header,
             peer_vanishing_while_the_server_queue_is_full_is_noticed_once,
             reader_that_never_reads_is_bounded_then_aborted_at_the_drain_deadline,
             framed_echo_every_framing_max_empty_and_thousands,

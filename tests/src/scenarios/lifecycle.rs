@@ -1,13 +1,15 @@
 //! Lifecycle scenarios: timers, resets, refusals and shutdown.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use loomwork::bytes::Bytes;
-use loomwork::stream::Config;
+use loomwork::bytes::{Bytes, BytesMut};
+use loomwork::proxy::{AcceptConfig, AcceptProxyFactory};
+use loomwork::stream::{Config, Protocol, ServerFactory, Transport};
 use loomwork::Reason;
 
 use super::{any_port, assert_reset_heard_once, connector, wait_for};
-use crate::protocols::{lock, ClientScript, ClientSpec, Echo, LoggingFactory};
+use crate::protocols::{lock, ClientScript, ClientSpec, Echo, LoggingFactory, Shared};
 use crate::Harness;
 
 /// Timers set at 30, 10 and 20 ms fire in deadline order, each at or after its deadline.
@@ -136,4 +138,71 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
         .unwrap_or(0)
+}
+
+/// The peers one connection was known by: to its factory when built and when closed, and to
+/// its protocol.
+#[derive(Debug, Default)]
+struct Peers {
+    built: Vec<SocketAddr>,
+    closed: Vec<SocketAddr>,
+    seen: Vec<Option<SocketAddr>>,
+}
+
+/// Echoes, and logs the peer its transport names when the connection is made.
+struct PeerEcho(Shared<Peers>);
+
+impl Protocol for PeerEcho {
+    type Message = ();
+    fn connection_made(&mut self, tx: &mut Transport<'_>) {
+        lock(&self.0).seen.push(tx.peer());
+    }
+    fn data_received(&mut self, data: &mut BytesMut, tx: &mut Transport<'_>) {
+        let _ = tx.write(data.split().freeze());
+    }
+}
+
+struct PeerFactory(Shared<Peers>);
+
+impl ServerFactory for PeerFactory {
+    type Protocol = PeerEcho;
+    fn build_protocol(&mut self, peer: SocketAddr) -> Option<PeerEcho> {
+        lock(&self.0).built.push(peer);
+        Some(PeerEcho(self.0.clone()))
+    }
+    fn connection_closed(&mut self, peer: SocketAddr, _: &Reason) {
+        lock(&self.0).closed.push(peer);
+    }
+}
+
+/// Behind a PROXY header the protocol sees the header's source from `connection_made` on, while
+/// the factory's `connection_closed` hears the peer its `build_protocol` heard: the socket's
+/// (the runtimes take it from the connection's registration, not from the connection).
+pub fn connection_closed_hears_the_socket_peer_behind_a_proxy_header<H: Harness>(h: &H) {
+    let peers = Shared::<Peers>::default();
+    let factory = AcceptProxyFactory::new(PeerFactory(peers.clone()), AcceptConfig::required());
+    let server = h.listen(any_port(), factory, Config::default());
+    let (spec, client) = ClientSpec::new(ClientScript::AskThenHalfClose(Bytes::from_static(
+        b"PROXY TCP4 192.0.2.1 192.0.2.2 1234 80\r\nping",
+    )));
+    h.connect(server.local_addr(), spec, connector()).join();
+    assert_eq!(lock(&client).received, b"ping", "{}", H::NAME);
+    wait_for(h, || lock(&peers).closed.len() == 1);
+    server.shutdown(Duration::from_secs(5));
+    let peers = lock(&peers);
+    let proxied: SocketAddr = "192.0.2.1:1234".parse().unwrap();
+    assert_eq!(
+        peers.seen,
+        [Some(proxied)],
+        "{}: the protocol's peer",
+        H::NAME
+    );
+    assert_eq!(peers.built.len(), 1, "{}", H::NAME);
+    assert_ne!(peers.built[0], proxied, "{}", H::NAME);
+    assert_eq!(
+        peers.closed,
+        peers.built,
+        "{}: connection_closed hears build_protocol's peer",
+        H::NAME
+    );
 }
