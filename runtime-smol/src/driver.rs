@@ -72,8 +72,7 @@ pub(crate) async fn drive<P: Protocol>(
     let mut read_blocked = false;
     let mut write_blocked = false;
     // The readiness waits in progress, kept across wake-ups for other reasons (a message from
-    // a relay's other leg, a timer): async-io forgets a dropped wait's registration, and the
-    // next wait would pay an `epoll_ctl` to re-arm a socket that is still armed.
+    // a relay's other leg, a timer): see `crate::readiness`.
     let mut pending = PendingWaits::new(stream);
     let mut rounds = 0;
     loop {

@@ -6,6 +6,7 @@
 //! wait would pay to re-arm a socket that was still armed. Kept here, a wait lives until it
 //! resolves, however many times the task wakes for other reasons meanwhile.
 
+use std::future::Future;
 use std::io;
 use std::task::{Context, Poll};
 
@@ -33,18 +34,24 @@ impl<'a, T> PendingWaits<'a, T> {
     /// the one polled, and it is forgotten once it resolves.
     pub(crate) fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let socket = self.socket;
-        let wait = self.readable.get_or_insert_with(|| socket.readable());
-        let ready = std::task::ready!(wait.poll(cx));
-        self.readable = None;
-        Poll::Ready(ready)
+        poll_kept(&mut self.readable, || socket.readable(), cx)
     }
 
     /// As [`poll_readable`](Self::poll_readable), for writability.
     pub(crate) fn poll_writable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let socket = self.socket;
-        let wait = self.writable.get_or_insert_with(|| socket.writable());
-        let ready = std::task::ready!(wait.poll(cx));
-        self.writable = None;
-        Poll::Ready(ready)
+        poll_kept(&mut self.writable, || socket.writable(), cx)
     }
+}
+
+/// Polls the wait in `slot`, starting one with `start` if there is none, and empties the slot
+/// once the wait resolves.
+fn poll_kept<W: Future + Unpin>(
+    slot: &mut Option<W>,
+    start: impl FnOnce() -> W,
+    cx: &mut Context<'_>,
+) -> Poll<W::Output> {
+    let ready = std::task::ready!(slot.get_or_insert_with(start).poll(cx));
+    *slot = None;
+    Poll::Ready(ready)
 }

@@ -1,6 +1,6 @@
-//! A global allocator that counts the bytes in use, so that tests can bound what a connection
-//! costs on the heap: a figure that, unlike resident memory, does not depend on the
-//! allocator's caching or the kernel's page accounting.
+//! A global allocator that counts the bytes in use, and the measurement of what an idle
+//! connection costs on the heap with it: a figure that, unlike resident memory, does not
+//! depend on the allocator's caching or the kernel's page accounting, so tests can bound it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,7 +89,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
 /// grow with the number of connections (a reactor's, an executor's, a registry's) keep their
 /// size, so the measured connections find room already made and the figure is the same from
 /// run to run. Each phase waits until the server holds the expected count, then 200 ms more
-/// for every connection task to park in its wait. Panics after 60 s.
+/// for every connection task to park in its wait. Panics when a connection cannot be made, or
+/// when the server has not reached a count within 60 s.
 pub fn idle_heap_per_connection(
     heap: &CountingAllocator,
     addr: std::net::SocketAddr,
