@@ -8,7 +8,11 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use atomic_waker::AtomicWaker;
 
 /// A future polled beside a connection until it finishes.
 pub type CompanionFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -30,9 +34,12 @@ where
 
 /// The companions of one connection task (almost always none or one).
 ///
-/// They share the task's waker, so a wake-up meant for one of them reaches the task, which
-/// cannot tell whose it was: the task gives each a turn on every round ([`turn`](Self::turn))
-/// and while it waits ([`poll_all`](Self::poll_all)).
+/// Each companion is polled with a waker of its own, which marks it woken and then wakes the
+/// task: the task polls a companion only once something woke it (its socket, its mailbox, its
+/// timer), as often as it likes to ask ([`turn`](Self::turn) on every round,
+/// [`poll_all`](Self::poll_all) while it waits). Polling one that nothing woke would only
+/// poll its waits again to find them still pending (a relay's upstream leg has a socket wait,
+/// a mailbox and a timer to look at each time).
 ///
 /// ```
 /// use loomwork_net::companions::Companions;
@@ -43,12 +50,47 @@ where
 /// assert!(companions.is_empty());
 /// ```
 #[derive(Default)]
-pub struct Companions(Vec<CompanionFuture>);
+pub struct Companions(Vec<Companion>);
+
+/// One companion and the waker it is polled with.
+struct Companion {
+    future: CompanionFuture,
+    wake: Arc<CompanionWake>,
+    waker: Waker,
+}
+
+/// What a companion's waker does: marks it woken, then wakes the task it runs in.
+struct CompanionWake {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for CompanionWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Release: what the waker's caller did (queueing a message) is seen by the poll this
+        // mark leads to (the swap in `poll_all`).
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
 
 impl Companions {
-    /// Adds a companion.
+    /// Adds a companion; its first poll comes with the task's next turn.
     pub fn push(&mut self, companion: CompanionFuture) {
-        self.0.push(companion);
+        let wake = Arc::new(CompanionWake {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        let waker = Waker::from(Arc::clone(&wake));
+        self.0.push(Companion {
+            future: companion,
+            wake,
+            waker,
+        });
     }
 
     /// True when there are none.
@@ -56,16 +98,24 @@ impl Companions {
         self.0.is_empty()
     }
 
-    /// Polls each companion once with `cx`, drops those that finished, and says whether any
+    /// Polls each companion that was woken since its last poll (with its own waker; `cx`'s
+    /// waker is the one it wakes in turn), drops those that finished, and says whether any
     /// did.
     pub fn poll_all(&mut self, cx: &mut Context<'_>) -> bool {
         let before = self.0.len();
-        self.0
-            .retain_mut(|companion| companion.as_mut().poll(cx).is_pending());
+        self.0.retain_mut(|companion| {
+            // Registered before the mark is read: a wake-up after the read wakes `cx`.
+            companion.wake.task.register(cx.waker());
+            if !companion.wake.woken.swap(false, Ordering::AcqRel) {
+                return true;
+            }
+            let mut own = Context::from_waker(&companion.waker);
+            companion.future.as_mut().poll(&mut own).is_pending()
+        });
         self.0.len() != before
     }
 
-    /// Gives each companion a turn now, in the calling task.
+    /// Gives each companion that was woken a turn now, in the calling task.
     pub async fn turn(&mut self) {
         if !self.is_empty() {
             poll_fn(|cx| {
@@ -114,6 +164,98 @@ impl std::fmt::Debug for Companions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+
+    /// A waker that counts its wake-ups: the task's.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A companion that counts its polls, keeps the waker it was polled with, and finishes
+    /// once `done` is set.
+    #[derive(Default)]
+    struct Probe {
+        polls: AtomicUsize,
+        waker: Mutex<Option<Waker>>,
+        done: AtomicBool,
+    }
+
+    impl Probe {
+        fn companion(probe: &Arc<Self>) -> CompanionFuture {
+            let probe = Arc::clone(probe);
+            Box::pin(poll_fn(move |cx| {
+                probe.polls.fetch_add(1, Ordering::SeqCst);
+                *probe.waker.lock().unwrap() = Some(cx.waker().clone());
+                if probe.done.load(Ordering::SeqCst) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }))
+        }
+
+        fn polls(&self) -> usize {
+            self.polls.load(Ordering::SeqCst)
+        }
+
+        fn wake(&self) {
+            self.waker.lock().unwrap().take().unwrap().wake();
+        }
+    }
+
+    #[test]
+    fn a_companion_is_polled_once_added_then_only_when_woken() {
+        let task = Arc::new(Wakes::default());
+        let waker = Waker::from(Arc::clone(&task));
+        let mut cx = Context::from_waker(&waker);
+        let probe = Arc::new(Probe::default());
+        let mut companions = Companions::default();
+        companions.push(Probe::companion(&probe));
+
+        assert!(!companions.poll_all(&mut cx));
+        assert_eq!(probe.polls(), 1, "a new companion gets its first poll");
+        for _ in 0..3 {
+            assert!(!companions.poll_all(&mut cx));
+        }
+        assert_eq!(probe.polls(), 1, "nothing woke it: not polled again");
+
+        // Its own waker marks it and wakes the task.
+        probe.wake();
+        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert!(!companions.poll_all(&mut cx));
+        assert_eq!(probe.polls(), 2);
+
+        // Woken again, it finishes: poll_all says so and drops it.
+        probe.done.store(true, Ordering::SeqCst);
+        probe.wake();
+        assert!(companions.poll_all(&mut cx));
+        assert!(companions.is_empty());
+        assert_eq!(probe.polls(), 3);
+    }
+
+    #[test]
+    fn a_wake_up_between_polls_reaches_the_latest_task_waker() {
+        let first = Arc::new(Wakes::default());
+        let second = Arc::new(Wakes::default());
+        let probe = Arc::new(Probe::default());
+        let mut companions = Companions::default();
+        companions.push(Probe::companion(&probe));
+        companions.poll_all(&mut Context::from_waker(&Waker::from(Arc::clone(&first))));
+        // The task is polled with another waker now (as some executors do).
+        companions.poll_all(&mut Context::from_waker(&Waker::from(Arc::clone(&second))));
+        probe.wake();
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn a_boxed_companion_holds_its_future_once() {

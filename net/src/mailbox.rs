@@ -30,6 +30,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -61,6 +62,7 @@ where
             waker: None,
             closed: false,
         }),
+        queued: AtomicUsize::new(0),
         stats: Mutex::new(Stats::default()),
     });
     let handle = Handle::new(
@@ -78,21 +80,27 @@ pub struct Inbox<M, J> {
 }
 
 impl<M, J> Inbox<M, J> {
-    /// The next queued envelope, if any.
+    /// The next queued envelope, if any. An empty inbox is seen without taking its lock.
     pub fn try_recv(&self) -> Option<Envelope<M, J>> {
-        self.shared.lock().queue.pop_front()
+        if self.is_empty() {
+            return None;
+        }
+        self.shared.pop()
     }
 
-    /// True when nothing is queued.
+    /// True when nothing is queued; without taking the lock.
+    ///
+    /// A post racing with this call may be missed; it is never lost: the task's wait
+    /// ([`poll_recv`](Self::poll_recv)) looks under the lock before it sleeps.
     pub fn is_empty(&self) -> bool {
-        self.shared.lock().queue.is_empty()
+        self.shared.queued.load(Ordering::Acquire) == 0
     }
 
     /// The next envelope, or `Pending` with the task's waker registered for the next post
     /// (only the latest waker is kept: one task reads an inbox).
     pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Envelope<M, J>> {
         let mut state = self.shared.lock();
-        match state.queue.pop_front() {
+        match self.shared.pop_locked(&mut state) {
             Some(envelope) => Poll::Ready(envelope),
             None => {
                 match &mut state.waker {
@@ -124,6 +132,7 @@ impl<M, J> Drop for Inbox<M, J> {
         let (queue, waker) = {
             let mut state = self.shared.lock();
             state.closed = true;
+            self.shared.queued.store(0, Ordering::Release);
             (std::mem::take(&mut state.queue), state.waker.take())
         };
         // Dropped outside the lock: a message's destructor may post to another mailbox.
@@ -133,6 +142,10 @@ impl<M, J> Drop for Inbox<M, J> {
 
 struct Shared<M, J> {
     state: Mutex<State<M, J>>,
+    /// How many envelopes `state.queue` holds, written under its lock: the task's loop asks
+    /// whether mail is waiting several times per turn, nearly always to hear that none is,
+    /// and reads it here instead of taking the lock each time.
+    queued: AtomicUsize,
     /// The task's latest counters for `Handle::stats`; apart from the queue so publishing
     /// never contends with posting.
     stats: Mutex<Stats>,
@@ -151,6 +164,20 @@ impl<M, J> Shared<M, J> {
         lock(&self.state)
     }
 
+    /// Takes the next envelope, if any.
+    fn pop(&self) -> Option<Envelope<M, J>> {
+        self.pop_locked(&mut self.lock())
+    }
+
+    /// [`pop`](Self::pop) under a lock already held.
+    fn pop_locked(&self, state: &mut State<M, J>) -> Option<Envelope<M, J>> {
+        let envelope = state.queue.pop_front();
+        if envelope.is_some() {
+            self.queued.store(state.queue.len(), Ordering::Release);
+        }
+        envelope
+    }
+
     /// Queues `envelope` and wakes the task, or hands it back once the task has ended.
     fn push(&self, envelope: Envelope<M, J>) -> Result<(), Envelope<M, J>> {
         let waker = {
@@ -159,6 +186,7 @@ impl<M, J> Shared<M, J> {
                 return Err(envelope);
             }
             state.queue.push_back(envelope);
+            self.queued.store(state.queue.len(), Ordering::Release);
             state.waker.take()
         };
         if let Some(waker) = waker {
@@ -194,5 +222,57 @@ impl<M: Send, J: Send + 'static> Mailbox<M> for Shared<M, J> {
 
     fn stats(&self) -> Option<Stats> {
         Some(lock(&self.stats).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Wake;
+
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    #[test]
+    fn emptiness_read_without_the_lock_follows_every_post_and_take() {
+        let (handle, inbox) = new_handle::<u32, ()>("127.0.0.1:9".parse().unwrap());
+        let waker = Waker::from(Arc::new(Noop));
+        let mut cx = Context::from_waker(&waker);
+        assert!(inbox.is_empty());
+        assert!(inbox.try_recv().is_none());
+        handle.send(1).unwrap();
+        handle.send(2).unwrap();
+        assert!(!inbox.is_empty());
+        assert!(matches!(inbox.try_recv(), Some(Envelope::Message(1))));
+        assert!(!inbox.is_empty(), "one is left");
+        assert!(matches!(
+            inbox.poll_recv(&mut cx),
+            Poll::Ready(Envelope::Message(2))
+        ));
+        assert!(inbox.is_empty());
+        assert!(inbox.poll_recv(&mut cx).is_pending());
+        handle.close();
+        assert!(matches!(
+            inbox.try_recv(),
+            Some(Envelope::Control(Control::Close))
+        ));
+        assert!(inbox.is_empty());
+    }
+
+    #[test]
+    fn a_post_from_another_thread_wakes_a_waiting_task_or_is_found_by_it() {
+        let (handle, inbox) = new_handle::<u32, ()>("127.0.0.1:9".parse().unwrap());
+        for n in 0..1000 {
+            let handle = handle.clone();
+            // The post lands before the wait looks, or while it sleeps: either way it is
+            // received (a lost wake-up would hang here).
+            let poster = std::thread::spawn(move || handle.send(n).unwrap());
+            let got = futures_lite::future::block_on(inbox.recv());
+            poster.join().unwrap();
+            assert!(matches!(got, Envelope::Message(m) if m == n));
+            assert!(inbox.is_empty());
+        }
     }
 }

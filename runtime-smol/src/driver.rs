@@ -45,8 +45,8 @@ pub(crate) struct Ended {
 /// and reports how it ended; the caller then closes the socket as [`Ended`] says, and runs
 /// what is left in `companions` to its end.
 ///
-/// Companions attached through the connection's handle get a turn on every round and on every
-/// wake-up of the task.
+/// Companions attached through the connection's handle are offered a turn on every round and
+/// on every wake-up of the task; each takes it only if something woke it since its last one.
 ///
 /// Everything is borrowed: the caller keeps the connection's state in one heap allocation, so
 /// this future holds a few pointers instead of a second copy of the state (futures keep their
@@ -105,17 +105,15 @@ pub(crate) async fn drive<P: Protocol>(
                         conn.handle_error(now, reason_from_io(&err));
                     }
                 }
-                Action::Close => return finished(conn),
+                Action::Close => return finished(conn, inbox),
                 Action::Abort => {
                     tcp::arm_reset(stream.get_ref());
-                    return finished(conn);
+                    return finished(conn, inbox);
                 }
             }
         }
-        // Handles read the counters from here (`Handle::stats`).
-        inbox.publish(conn.stats());
         if conn.is_closed() {
-            return finished(conn);
+            return finished(conn, inbox);
         }
 
         let deadline = conn.next_timeout();
@@ -127,11 +125,16 @@ pub(crate) async fn drive<P: Protocol>(
             rounds += 1;
             if rounds >= ROUNDS_PER_WAKE {
                 rounds = 0;
+                inbox.publish(conn.stats());
                 future::yield_now().await;
             }
             continue;
         }
         rounds = 0;
+        // Handles read the counters from here (`Handle::stats`): copied before each sleep or
+        // yield, not on every round (a lock and a compare each time, for readers that only
+        // ever see the latest copy anyway).
+        inbox.publish(conn.stats());
         // Waiting connections hold no read buffer: thousands of idle ones then cost little.
         tcp::release_buffer(conn);
 
@@ -250,8 +253,10 @@ fn deliver<P: Protocol>(
     }
 }
 
-/// How a finished connection ended (its reason is always set once `connection_lost` ran).
-fn finished<P: Protocol>(conn: &Connection<P>) -> Ended {
+/// How a finished connection ended (its reason is always set once `connection_lost` ran),
+/// after publishing its final counters.
+fn finished<P: Protocol>(conn: &Connection<P>, inbox: &Inbox<P::Message>) -> Ended {
+    inbox.publish(conn.stats());
     Ended {
         reason: conn.reason().cloned().unwrap_or(Reason::Lost),
     }

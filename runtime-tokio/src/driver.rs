@@ -94,17 +94,15 @@ pub(crate) async fn drive<P: Protocol>(
                         conn.handle_error(now, reason_from_io(&err));
                     }
                 }
-                Action::Close => return finished(conn),
+                Action::Close => return finished(conn, inbox),
                 Action::Abort => {
                     tcp::arm_reset(stream.get_ref());
-                    return finished(conn);
+                    return finished(conn, inbox);
                 }
             }
         }
-        // Handles read the counters from here (`Handle::stats`).
-        inbox.publish(conn.stats());
         if conn.is_closed() {
-            return finished(conn);
+            return finished(conn, inbox);
         }
 
         let deadline = conn.next_timeout();
@@ -116,11 +114,16 @@ pub(crate) async fn drive<P: Protocol>(
             rounds += 1;
             if rounds >= ROUNDS_PER_WAKE {
                 rounds = 0;
+                inbox.publish(conn.stats());
                 tokio::task::yield_now().await;
             }
             continue;
         }
         rounds = 0;
+        // Handles read the counters from here (`Handle::stats`): copied before each sleep or
+        // yield, not on every round (a lock and a compare each time, for readers that only
+        // ever see the latest copy anyway).
+        inbox.publish(conn.stats());
         // Waiting connections hold no read buffer: thousands of idle ones then cost little.
         tcp::release_buffer(conn);
 
@@ -257,7 +260,8 @@ async fn wait<M>(
                 return Poll::Ready(Wake::Timer);
             }
         }
-        // Companions share this task's waker: a wake-up for one of them lands here.
+        // A companion's wake-up wakes this task too, and lands here (only the companions that
+        // were woken are polled).
         if !companions.is_empty() && companions.poll_all(cx) {
             return Poll::Ready(Wake::Companion);
         }
@@ -294,8 +298,10 @@ fn deliver<P: Protocol>(
     }
 }
 
-/// How a finished connection ended (its reason is always set once `connection_lost` ran).
-fn finished<P: Protocol>(conn: &Connection<P>) -> Ended {
+/// How a finished connection ended (its reason is always set once `connection_lost` ran),
+/// after publishing its final counters.
+fn finished<P: Protocol>(conn: &Connection<P>, inbox: &Inbox<P::Message>) -> Ended {
+    inbox.publish(conn.stats());
     Ended {
         reason: conn.reason().cloned().unwrap_or(Reason::Lost),
     }

@@ -27,8 +27,9 @@ pub trait Mailbox<M>: Send + Sync {
     fn control(&self, control: Control) -> bool;
 
     /// The connection's latest traffic counters, if the runtime publishes them (it copies
-    /// [`Connection::stats`](crate::stream::Connection::stats) here once per turn of its
-    /// loop). The default publishes nothing.
+    /// [`Connection::stats`](crate::stream::Connection::stats) here as its loop runs, at the
+    /// latest before the loop sleeps or yields, and when the connection ends). The default
+    /// publishes nothing.
     fn stats(&self) -> Option<Stats> {
         None
     }
@@ -74,8 +75,9 @@ impl<M> Handle<M> {
         self.mailbox.control(Control::Abort)
     }
 
-    /// The connection's traffic counters as of its runtime's last turn (bytes and frames in
-    /// and out, time paused and throttled); `None` if the runtime does not publish them.
+    /// The connection's traffic counters as its runtime last published them (at the latest
+    /// when its loop last slept or yielded: bytes and frames in and out, time paused and
+    /// throttled); `None` if the runtime does not publish them.
     pub fn stats(&self) -> Option<Stats> {
         self.mailbox.stats()
     }
