@@ -14,7 +14,7 @@ use loomwork_net::testing::{idle_heap_per_connection, CountingAllocator};
 #[global_allocator]
 static HEAP: CountingAllocator = CountingAllocator::new();
 
-/// Bytes of heap per idle connection, at most: 1,665 today (1,657 before the mailbox kept a count of its queue), 1,945 before connections shared
+/// Bytes of heap per idle connection, at most: 1,657 today, 1,945 before connections shared
 /// their `Config`, the task's wait became one hand-written future and the task stopped keeping
 /// a second copy of the peer's address. (Resident memory per
 /// connection runs higher: glibc's header and rounding on each of the five blocks, and the

@@ -14,7 +14,7 @@ use loomwork_net::testing::{idle_heap_per_connection, CountingAllocator};
 #[global_allocator]
 static HEAP: CountingAllocator = CountingAllocator::new();
 
-/// Bytes of heap per idle connection, at most: 1,639 today (1,632 before the mailbox kept a count of its queue), 1,736 before connections shared
+/// Bytes of heap per idle connection, at most: 1,632 today, 1,736 before connections shared
 /// their `Config` and the task stopped keeping a second copy of the peer's address. (Resident memory per connection runs higher: the allocator's header and
 /// rounding on each block, and the tables that grow with the count, which the measurement
 /// grows beforehand.)
