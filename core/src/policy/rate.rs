@@ -117,20 +117,19 @@ impl RateLimit {
         let nanos = (u128::from(n) * NANOS_PER_SEC).div_ceil(per_sec);
         u64::try_from(nanos).unwrap_or(u64::MAX)
     }
-
-    /// The burst tolerance in nanoseconds.
-    fn tolerance(&self) -> u64 {
-        self.cost(self.rate.burst.max(1))
-    }
 }
 
 impl Budget for RateLimit {
     fn available(&self, now: Instant) -> u64 {
         let now = now.as_nanos();
         let tat = self.tat.load(Ordering::Acquire).max(now);
-        let horizon = now.saturating_add(self.tolerance());
-        let room = u128::from(horizon.saturating_sub(tat));
-        let bytes = room * u128::from(self.rate.bytes_per_second.max(1)) / NANOS_PER_SEC;
+        // Exactly `burst - (tat - now) * rate` bytes, counted in byte-nanoseconds: a burst
+        // turned into whole nanoseconds first would be rounded, and rounded up it let a byte
+        // through a fraction of a nanosecond early (PO-3's bound broken by 1e-7 of a byte).
+        let rate = u128::from(self.rate.bytes_per_second.max(1));
+        let allowance = u128::from(self.rate.burst.max(1)) * NANOS_PER_SEC;
+        let debt = u128::from(tat - now) * rate;
+        let bytes = allowance.saturating_sub(debt) / NANOS_PER_SEC;
         u64::try_from(bytes)
             .unwrap_or(u64::MAX)
             .min(self.rate.burst)
@@ -151,12 +150,14 @@ impl Budget for RateLimit {
     }
 
     fn ready_at(&self, now: Instant, n: u64) -> Instant {
-        let n = n.clamp(1, self.rate.burst.max(1));
+        let burst = self.rate.burst.max(1);
+        let n = n.clamp(1, burst);
         let tat = self.tat.load(Ordering::Acquire);
-        // Bytes fit once `now + tolerance - tat >= cost(n)`.
-        let at = tat
-            .saturating_add(self.cost(n))
-            .saturating_sub(self.tolerance());
+        // Bytes fit once `burst - (tat - t) * rate >= n` (as `available` counts): at
+        // `t = tat - (burst - n) / rate`, rounded up to the next whole nanosecond.
+        let rate = u128::from(self.rate.bytes_per_second.max(1));
+        let slack = u128::from(burst - n) * NANOS_PER_SEC / rate;
+        let at = tat.saturating_sub(u64::try_from(slack).unwrap_or(u64::MAX));
         Instant::from_nanos(at.max(now.as_nanos()))
     }
 }
