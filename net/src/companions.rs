@@ -55,7 +55,10 @@ pub struct Companions(Vec<Companion>);
 /// One companion and the waker it is polled with.
 struct Companion {
     future: CompanionFuture,
+    /// Its mark and the task's waker slot, read on every turn.
     wake: Arc<CompanionWake>,
+    /// `wake` as a `Waker`, made once: made per poll it would cost two reference-count
+    /// updates each time (a `Waker` gives no way back to the `Arc` inside without `unsafe`).
     waker: Waker,
 }
 

@@ -228,6 +228,39 @@ fn rate_limit_never_overflows_on_hostile_numbers() {
     assert_eq!(slow.available(Instant::from_secs(1)), 0);
 }
 
+/// However much of the burst is spent first, and however long after that it is drawn on
+/// again: taken greedily (all that `available` allows, at each instant `ready_at` names), a
+/// bucket never lets through more than one burst plus the rate times the elapsed time, also for
+/// rates and bursts that do not divide into whole nanoseconds (PO-3). Before the burst was
+/// counted in byte-nanoseconds it was rounded up to whole nanoseconds, and a byte could pass
+/// early (at 398 B/s with a 233-byte burst, after 199 bytes at 0 and the rest from 51 ms on).
+#[test]
+fn rate_limit_never_lets_through_more_than_a_burst_plus_the_rate() {
+    for (rate, burst) in [(398u64, 233u64), (3, 2), (997, 13), (1_000_003, 77)] {
+        for first in [1, burst / 2, burst * 6 / 7, burst] {
+            for gap_ms in [0u64, 1, 51, 77, 250] {
+                let limit = RateLimit::new(Rate::per_second(rate).with_burst(burst));
+                limit.charge(Instant::ZERO, first);
+                let mut total = u128::from(first);
+                let mut now = Instant::from_millis(gap_ms);
+                for _ in 0..500 {
+                    let n = limit.available(now);
+                    limit.charge(now, n);
+                    total += u128::from(n);
+                    let elapsed = u128::from(now.as_nanos());
+                    let bound = u128::from(burst) + u128::from(rate) * elapsed / 1_000_000_000;
+                    assert!(
+                        total <= bound,
+                        "{rate} B/s, burst {burst}, {first} first, gap {gap_ms} ms: \
+                         {total} through at {now:?}, bound {bound}"
+                    );
+                    now = limit.ready_at(now, 1);
+                }
+            }
+        }
+    }
+}
+
 mod props {
     use alloc::vec::Vec;
 
